@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0)
+/*
+ * TCP connection lifecycle, IPv4 and IPv6, keyed by socket cookie.
+ *
+ * - connect(): CLOSE -> SYN_SENT runs in the connecting task, so the owner is taken there.
+ * - accept(): the child socket is created in softirq (SYN_RECV), where `current` is
+ *   whatever task was interrupted; it gets the listener's owner as a fallback, and the
+ *   real owner is taken when accept()/accept4() returns its fd in process context.
+ * - close: TCP_CLOSE stamps the end; when the socket is destroyed (after any RST an
+ *   abortive close sends) the counters are read from the tcp_sock once and one record
+ *   goes to the ring buffer. Nothing runs per packet.
+ *
+ * Every place a record or a connection can be lost bumps a `drops` counter.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "events.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define E2BIG 7
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/*
+ * Ring-buffer wake-ups: the consumer is woken once this many bytes are waiting; below
+ * it, records wait for the consumer's own poll timeout. Set by user space before load.
+ */
+const volatile __u64 wakeup_bytes = 0;
+
+/* Per-connection state, kernel side only. */
+struct conn {
+	__u64 start_ns;
+	__u64 close_ns; /* 0 until TCP_CLOSE */
+	struct sonde_owner owner;
+	__u16 flags;
+	__u8 direction;
+	__u8 last_state; /* the state TCP_CLOSE was entered from */
+	__u8 _pad[4];
+};
+
+struct listen_key {
+	__u32 netns;
+	__u16 port;
+	__u16 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* resized by user space before load */
+	__type(key, __u64);
+	__type(value, struct conn);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct listen_key);
+	__type(value, struct sonde_owner);
+} listeners SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); /* resized by user space before load */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SONDE_DROP_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+/* Make the skeleton generate Rust types for the records. */
+struct sonde_conn_event _conn_event = {};
+struct sonde_proc_event _proc_event = {};
+
+static __always_inline void count_drop(__u32 which)
+{
+	__u64 *n = bpf_map_lookup_elem(&drops, &which);
+
+	if (n)
+		*n += 1;
+}
+
+static __always_inline __u64 wakeup_flags(void)
+{
+	if (!wakeup_bytes)
+		return 0;
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									     : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void fill_owner(struct sonde_owner *o)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 id = bpf_get_current_pid_tgid();
+
+	o->pid = id >> 32;
+	o->tid = (__u32)id;
+	o->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	o->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(o->comm, sizeof(o->comm));
+}
+
+static __always_inline __u32 sk_netns(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+/*
+ * The local port. At TCP_CLOSE the tracepoint fires after inet_put_port() has zeroed
+ * skc_num, but inet_sport keeps the bound port for the socket's whole life.
+ */
+static __always_inline __u16 sk_lport(const struct sock *sk)
+{
+	return bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+}
+
+static __always_inline void track(const struct sock *sk, __u8 direction)
+{
+	__u64 cookie = bpf_get_socket_cookie((void *)sk);
+	struct conn c = {
+		.start_ns = bpf_ktime_get_ns(),
+		.direction = direction,
+	};
+
+	if (direction == SONDE_DIR_CLIENT) {
+		fill_owner(&c.owner);
+	} else {
+		struct listen_key lk = {
+			.netns = sk_netns(sk),
+			.port = sk_lport(sk),
+		};
+		struct sonde_owner *lo = bpf_map_lookup_elem(&listeners, &lk);
+
+		if (lo) {
+			c.owner = *lo;
+			c.flags |= SONDE_F_OWNER_LISTENER;
+		}
+	}
+	/* NOEXIST: a simultaneous open (SYN_SENT -> SYN_RECV) keeps its client entry. */
+	if (bpf_map_update_elem(&conns, &cookie, &c, BPF_NOEXIST) == -E2BIG)
+		count_drop(SONDE_DROP_CONN_MAP_FULL);
+}
+
+static __always_inline void on_listen(const struct sock *sk)
+{
+	struct listen_key lk = {
+		.netns = sk_netns(sk),
+		.port = sk_lport(sk),
+	};
+	struct sonde_owner o = {};
+
+	fill_owner(&o);
+	if (bpf_map_update_elem(&listeners, &lk, &o, BPF_ANY) == -E2BIG)
+		count_drop(SONDE_DROP_LISTEN_MAP_FULL);
+}
+
+static __always_inline void on_unlisten(const struct sock *sk)
+{
+	struct listen_key lk = {
+		.netns = sk_netns(sk),
+		.port = sk_lport(sk),
+	};
+
+	bpf_map_delete_elem(&listeners, &lk);
+}
+
+/*
+ * TCP_CLOSE: remember when and from where. The record is sent when the socket is
+ * destroyed, because an abortive close (unread data, SO_LINGER 0) enters TCP_CLOSE
+ * *before* it sends its RST.
+ */
+static __always_inline void on_close(const struct sock *sk, int oldstate)
+{
+	__u64 cookie = bpf_get_socket_cookie((void *)sk);
+	struct conn *c = bpf_map_lookup_elem(&conns, &cookie);
+
+	if (c && !c->close_ns) {
+		c->close_ns = bpf_ktime_get_ns();
+		c->last_state = oldstate;
+	}
+}
+
+static __always_inline void on_destroy(const struct sock *sk)
+{
+	__u64 cookie = bpf_get_socket_cookie((void *)sk);
+	struct conn *c = bpf_map_lookup_elem(&conns, &cookie);
+	struct sonde_conn_event *e;
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	__u64 sent, retrans, received;
+	unsigned long sk_flags;
+
+	if (!c)
+		return; /* opened before Sonde attached, or already reported */
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(SONDE_DROP_RINGBUF_FULL);
+		bpf_map_delete_elem(&conns, &cookie);
+		return;
+	}
+
+	e->kind = SONDE_EV_CONN_CLOSE;
+	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e->direction = c->direction;
+	e->last_state = c->last_state;
+	e->flags = c->flags;
+	e->lport = sk_lport(sk);
+	e->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	e->_pad0 = 0;
+	e->sk_err = BPF_CORE_READ(sk, sk_err);
+	e->netns = sk_netns(sk);
+	e->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+	e->min_rtt_us = BPF_CORE_READ(tp, rtt_min.s[0].v);
+	e->segs_out = BPF_CORE_READ(tp, segs_out);
+	e->segs_in = BPF_CORE_READ(tp, segs_in);
+	e->total_retrans = BPF_CORE_READ(tp, total_retrans);
+	e->cookie = cookie;
+	e->start_ns = c->start_ns;
+	e->end_ns = c->close_ns ? c->close_ns : bpf_ktime_get_ns();
+
+	/* bytes_sent counts every transmission; bytes_retrans the repeats. */
+	sent = BPF_CORE_READ(tp, bytes_sent);
+	retrans = BPF_CORE_READ(tp, bytes_retrans);
+	e->bytes_sent = sent > retrans ? sent - retrans : 0;
+	/* bytes_received advances with rcv_nxt, which the peer's FIN moves by one. */
+	received = BPF_CORE_READ(tp, bytes_received);
+	sk_flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+	if (sk_flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))) {
+		e->flags |= SONDE_F_FIN_RECEIVED;
+		if (received)
+			received -= 1;
+	}
+	e->bytes_received = received;
+
+	if (e->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&e->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&e->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		__builtin_memset(e->laddr, 0, sizeof(e->laddr));
+		__builtin_memset(e->raddr, 0, sizeof(e->raddr));
+		bpf_core_read(e->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(e->raddr, 4, &sk->__sk_common.skc_daddr);
+	}
+	e->owner = c->owner;
+
+	bpf_ringbuf_submit(e, wakeup_flags());
+	bpf_map_delete_elem(&conns, &cookie);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(sonde_set_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	__u16 family;
+	__u64 cookie;
+	struct conn *c;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+
+	switch (newstate) {
+	case TCP_SYN_SENT:
+		track(sk, SONDE_DIR_CLIENT);
+		break;
+	case TCP_SYN_RECV:
+		track(sk, SONDE_DIR_SERVER);
+		break;
+	case TCP_ESTABLISHED:
+		cookie = bpf_get_socket_cookie((void *)sk);
+		c = bpf_map_lookup_elem(&conns, &cookie);
+		if (c)
+			c->flags |= SONDE_F_ESTABLISHED;
+		break;
+	case TCP_LISTEN:
+		on_listen(sk);
+		break;
+	case TCP_CLOSE:
+		if (oldstate == TCP_LISTEN)
+			on_unlisten(sk);
+		else if (oldstate != TCP_CLOSE)
+			on_close(sk, oldstate);
+		break;
+	}
+	return 0;
+}
+
+static __always_inline void set_flag(const struct sock *sk, __u16 flag)
+{
+	__u64 cookie;
+	struct conn *c;
+	__u8 state;
+
+	if (!sk)
+		return;
+	/* Time-wait and request socks are not tracked (and have no full sock fields). */
+	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	if (state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV)
+		return;
+	cookie = bpf_get_socket_cookie((void *)sk);
+	c = bpf_map_lookup_elem(&conns, &cookie);
+	if (c)
+		c->flags |= flag;
+}
+
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(sonde_destroy_sock, struct sock *sk)
+{
+	on_destroy(sk);
+	return 0;
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(sonde_send_reset, const struct sock *sk, const struct sk_buff *skb, int reason)
+{
+	set_flag(sk, SONDE_F_RST_SENT);
+	return 0;
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(sonde_receive_reset, struct sock *sk)
+{
+	set_flag(sk, SONDE_F_RST_RECEIVED);
+	return 0;
+}
+
+/* accept()/accept4() returned fd: the calling task owns the accepted socket. */
+static __always_inline int on_accept_exit(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file **fds;
+	struct file *file = NULL;
+	struct socket *sock;
+	struct sock *sk;
+	__u64 cookie;
+	struct conn *c;
+	__u32 max_fds;
+
+	if (fd < 0)
+		return 0;
+	max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
+	if (fd >= max_fds)
+		return 0;
+	fds = BPF_CORE_READ(task, files, fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return 0;
+	sock = BPF_CORE_READ(file, private_data);
+	if (!sock)
+		return 0;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return 0;
+	/* The cookie was generated when the child was tracked; 0 means it never was. */
+	cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	if (!cookie)
+		return 0;
+	c = bpf_map_lookup_elem(&conns, &cookie);
+	if (!c)
+		return 0;
+	fill_owner(&c->owner);
+	c->flags = (c->flags & ~SONDE_F_OWNER_LISTENER) | SONDE_F_OWNER_ACCEPT;
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int sonde_accept4_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_accept_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int sonde_accept_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_accept_exit(ctx->ret);
+}
+
+static __always_inline void emit_proc(__u8 kind, struct task_struct *p)
+{
+	struct sonde_proc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count_drop(SONDE_DROP_RINGBUF_FULL);
+		return;
+	}
+	e->kind = kind;
+	e->_pad[0] = e->_pad[1] = e->_pad[2] = 0;
+	e->pid = BPF_CORE_READ(p, tgid);
+	e->ppid = BPF_CORE_READ(p, real_parent, tgid);
+	e->_pad1 = 0;
+	e->ts_ns = bpf_ktime_get_ns();
+	BPF_CORE_READ_STR_INTO(&e->comm, p, comm);
+	bpf_ringbuf_submit(e, wakeup_flags());
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sonde_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	emit_proc(SONDE_EV_PROC_EXEC, p);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sonde_exit, struct task_struct *p)
+{
+	/* One record per process, not per thread. */
+	if (BPF_CORE_READ(p, pid) != BPF_CORE_READ(p, tgid))
+		return 0;
+	emit_proc(SONDE_EV_PROC_EXIT, p);
+	return 0;
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0) */
+/*
+ * The kernel/user contract: every record the BPF programs put in a ring buffer, every
+ * counter they keep, and the limits both sides agree on. Rust reads these through the
+ * skeleton's generated types (collector/src/bpf/), with size assertions.
+ */
+#ifndef SONDE_EVENTS_H
+#define SONDE_EVENTS_H
+
+#define SONDE_COMM_LEN 16
+
+/* Kinds of ring-buffer records; every record starts with a `__u8 kind`. */
+enum sonde_event_kind {
+	SONDE_EV_CONN_CLOSE = 1, /* a tracked TCP connection closed (sent at socket destruction) */
+	SONDE_EV_PROC_EXEC = 2,	 /* a process called execve: refresh its cached identity */
+	SONDE_EV_PROC_EXIT = 3,	 /* a process (thread-group leader) exited */
+};
+
+/* Who opened the connection, seen from the owning process. */
+enum sonde_direction {
+	SONDE_DIR_UNKNOWN = 0,
+	SONDE_DIR_CLIENT = 1, /* connect() */
+	SONDE_DIR_SERVER = 2, /* accepted */
+};
+
+/* Facts about a connection, gathered by the hooks; user space derives the close reason. */
+enum sonde_conn_flags {
+	SONDE_F_ESTABLISHED = 1 << 0,	 /* reached ESTABLISHED */
+	SONDE_F_RST_SENT = 1 << 1,	 /* this side sent a RST */
+	SONDE_F_RST_RECEIVED = 1 << 2,	 /* the peer sent a RST */
+	SONDE_F_FIN_RECEIVED = 1 << 3,	 /* the peer's FIN arrived (SOCK_DONE) */
+	SONDE_F_OWNER_LISTENER = 1 << 4, /* owner taken from the listener, accept() not seen */
+	SONDE_F_OWNER_ACCEPT = 1 << 5,	 /* owner taken at accept() */
+};
+
+/* Where the kernel side can lose data; indexes of the `drops` per-CPU array. */
+enum sonde_drop {
+	SONDE_DROP_RINGBUF_FULL = 0,
+	SONDE_DROP_CONN_MAP_FULL = 1,
+	SONDE_DROP_LISTEN_MAP_FULL = 2,
+	SONDE_DROP_MAX = 3,
+};
+
+/* The process that owns a socket, taken in process context (syscall time). */
+struct sonde_owner {
+	__u64 cgroup_id; /* cgroup v2 id of the task at that moment */
+	__u32 pid;	 /* tgid: the process */
+	__u32 tid;	 /* the thread */
+	__u32 ppid;	 /* parent's tgid */
+	__u32 _pad;
+	char comm[SONDE_COMM_LEN];
+};
+
+/* SONDE_EV_CONN_CLOSE: one per tracked connection, when its socket is destroyed. */
+struct sonde_conn_event {
+	__u8 kind;	/* SONDE_EV_CONN_CLOSE */
+	__u8 family;	/* AF_INET or AF_INET6 */
+	__u8 direction; /* enum sonde_direction */
+	__u8 last_state; /* TCP state before CLOSE */
+	__u16 flags;	/* enum sonde_conn_flags */
+	__u16 lport;	/* local port, host order */
+	__u16 rport;	/* remote port, host order */
+	__u16 _pad0;
+	__u32 sk_err;	/* sk->sk_err at close: ECONNREFUSED, ETIMEDOUT, ... */
+	__u32 netns;	/* network namespace inode */
+	__u32 srtt_us;	/* smoothed RTT, microseconds */
+	__u32 min_rtt_us;
+	__u32 segs_out;
+	__u32 segs_in;
+	__u32 total_retrans;
+	__u64 cookie;	/* socket cookie */
+	__u64 start_ns; /* CLOCK_MONOTONIC: connect() or the accepted child's creation */
+	__u64 end_ns;	/* CLOCK_MONOTONIC: entering TCP_CLOSE */
+	__u64 bytes_sent;     /* payload bytes sent once (bytes_sent - bytes_retrans) */
+	__u64 bytes_received; /* payload bytes received (FIN not counted) */
+	__u8 laddr[16];	/* IPv4 in the first 4 bytes */
+	__u8 raddr[16];
+	struct sonde_owner owner;
+};
+
+/* SONDE_EV_PROC_EXEC and SONDE_EV_PROC_EXIT. */
+struct sonde_proc_event {
+	__u8 kind;
+	__u8 _pad[3];
+	__u32 pid;
+	__u32 ppid;
+	__u32 _pad1;
+	__u64 ts_ns;
+	char comm[SONDE_COMM_LEN];
+};
+
+#endif /* SONDE_EVENTS_H */

@@ -1,0 +1,47 @@
+//! Errors of the BPF stage.
+
+/// What went wrong while preparing, loading or attaching the probes.
+#[derive(Debug, thiserror::Error)]
+pub enum BpfError {
+    /// The process lacks the privileges to load BPF.
+    #[error(
+        "sonde needs root, or the capabilities CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN \
+         (effective capabilities here: {effective:#x}); run it with sudo or grant them \
+         (see otel-examples/systemd)"
+    )]
+    NotPrivileged {
+        /// The effective capability mask read from /proc/self/status.
+        effective: u64,
+    },
+    /// The kernel exposes no BTF, so CO-RE relocations cannot be resolved.
+    #[error(
+        "the kernel exposes no BTF at /sys/kernel/btf/vmlinux: Sonde needs a kernel built \
+         with CONFIG_DEBUG_INFO_BTF=y (every major distribution since 2020 ships one)"
+    )]
+    NoBtf,
+    /// A pseudo-filesystem is missing and could not be mounted.
+    #[error("{fs} is not mounted at {path} and mounting it failed ({source}); mount it with `mount -t {fs} {fs} {path}`")]
+    Mount {
+        /// `tracefs` or `bpf`.
+        fs: &'static str,
+        /// Where it was expected.
+        path: &'static str,
+        /// Why mounting failed.
+        source: std::io::Error,
+    },
+    /// libbpf refused to open, load or attach a program.
+    #[error("{what}: {source}")]
+    Libbpf {
+        /// The step that failed, with the program or map it concerned.
+        what: String,
+        /// libbpf's error.
+        source: libbpf_rs::Error,
+    },
+}
+
+impl BpfError {
+    pub(crate) fn libbpf(what: impl Into<String>) -> impl FnOnce(libbpf_rs::Error) -> BpfError {
+        let what = what.into();
+        move |source| BpfError::Libbpf { what, source }
+    }
+}

@@ -1,0 +1,136 @@
+//! Open, size, load and attach the skeleton; own its links.
+
+use std::mem::MaybeUninit;
+use std::time::{Duration, Instant};
+
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{MapCore, MapFlags, MapHandle, OpenObject};
+
+use super::types::{ConnSkel, ConnSkelBuilder, DROP_MAX};
+use super::BpfError;
+
+/// Sizes and tunables applied before load.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    /// Entries of the kernel's connection map: connections tracked at once.
+    pub max_connections: u32,
+    /// Bytes of the ring buffer (a power of two, at least one page).
+    pub ring_buffer_bytes: u32,
+    /// The consumer is woken when this many bytes wait; 0 wakes it on every record.
+    pub wakeup_bytes: u64,
+}
+
+/// The loaded and attached programs. Dropping this detaches every one of them.
+pub struct Probes {
+    skel: ConnSkel<'static>,
+    /// How long open + load + attach took.
+    pub load_time: Duration,
+    /// How many programs are attached.
+    pub programs: usize,
+}
+
+impl std::fmt::Debug for Probes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probes")
+            .field("load_time", &self.load_time)
+            .field("programs", &self.programs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Probes {
+    /// Opens, sizes, loads and attaches every program of `conn.bpf.c`.
+    pub fn load(opts: &ProbeOptions) -> Result<Probes, BpfError> {
+        let started = Instant::now();
+        route_libbpf_logs();
+        // The skeleton borrows its object for as long as the programs stay attached, which
+        // is the life of the agent: leak one small allocation instead of self-referencing.
+        let object: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut open = ConnSkelBuilder::default()
+            .open(object)
+            .map_err(BpfError::libbpf("opening the BPF object conn.bpf.o"))?;
+        open.maps
+            .conns
+            .set_max_entries(opts.max_connections)
+            .map_err(BpfError::libbpf("sizing map `conns` (tcp.max_connections)"))?;
+        open.maps
+            .events
+            .set_max_entries(opts.ring_buffer_bytes)
+            .map_err(BpfError::libbpf(
+                "sizing ring buffer `events` (tcp.ring_buffer_size)",
+            ))?;
+        if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+            rodata.wakeup_bytes = opts.wakeup_bytes;
+        }
+        let mut skel = open.load().map_err(BpfError::libbpf(
+            "loading the BPF programs (the verifier log is above)",
+        ))?;
+        skel.attach()
+            .map_err(BpfError::libbpf("attaching the BPF programs"))?;
+        let programs = skel.object().progs().count();
+        Ok(Probes {
+            skel,
+            load_time: started.elapsed(),
+            programs,
+        })
+    }
+
+    /// A handle on the ring buffer, for the reader thread.
+    pub fn events_map(&self) -> Result<MapHandle, BpfError> {
+        MapHandle::try_from(&self.skel.maps.events)
+            .map_err(BpfError::libbpf("duplicating the ring buffer handle"))
+    }
+
+    /// A reader of the kernel's drop counters.
+    pub fn drop_counters(&self) -> Result<DropCounters, BpfError> {
+        let drops = MapHandle::try_from(&self.skel.maps.drops)
+            .map_err(BpfError::libbpf("duplicating the drops map handle"))?;
+        let conns = MapHandle::try_from(&self.skel.maps.conns)
+            .map_err(BpfError::libbpf("duplicating the conns map handle"))?;
+        Ok(DropCounters { drops, conns })
+    }
+}
+
+/// Reads the kernel side's cumulative loss counters.
+#[derive(Debug)]
+pub struct DropCounters {
+    drops: MapHandle,
+    conns: MapHandle,
+}
+
+impl DropCounters {
+    /// The per-CPU counters summed, indexed by `enum sonde_drop`.
+    pub fn read(&self) -> [u64; DROP_MAX as usize] {
+        let mut out = [0u64; DROP_MAX as usize];
+        for (i, slot) in out.iter_mut().enumerate() {
+            let key = (i as u32).to_ne_bytes();
+            if let Ok(Some(per_cpu)) = self.drops.lookup_percpu(&key, MapFlags::ANY) {
+                *slot = per_cpu
+                    .iter()
+                    .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()))
+                    .map(u64::from_ne_bytes)
+                    .sum();
+            }
+        }
+        out
+    }
+
+    /// How many connections the kernel tracks now (walks the map's keys: call rarely).
+    pub fn tracked_connections(&self) -> u64 {
+        self.conns.keys().count() as u64
+    }
+}
+
+/// libbpf's own messages go to our log at debug level, warnings at warn.
+fn route_libbpf_logs() {
+    fn print(level: libbpf_rs::PrintLevel, msg: String) {
+        let msg = msg.trim_end();
+        match level {
+            libbpf_rs::PrintLevel::Warn => tracing::warn!(target: "libbpf", "{msg}"),
+            libbpf_rs::PrintLevel::Info => tracing::debug!(target: "libbpf", "{msg}"),
+            libbpf_rs::PrintLevel::Debug => tracing::trace!(target: "libbpf", "{msg}"),
+        }
+    }
+    libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, print)));
+}

@@ -1,0 +1,17 @@
+//! Load and attach the BPF programs, and read their ring buffer on a dedicated thread.
+//!
+//! [`preflight`] checks what the kernel and the process must offer before anything is
+//! loaded (privileges, BTF, tracefs, bpffs) and says what to do when something is missing.
+//! [`Probes`] owns the loaded skeleton and its links: dropping it detaches every program.
+//! [`RingReader`] polls the ring buffer and hands decoded events to the pipeline over a
+//! bounded channel, counting what it cannot hand over.
+
+mod error;
+mod loader;
+pub mod preflight;
+mod ringbuf;
+pub(crate) mod types;
+
+pub use error::BpfError;
+pub use loader::{DropCounters, ProbeOptions, Probes};
+pub use ringbuf::RingReader;

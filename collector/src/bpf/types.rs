@@ -1,0 +1,47 @@
+//! The generated skeleton and its record types, checked against the C contract.
+
+// Generated code: the skeleton is libbpf-cargo's, not ours to lint.
+#![allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::undocumented_unsafe_blocks,
+    missing_docs
+)]
+#![allow(
+    non_camel_case_types,
+    non_upper_case_globals,
+    dead_code,
+    unused_imports
+)]
+
+include!(concat!(env!("OUT_DIR"), "/conn.skel.rs"));
+
+pub use self::types::{sonde_conn_event, sonde_owner, sonde_proc_event};
+
+/// Record kinds from `enum sonde_event_kind` in bpf-src/include/events.h.
+pub const EV_CONN_CLOSE: u8 = 1;
+/// A process called execve.
+pub const EV_PROC_EXEC: u8 = 2;
+/// A process exited.
+pub const EV_PROC_EXIT: u8 = 3;
+
+/// Indexes of the kernel's `drops` array (`enum sonde_drop`).
+pub const DROP_RINGBUF_FULL: u32 = 0;
+/// The connection map was full.
+pub const DROP_CONN_MAP_FULL: u32 = 1;
+/// The listener map was full.
+pub const DROP_LISTEN_MAP_FULL: u32 = 2;
+/// Number of drop counters.
+pub const DROP_MAX: u32 = 3;
+
+// The layouts the C header declares; a change on one side without the other fails here.
+const _: () = assert!(std::mem::size_of::<sonde_conn_event>() == 152);
+const _: () = assert!(std::mem::size_of::<sonde_proc_event>() == 40);
+const _: () = assert!(std::mem::size_of::<sonde_owner>() == 40);
+
+// SAFETY: both are `#[repr(C)]` structs of integers and byte arrays, valid for any bit
+// pattern, which is what `plain::from_bytes` requires.
+unsafe impl plain::Plain for sonde_conn_event {}
+// SAFETY: as above.
+unsafe impl plain::Plain for sonde_proc_event {}

@@ -1,0 +1,237 @@
+//! Merges the file and the environment into the effective [`Config`].
+//!
+//! For each exporter setting of each signal the first one set wins, in this order:
+//! per-signal environment variable, general environment variable, per-signal YAML key,
+//! general YAML key, built-in default. Headers are merged in the reverse order, so a
+//! higher layer overrides a header of the same name and keeps the others.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::telemetry::Signal;
+
+use super::env::{check_header, EnvSettings};
+use super::error::ConfigError;
+use super::file::{FileConfig, FileExporter, FileSignal};
+use super::types::{Config, ExportConfig, Protocol, SignalEndpoint};
+
+/// The port a gRPC endpoint given without one is assumed to listen on.
+pub const DEFAULT_GRPC_PORT: u16 = 4317;
+
+/// Builds the effective configuration. `file` names the file in error messages.
+pub(crate) fn resolve(
+    cfg: FileConfig,
+    env: &EnvSettings,
+    file: &str,
+) -> Result<Config, ConfigError> {
+    check_file_values(&cfg, file)?;
+    let exporter = ExportConfig {
+        traces: resolve_signal(Signal::Traces, &cfg.exporter, env, file)?,
+        metrics: resolve_signal(Signal::Metrics, &cfg.exporter, env, file)?,
+        logs: resolve_signal(Signal::Logs, &cfg.exporter, env, file)?,
+        queue_size: cfg.exporter.queue_size,
+        retry: cfg.exporter.retry.clone(),
+    };
+    let mut metrics = cfg.metrics;
+    if let Some(interval) = env.metric_interval {
+        metrics.interval = interval;
+    }
+    Ok(Config {
+        exporter,
+        batch: cfg.batch,
+        metrics,
+        tcp: cfg.tcp,
+        process: cfg.process,
+        console: cfg.console,
+        pipeline: cfg.pipeline,
+    })
+}
+
+fn file_signal(e: &FileExporter, signal: Signal) -> &FileSignal {
+    match signal {
+        Signal::Traces => &e.traces,
+        Signal::Metrics => &e.metrics,
+        Signal::Logs => &e.logs,
+    }
+}
+
+/// One signal's endpoint, or `None` when it has no endpoint or is disabled.
+fn resolve_signal(
+    signal: Signal,
+    fe: &FileExporter,
+    env: &EnvSettings,
+    file: &str,
+) -> Result<Option<SignalEndpoint>, ConfigError> {
+    let fs = file_signal(fe, signal);
+    if env.sdk_disabled || !fs.enabled {
+        return Ok(None);
+    }
+    let es = &env.signals[signal as usize];
+    let eg = &env.general;
+    let protocol = es
+        .protocol
+        .or(eg.protocol)
+        .or(fs.protocol)
+        .unwrap_or(fe.protocol);
+
+    let name = signal.as_str();
+    let url = if let Some(v) = &es.endpoint {
+        endpoint_url(&v.var, &v.value, protocol, None)?
+    } else if let Some(v) = &eg.endpoint {
+        endpoint_url(&v.var, &v.value, protocol, Some(signal))?
+    } else if !fs.endpoint.trim().is_empty() {
+        let origin = format!("{file}: exporter.{name}.endpoint");
+        endpoint_url(&origin, fs.endpoint.trim(), protocol, None)?
+    } else if !fe.endpoint.trim().is_empty() {
+        let origin = format!("{file}: exporter.endpoint");
+        endpoint_url(&origin, fe.endpoint.trim(), protocol, Some(signal))?
+    } else {
+        return Ok(None);
+    };
+
+    let mut headers = BTreeMap::new();
+    for (layer, origin) in [
+        (&fe.headers, format!("{file}: exporter.headers")),
+        (&fs.headers, format!("{file}: exporter.{name}.headers")),
+    ] {
+        for (k, v) in layer {
+            let k = k.trim().to_ascii_lowercase();
+            check_header(&k, v).map_err(|reason| ConfigError::BadHeaders {
+                origin: origin.clone(),
+                reason,
+            })?;
+            headers.insert(k, v.clone());
+        }
+    }
+    // Environment headers were checked and lower-cased when read.
+    headers.extend(eg.headers.clone());
+    headers.extend(es.headers.clone());
+
+    Ok(Some(SignalEndpoint {
+        url,
+        protocol,
+        headers: headers.into_iter().collect(),
+        timeout: es
+            .timeout
+            .or(eg.timeout)
+            .or(fs.timeout)
+            .unwrap_or(fe.timeout),
+        compression: es
+            .compression
+            .or(eg.compression)
+            .or(fs.compression)
+            .unwrap_or(fe.compression),
+    }))
+}
+
+/// Parses an endpoint. With `base_for = Some(signal)` the value is a base URL, as
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is: for http/protobuf `v1/<signal>` is appended to its
+/// path. Otherwise (and always for gRPC) it is used as is, except that an `http://` gRPC
+/// endpoint without a port gets [`DEFAULT_GRPC_PORT`].
+pub(crate) fn endpoint_url(
+    origin: &str,
+    raw: &str,
+    protocol: Protocol,
+    base_for: Option<Signal>,
+) -> Result<Url, ConfigError> {
+    let bad = |reason: String| ConfigError::BadUrl {
+        origin: origin.to_string(),
+        value: raw.to_string(),
+        reason,
+    };
+    let mut url = Url::parse(raw).map_err(|e| bad(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(bad(format!(
+            "it must start with http:// or https:// and name a host (did you mean \"http://{raw}\"?)"
+        )));
+    }
+    if url.fragment().is_some() {
+        return Err(bad("an endpoint cannot have a #fragment".to_string()));
+    }
+    match protocol {
+        Protocol::Grpc => {
+            if url.scheme() == "http" && !has_explicit_port(raw) {
+                url.set_port(Some(DEFAULT_GRPC_PORT))
+                    .map_err(|()| bad("cannot set the default port".to_string()))?;
+            }
+        }
+        Protocol::HttpProtobuf => {
+            if let Some(signal) = base_for {
+                url = join_signal_path(url, signal);
+            }
+        }
+    }
+    Ok(url)
+}
+
+/// Appends `v1/<signal>` to a base URL's path, with exactly one `/` before it.
+pub(crate) fn join_signal_path(mut url: Url, signal: Signal) -> Url {
+    let path = format!(
+        "{}/v1/{}",
+        url.path().trim_end_matches('/'),
+        signal.as_str()
+    );
+    url.set_path(&path);
+    url
+}
+
+/// Whether the authority of a URL string spells out a port (`Url` forgets `:80`).
+fn has_explicit_port(raw: &str) -> bool {
+    let after_scheme = raw.split_once("://").map_or(raw, |(_, rest)| rest);
+    let authority = after_scheme
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let port_part = match host_port.rfind(']') {
+        Some(i) => &host_port[i + 1..],
+        None => host_port,
+    };
+    port_part
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Checks what serde cannot: values that must be positive and limits that must be ordered.
+fn check_file_values(cfg: &FileConfig, file: &str) -> Result<(), ConfigError> {
+    let inconsistent = |key: &str, message: &str| ConfigError::Inconsistent {
+        file: file.to_string(),
+        key: key.to_string(),
+        message: message.to_string(),
+    };
+    let e = &cfg.exporter;
+    let mut positive: Vec<(String, Duration)> = vec![
+        ("exporter.timeout".into(), e.timeout),
+        (
+            "exporter.retry.initial_backoff".into(),
+            e.retry.initial_backoff,
+        ),
+        ("batch.timeout".into(), cfg.batch.timeout),
+        ("metrics.interval".into(), cfg.metrics.interval),
+        ("tcp.report_interval".into(), cfg.tcp.report_interval),
+    ];
+    for signal in Signal::ALL {
+        if let Some(t) = file_signal(e, signal).timeout {
+            positive.push((format!("exporter.{}.timeout", signal.as_str()), t));
+        }
+    }
+    for (key, d) in positive {
+        if d.is_zero() {
+            return Err(inconsistent(&key, "must be longer than 0ms, e.g. \"1s\""));
+        }
+    }
+    if e.retry.max_backoff < e.retry.initial_backoff {
+        return Err(inconsistent(
+            "exporter.retry.max_backoff",
+            "must not be shorter than exporter.retry.initial_backoff",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+#[path = "resolve_tests.rs"]
+mod tests;

@@ -1,0 +1,355 @@
+//! The effective configuration the rest of the agent reads, after the file and the
+//! environment have been merged. Sections that need no merging are also the YAML schema.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::units::{duration, nonzero, ring_size};
+
+/// Everything the agent is configured with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Where and how OTLP is exported.
+    pub exporter: ExportConfig,
+    /// How spans and log records are grouped into export requests.
+    pub batch: BatchConfig,
+    /// Metric export cadence.
+    pub metrics: MetricsConfig,
+    /// TCP connection tracking.
+    pub tcp: TcpConfig,
+    /// Process metadata lookup.
+    pub process: ProcessConfig,
+    /// Whether flows are printed to the terminal.
+    pub console: ConsoleMode,
+    /// The hand-off between the ring-buffer thread and the pipeline.
+    pub pipeline: PipelineConfig,
+}
+
+impl Config {
+    /// Whether to print flows to the terminal: `on`, or `auto` with no OTLP signal configured.
+    pub fn console_enabled(&self) -> bool {
+        match self.console {
+            ConsoleMode::On => true,
+            ConsoleMode::Off => false,
+            ConsoleMode::Auto => !self.exporter.any_enabled(),
+        }
+    }
+}
+
+/// The resolved OTLP export settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportConfig {
+    /// Spans; `None` when no endpoint is configured or the signal is disabled.
+    pub traces: Option<SignalEndpoint>,
+    /// Metrics; `None` when no endpoint is configured or the signal is disabled.
+    pub metrics: Option<SignalEndpoint>,
+    /// Log records; `None` when no endpoint is configured or the signal is disabled.
+    pub logs: Option<SignalEndpoint>,
+    /// Export requests buffered per signal; when full the oldest is dropped.
+    pub queue_size: usize,
+    /// How failed requests are retried.
+    pub retry: RetryConfig,
+}
+
+impl ExportConfig {
+    /// Whether at least one signal is exported.
+    pub fn any_enabled(&self) -> bool {
+        self.traces.is_some() || self.metrics.is_some() || self.logs.is_some()
+    }
+}
+
+/// Where one signal goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalEndpoint {
+    /// The final URL: for http/protobuf the full `.../v1/<signal>` URL.
+    pub url: url::Url,
+    /// Transport.
+    pub protocol: Protocol,
+    /// Extra request headers (gRPC metadata), names lower-cased, sorted by name.
+    pub headers: Vec<(String, String)>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Request body compression.
+    pub compression: Compression,
+}
+
+/// OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// OTLP/gRPC.
+    #[default]
+    Grpc,
+    /// OTLP/HTTP with binary protobuf bodies.
+    HttpProtobuf,
+}
+
+impl Protocol {
+    /// The name used in the file and in `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http/protobuf",
+        }
+    }
+
+    /// Parses `grpc` or `http/protobuf`. `Err(true)` means a protocol OTLP defines but the
+    /// agent does not speak (`http/json`); `Err(false)` an unknown word.
+    pub fn parse(text: &str) -> Result<Self, bool> {
+        match text.trim() {
+            "grpc" => Ok(Protocol::Grpc),
+            "http/protobuf" => Ok(Protocol::HttpProtobuf),
+            "http/json" => Err(true),
+            _ => Err(false),
+        }
+    }
+}
+
+/// Request body compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// Uncompressed.
+    #[default]
+    None,
+    /// gzip.
+    Gzip,
+}
+
+impl Compression {
+    /// The name used in the file and in `OTEL_EXPORTER_OTLP_COMPRESSION`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+        }
+    }
+
+    /// Parses `none` or `gzip`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "none" => Ok(Compression::None),
+            "gzip" => Ok(Compression::Gzip),
+            other => Err(format!(
+                "unsupported compression \"{other}\"; use \"none\" or \"gzip\""
+            )),
+        }
+    }
+}
+
+/// Whether flows are printed to the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConsoleMode {
+    /// On when no OTLP endpoint is configured.
+    #[default]
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
+}
+
+impl ConsoleMode {
+    /// The name used in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsoleMode::Auto => "auto",
+            ConsoleMode::On => "on",
+            ConsoleMode::Off => "off",
+        }
+    }
+}
+
+/// Retry policy for retryable export failures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// The first wait after a failure.
+    #[serde(with = "duration")]
+    pub initial_backoff: Duration,
+    /// The longest wait between two attempts.
+    #[serde(with = "duration")]
+    pub max_backoff: Duration,
+    /// Give up (and count the items as failed) once this much time has passed.
+    #[serde(with = "duration")]
+    pub max_elapsed: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+            max_elapsed: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How spans and log records are grouped into export requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Spans or log records per export request.
+    #[serde(deserialize_with = "nonzero")]
+    pub max_items: usize,
+    /// The longest an item waits before its batch is sent.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_items: 512,
+            timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Metric export cadence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// How often metrics are exported (`OTEL_METRIC_EXPORT_INTERVAL` overrides).
+    #[serde(with = "duration")]
+    pub interval: Duration,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// TCP connection tracking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TcpConfig {
+    /// How often long-lived connections report their counters.
+    #[serde(with = "duration")]
+    pub report_interval: Duration,
+    /// Connections tracked at once in the kernel (BPF map entries).
+    #[serde(deserialize_with = "nonzero")]
+    pub max_connections: u32,
+    /// BPF ring buffer size in bytes: a power of two between 4KiB and 1GiB.
+    #[serde(with = "ring_size")]
+    pub ring_buffer_size: u32,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            report_interval: Duration::from_secs(30),
+            max_connections: 65_536,
+            ring_buffer_size: 4 << 20,
+        }
+    }
+}
+
+/// Process metadata lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessConfig {
+    /// Processes whose metadata is cached.
+    #[serde(deserialize_with = "nonzero")]
+    pub cache_size: usize,
+    /// Longest command line kept, in bytes.
+    pub command_line_max: usize,
+}
+
+impl Default for ProcessConfig {
+    fn default() -> Self {
+        ProcessConfig {
+            cache_size: 8192,
+            command_line_max: 1024,
+        }
+    }
+}
+
+/// The hand-off between the ring-buffer thread and the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Events queued between the ring-buffer thread and the pipeline.
+    #[serde(deserialize_with = "nonzero")]
+    pub queue_size: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig { queue_size: 8192 }
+    }
+}
+
+/// Reads a string and hands it to a parser; serde glue for the small enums.
+fn parse_str<'de, D: Deserializer<'de>, T>(
+    d: D,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, D::Error> {
+    let text = String::deserialize(d)?;
+    parse(&text).map_err(serde::de::Error::custom)
+}
+
+impl<'de> Deserialize<'de> for Protocol {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        parse_str(d, |s| {
+            Protocol::parse(s).map_err(|known| {
+                if known {
+                    format!("\"{s}\" is not supported; use \"grpc\" or \"http/protobuf\"")
+                } else {
+                    format!("unknown protocol \"{s}\"; use \"grpc\" or \"http/protobuf\"")
+                }
+            })
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Compression {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        parse_str(d, Compression::parse)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConsoleMode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ModeVisitor;
+        impl serde::de::Visitor<'_> for ModeVisitor {
+            type Value = ConsoleMode;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("auto, on or off")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<ConsoleMode, E> {
+                Ok(if v { ConsoleMode::On } else { ConsoleMode::Off })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ConsoleMode, E> {
+                match v.trim() {
+                    "auto" => Ok(ConsoleMode::Auto),
+                    "on" => Ok(ConsoleMode::On),
+                    "off" => Ok(ConsoleMode::Off),
+                    other => Err(E::custom(format!(
+                        "unknown console mode \"{other}\"; use auto, on or off"
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(ModeVisitor)
+    }
+}
+
+macro_rules! serialize_as_str {
+    ($($t:ty),*) => {$(
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+serialize_as_str!(Protocol, Compression, ConsoleMode);

@@ -1,0 +1,156 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+fn raw_conn() -> sonde_conn_event {
+    let mut e = sonde_conn_event {
+        kind: types::EV_CONN_CLOSE,
+        family: AF_INET,
+        direction: 1,
+        last_state: 7,
+        flags: F_ESTABLISHED,
+        lport: 43210,
+        rport: 8080,
+        netns: 4026531840,
+        srtt_us: 52,
+        min_rtt_us: 20,
+        segs_out: 5,
+        segs_in: 6,
+        total_retrans: 1,
+        cookie: 77,
+        start_ns: 1_000,
+        end_ns: 2_501_000,
+        bytes_sent: 1000,
+        bytes_received: 2500,
+        ..Default::default()
+    };
+    e.laddr[..4].copy_from_slice(&[10, 1, 0, 1]);
+    e.raddr[..4].copy_from_slice(&[10, 1, 0, 2]);
+    e.owner.pid = 42;
+    e.owner.tid = 43;
+    e.owner.ppid = 1;
+    for (d, s) in e.owner.comm.iter_mut().zip(b"curl") {
+        *d = *s as i8;
+    }
+    e
+}
+
+fn bytes_of<T: plain::Plain>(v: &T) -> &[u8] {
+    // SAFETY: `T` is a Plain `#[repr(C)]` struct; viewing its memory as bytes for its
+    // own size is sound, and the slice borrows `v`.
+    unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
+}
+
+#[test]
+fn decodes_an_ipv4_client_close() {
+    let raw = raw_conn();
+    let clock = Clock::with_offset(1_700_000_000_000_000_000);
+    let KernelEvent::ConnClose(r) = decode(bytes_of(&raw), &clock).unwrap() else {
+        panic!("not a close");
+    };
+    assert_eq!(r.local, "10.1.0.1:43210".parse().unwrap());
+    assert_eq!(r.remote, "10.1.0.2:8080".parse().unwrap());
+    assert_eq!(r.direction, Direction::Client);
+    assert_eq!(r.server_port(), 8080);
+    assert_eq!(r.start_unix_nanos, 1_700_000_000_000_001_000);
+    assert_eq!(r.duration_nanos(), 2_500_000);
+    assert_eq!((r.bytes_sent, r.bytes_received), (1000, 2500));
+    assert_eq!((r.segs_out, r.segs_in, r.retransmits), (5, 6, 1));
+    assert_eq!(r.reason, CloseReason::Fin);
+    assert_eq!(r.owner.comm, "curl");
+    assert_eq!((r.owner.pid, r.owner.tid, r.owner.ppid), (42, 43, 1));
+    assert_eq!(r.network_type(), "ipv4");
+}
+
+#[test]
+fn decodes_ipv6_and_unmaps_v4_mapped_addresses() {
+    let mut raw = raw_conn();
+    raw.family = AF_INET6;
+    raw.direction = 2;
+    raw.laddr = "fd00:7::1".parse::<Ipv6Addr>().unwrap().octets();
+    raw.raddr = "::ffff:10.1.0.9".parse::<Ipv6Addr>().unwrap().octets();
+    let KernelEvent::ConnClose(r) = decode(bytes_of(&raw), &Clock::with_offset(0)).unwrap() else {
+        panic!("not a close");
+    };
+    assert_eq!(r.local.ip(), "fd00:7::1".parse::<IpAddr>().unwrap());
+    assert_eq!(r.remote.ip(), "10.1.0.9".parse::<IpAddr>().unwrap());
+    assert_eq!(r.direction, Direction::Server);
+    assert_eq!(r.server_port(), 43210);
+}
+
+#[test]
+fn bad_records_are_typed_errors() {
+    let clock = Clock::with_offset(0);
+    assert_eq!(decode(&[], &clock), Err(DecodeError::Empty));
+    assert_eq!(
+        decode(&[99, 0, 0], &clock),
+        Err(DecodeError::UnknownKind(99))
+    );
+    let raw = raw_conn();
+    let short = &bytes_of(&raw)[..100];
+    assert!(matches!(
+        decode(short, &clock),
+        Err(DecodeError::Truncated {
+            kind: 1,
+            len: 100,
+            ..
+        })
+    ));
+    let mut raw = raw_conn();
+    raw.family = 1;
+    assert_eq!(decode(bytes_of(&raw), &clock), Err(DecodeError::Family(1)));
+}
+
+#[test]
+fn decodes_process_events() {
+    let mut raw = sonde_proc_event {
+        kind: types::EV_PROC_EXIT,
+        pid: 9,
+        ..Default::default()
+    };
+    assert_eq!(
+        decode(bytes_of(&raw), &Clock::with_offset(0)),
+        Ok(KernelEvent::ProcExit { pid: 9 })
+    );
+    raw.kind = types::EV_PROC_EXEC;
+    assert_eq!(
+        decode(bytes_of(&raw), &Clock::with_offset(0)),
+        Ok(KernelEvent::ProcExec { pid: 9 })
+    );
+}
+
+#[test]
+fn close_reasons() {
+    use Direction::*;
+    let est = F_ESTABLISHED;
+    assert_eq!(classify(est, 0, Client), CloseReason::Fin);
+    assert_eq!(classify(est | F_RST_SENT, 0, Server), CloseReason::RstSent);
+    assert_eq!(
+        classify(est | F_RST_RECEIVED, 0, Client),
+        CloseReason::RstReceived
+    );
+    assert_eq!(classify(est, ECONNRESET, Client), CloseReason::RstReceived);
+    assert_eq!(
+        classify(est | F_RST_SENT, ECONNRESET, Server),
+        CloseReason::RstSent
+    );
+    assert_eq!(classify(est, ETIMEDOUT, Client), CloseReason::Timeout);
+    assert_eq!(classify(0, ECONNREFUSED, Client), CloseReason::Refused);
+    assert_eq!(classify(F_RST_RECEIVED, 0, Client), CloseReason::Refused);
+    assert_eq!(classify(0, ETIMEDOUT, Client), CloseReason::ConnectTimeout);
+    assert_eq!(classify(0, EHOSTUNREACH, Client), CloseReason::Failed);
+    assert_eq!(classify(0, 0, Server), CloseReason::Other);
+    assert!(CloseReason::Refused.is_failed_connect());
+    assert!(!CloseReason::RstSent.is_failed_connect());
+    assert!(CloseReason::RstSent.is_error());
+    assert!(!CloseReason::Fin.is_error());
+}
+
+#[test]
+fn clock_maps_monotonic_to_wall_time() {
+    let clock = Clock::measure();
+    let mono = clock_nanos(libc::CLOCK_MONOTONIC) as u64;
+    let wall = clock_nanos(libc::CLOCK_REALTIME) as u64;
+    let mapped = clock.to_unix_nanos(mono);
+    assert!(mapped.abs_diff(wall) < 50_000_000, "{mapped} vs {wall}");
+}

@@ -1,0 +1,99 @@
+//! OTLP/gRPC: one lazily connected tonic channel per signal, so an unreachable collector at
+//! start-up is a retryable delivery failure rather than a fatal error.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::config::{Compression, SignalEndpoint};
+use crate::telemetry::Signal;
+
+use super::error::{chain, truncate_message, DeliveryError, ExportError};
+use super::retry::grpc_retry_delay;
+use super::signal::{OtlpRequest, PartialSuccess};
+
+/// A gRPC client for one signal.
+#[derive(Debug, Clone)]
+pub(crate) struct GrpcClient {
+    channel: Channel,
+    metadata: MetadataMap,
+    timeout: Duration,
+    gzip: bool,
+}
+
+impl GrpcClient {
+    /// Builds the client. Must run inside a tokio runtime (the channel spawns its worker).
+    pub fn new(signal: Signal, ep: &SignalEndpoint) -> Result<Self, ExportError> {
+        let name = signal.as_str();
+        let url = ep.url.to_string();
+        let endpoint = Endpoint::from_shared(url.clone())
+            .and_then(|e| e.user_agent(super::USER_AGENT))
+            .map_err(|source| ExportError::InvalidGrpcEndpoint {
+                signal: name,
+                url: url.clone(),
+                source,
+            })?
+            .timeout(ep.timeout)
+            .connect_timeout(ep.timeout);
+        Ok(GrpcClient {
+            channel: endpoint.connect_lazy(),
+            metadata: metadata(name, &ep.headers)?,
+            timeout: ep.timeout,
+            gzip: ep.compression == Compression::Gzip,
+        })
+    }
+
+    /// One attempt.
+    pub async fn send<R: OtlpRequest>(&self, request: &R) -> Result<PartialSuccess, DeliveryError> {
+        let mut req = tonic::Request::new(request.clone());
+        *req.metadata_mut() = self.metadata.clone();
+        req.set_timeout(self.timeout);
+        match R::grpc_export(self.channel.clone(), req, self.gzip).await {
+            Ok(response) => Ok(R::partial_success(&response)),
+            Err(status) => Err(status_error(&status)),
+        }
+    }
+}
+
+/// The configured headers as gRPC metadata; a header that cannot be one is an error naming
+/// it (never its value).
+fn metadata(
+    signal: &'static str,
+    headers: &[(String, String)],
+) -> Result<MetadataMap, ExportError> {
+    let mut map = MetadataMap::new();
+    for (name, value) in headers {
+        let invalid = |reason: &str| ExportError::InvalidHeader {
+            signal,
+            name: name.clone(),
+            reason: reason.to_string(),
+        };
+        let key = AsciiMetadataKey::from_str(name).map_err(|_| {
+            invalid("not a valid gRPC metadata name (binary \"-bin\" keys are not supported)")
+        })?;
+        let value = AsciiMetadataValue::try_from(value.as_str())
+            .map_err(|_| invalid("gRPC metadata values must be visible ASCII"))?;
+        map.insert(key, value);
+    }
+    Ok(map)
+}
+
+/// A gRPC status as a delivery error. Transport failures (connection refused, timeouts)
+/// arrive as statuses too, usually `UNAVAILABLE` or `CANCELLED`.
+pub(crate) fn status_error(status: &tonic::Status) -> DeliveryError {
+    let mut message = status.message().to_string();
+    if let Some(source) = std::error::Error::source(status) {
+        message = format!("{message}: {}", chain(source));
+    }
+    DeliveryError::Grpc {
+        code: status.code(),
+        message: truncate_message(&message),
+        retry_after: grpc_retry_delay(status.details()),
+    }
+}
+
+#[cfg(test)]
+#[path = "grpc_tests.rs"]
+mod tests;

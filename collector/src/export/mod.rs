@@ -1,0 +1,207 @@
+//! OTLP export: bounded per-signal queues, retries, gRPC and HTTP/protobuf.
+//!
+//! The pipeline builds and batches the OTLP requests; this module only delivers them.
+//! [`Exporters::start`] spawns one task per configured signal. Each [`SignalSender`] puts
+//! requests on a bounded queue without blocking (dropping the oldest when full); the task
+//! sends them one at a time, retrying retryable failures with exponential backoff, and
+//! counts every item in [`Telemetry`] as sent, rejected (OTLP partial success), failed or
+//! dropped. [`Exporters::shutdown`] flushes what is queued until a deadline.
+
+mod error;
+mod grpc;
+mod http;
+mod queue;
+mod retry;
+mod signal;
+mod worker;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use tokio::task::JoinHandle;
+
+use crate::config::{ExportConfig, Protocol, RetryConfig, SignalEndpoint};
+use crate::telemetry::{Signal, Telemetry};
+
+pub use error::{DeliveryError, ExportError};
+pub use queue::SignalSender;
+pub use retry::{backoff_delay, grpc_code_retryable, http_status_retryable, parse_retry_after};
+pub use signal::{OtlpRequest, PartialSuccess};
+
+use queue::Shared;
+use worker::Transport;
+
+/// The `User-Agent` of every export request.
+pub(crate) const USER_AGENT: &str = concat!("sonde/", env!("CARGO_PKG_VERSION"));
+
+/// The running exporters: one sender per configured signal.
+pub struct Exporters {
+    /// Spans; `None` when traces are not exported.
+    pub traces: Option<SignalSender<ExportTraceServiceRequest>>,
+    /// Metrics; `None` when metrics are not exported.
+    pub metrics: Option<SignalSender<ExportMetricsServiceRequest>>,
+    /// Log records; `None` when logs are not exported.
+    pub logs: Option<SignalSender<ExportLogsServiceRequest>>,
+    tasks: Vec<Task>,
+}
+
+/// What became of one signal's items during shutdown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignalReport {
+    /// Items the backend accepted while flushing.
+    pub sent: u64,
+    /// Items failed or rejected while flushing.
+    pub failed: u64,
+    /// Items still queued or in flight at the deadline (counted as dropped or failed).
+    pub unsent: u64,
+}
+
+/// What [`Exporters::shutdown`] achieved, per exported signal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Spans, if exported.
+    pub traces: Option<SignalReport>,
+    /// Metric data points, if exported.
+    pub metrics: Option<SignalReport>,
+    /// Log records, if exported.
+    pub logs: Option<SignalReport>,
+    /// Whether the deadline passed before every queue was flushed.
+    pub timed_out: bool,
+}
+
+impl ShutdownReport {
+    /// Items left unsent across all signals.
+    pub fn unsent_total(&self) -> u64 {
+        [&self.traces, &self.metrics, &self.logs]
+            .into_iter()
+            .flatten()
+            .map(|r| r.unsent)
+            .sum()
+    }
+}
+
+/// The parts of a queue shutdown needs, whatever its request type.
+trait Control: Send + Sync {
+    fn close(&self);
+    fn drain_unsent(&self) -> u64;
+    fn totals(&self) -> (u64, u64);
+}
+
+impl<T: Send> Control for Shared<T> {
+    fn close(&self) {
+        Shared::close(self);
+    }
+    fn drain_unsent(&self) -> u64 {
+        Shared::drain_unsent(self)
+    }
+    fn totals(&self) -> (u64, u64) {
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
+struct Task {
+    signal: Signal,
+    control: Arc<dyn Control>,
+    handle: JoinHandle<()>,
+}
+
+impl Exporters {
+    /// Starts one task per configured signal. Must be called inside a tokio runtime.
+    /// Nothing connects yet: an unreachable endpoint shows up as retried, then failed,
+    /// deliveries, not as an error here.
+    pub fn start(cfg: &ExportConfig, telemetry: Arc<Telemetry>) -> Result<Exporters, ExportError> {
+        tokio::runtime::Handle::try_current().map_err(|_| ExportError::NoRuntime)?;
+        // Build every client before spawning anything, so an error leaves no task behind.
+        let traces = client_for::<ExportTraceServiceRequest>(cfg.traces.as_ref())?;
+        let metrics = client_for::<ExportMetricsServiceRequest>(cfg.metrics.as_ref())?;
+        let logs = client_for::<ExportLogsServiceRequest>(cfg.logs.as_ref())?;
+        let mut tasks = Vec::new();
+        Ok(Exporters {
+            traces: traces.map(|t| spawn(t, cfg, &telemetry, &mut tasks)),
+            metrics: metrics.map(|t| spawn(t, cfg, &telemetry, &mut tasks)),
+            logs: logs.map(|t| spawn(t, cfg, &telemetry, &mut tasks)),
+            tasks,
+        })
+    }
+
+    /// Stops accepting requests, sends what is queued until `deadline`, then stops every
+    /// task. Items still queued then are counted as dropped, a request in flight as failed.
+    pub async fn shutdown(self, deadline: Duration) -> ShutdownReport {
+        let until = tokio::time::Instant::now() + deadline;
+        let before: Vec<(u64, u64)> = self.tasks.iter().map(|t| t.control.totals()).collect();
+        for task in &self.tasks {
+            task.control.close();
+        }
+        let mut report = ShutdownReport::default();
+        for (mut task, (sent0, failed0)) in self.tasks.into_iter().zip(before) {
+            if tokio::time::timeout_at(until, &mut task.handle)
+                .await
+                .is_err()
+            {
+                report.timed_out = true;
+                task.handle.abort();
+                // The task is cancelled at its next await; a panic is already logged.
+                let _ = task.handle.await;
+            }
+            let unsent = task.control.drain_unsent();
+            let (sent, failed) = task.control.totals();
+            let signal_report = SignalReport {
+                sent: sent - sent0,
+                failed: failed - failed0,
+                unsent,
+            };
+            match task.signal {
+                Signal::Traces => report.traces = Some(signal_report),
+                Signal::Metrics => report.metrics = Some(signal_report),
+                Signal::Logs => report.logs = Some(signal_report),
+            }
+        }
+        report
+    }
+}
+
+/// The transport for a configured signal, or `None` when it is not exported.
+fn client_for<R: OtlpRequest>(
+    ep: Option<&SignalEndpoint>,
+) -> Result<Option<(Transport, std::marker::PhantomData<R>)>, ExportError> {
+    let Some(ep) = ep else {
+        return Ok(None);
+    };
+    let signal = R::SIGNAL;
+    if ep.url.scheme() == "https" {
+        return Err(ExportError::TlsNotSupported {
+            signal: signal.as_str(),
+            url: ep.url.to_string(),
+        });
+    }
+    let transport = match ep.protocol {
+        Protocol::Grpc => Transport::Grpc(grpc::GrpcClient::new(signal, ep)?),
+        Protocol::HttpProtobuf => Transport::Http(http::HttpClient::new(signal, ep)?),
+    };
+    Ok(Some((transport, std::marker::PhantomData)))
+}
+
+fn spawn<R: OtlpRequest>(
+    (transport, _): (Transport, std::marker::PhantomData<R>),
+    cfg: &ExportConfig,
+    telemetry: &Arc<Telemetry>,
+    tasks: &mut Vec<Task>,
+) -> SignalSender<R> {
+    let shared = Shared::<R>::new(R::SIGNAL, cfg.queue_size, Arc::clone(telemetry));
+    let retry: RetryConfig = cfg.retry.clone();
+    let handle = tokio::spawn(worker::run(Arc::clone(&shared), transport, retry));
+    let sender = shared.sender();
+    tasks.push(Task {
+        signal: R::SIGNAL,
+        control: shared,
+        handle,
+    });
+    sender
+}

@@ -1,0 +1,197 @@
+//! `sonde`: CLI, configuration, signals, and the start and stop of the pipeline. No logic.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sonde::bpf::{self, ProbeOptions, Probes, RingReader};
+use sonde::config::{self, Config};
+use sonde::decode::Clock;
+use sonde::export::Exporters;
+use sonde::pipeline::{Pipeline, PipelineSettings};
+use sonde::signals::HostInfo;
+use sonde::telemetry::Telemetry;
+use tokio::sync::mpsc;
+
+/// How long shutdown may spend flushing what is queued.
+const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sonde",
+    version,
+    about = "Kernel-level network observability (eBPF) exported as OpenTelemetry"
+)]
+struct Cli {
+    /// Configuration file (YAML). Without it, the built-in default (config/sonde.yaml).
+    #[arg(short, long, env = "SONDE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate a configuration and print the effective settings (secrets masked).
+    CheckConfig {
+        /// The file to check; the built-in default when omitted.
+        file: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SONDE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let env = |k: &str| std::env::var(k).ok();
+    if let Some(Command::CheckConfig { file }) = &cli.command {
+        let path = file.as_deref().or(cli.config.as_deref());
+        return match config::load(path, &env) {
+            Ok(cfg) => {
+                println!("{}", cfg.render_masked());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sonde: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let cfg = match config::load(cli.config.as_deref(), &env) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("sonde: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sonde: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cfg: Config) -> anyhow::Result<()> {
+    let pre = bpf::preflight::run()?;
+    for (fs, path) in &pre.mounted {
+        eprintln!("sonde: {fs} was not mounted; mounted it at {path}");
+    }
+    let probes = Probes::load(&ProbeOptions {
+        max_connections: cfg.tcp.max_connections,
+        ring_buffer_bytes: cfg.tcp.ring_buffer_size,
+        wakeup_bytes: 0,
+    })?;
+    let telemetry = Arc::new(Telemetry::default());
+    let (tx, rx) = mpsc::channel(cfg.pipeline.queue_size);
+    let reader = RingReader::start(
+        probes.events_map()?,
+        Clock::measure(),
+        tx,
+        Arc::clone(&telemetry),
+    )?;
+    eprintln!(
+        "sonde: probes attached ({} programs in {} ms); {}",
+        probes.programs,
+        probes.load_time.as_millis(),
+        describe_outputs(&cfg),
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sonde-rt")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let drops = probes.drop_counters()?;
+    runtime.block_on(async move {
+        let exporters = Exporters::start(&cfg.exporter, Arc::clone(&telemetry))?;
+        let pipeline = Pipeline::new(
+            PipelineSettings {
+                batch_max_items: cfg.batch.max_items,
+                batch_timeout: cfg.batch.timeout,
+                metric_interval: cfg.metrics.interval,
+                console: cfg.console_enabled(),
+                process_cache_size: cfg.process.cache_size,
+                command_line_max: cfg.process.command_line_max,
+            },
+            exporters,
+            Arc::clone(&telemetry),
+            Some(drops),
+            HostInfo::detect(),
+        );
+        let pipeline = tokio::spawn(pipeline.run(rx));
+        let signal = wait_for_signal().await;
+        eprintln!("sonde: {signal}: detaching probes and flushing");
+        // Stop reading, detach, then let the pipeline drain what it already has.
+        tokio::task::spawn_blocking(move || {
+            reader.stop();
+            drop(probes);
+        })
+        .await
+        .context("stopping the ring-buffer reader")?;
+        let exporters = pipeline.await.context("the pipeline task failed")?;
+        let report = exporters.shutdown(FLUSH_DEADLINE).await;
+        eprintln!("sonde: {report:?}");
+        let snap = telemetry.snapshot();
+        eprintln!(
+            "sonde: events received {}, lost {} (by reason: {})",
+            snap.events_received,
+            snap.lost_total(),
+            sonde::telemetry::LostReason::ALL
+                .iter()
+                .map(|r| format!("{}={}", r.as_str(), snap.lost[*r as usize]))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        anyhow::Ok(())
+    })
+}
+
+fn describe_outputs(cfg: &Config) -> String {
+    let e = &cfg.exporter;
+    let mut parts: Vec<String> = [
+        ("traces", &e.traces),
+        ("metrics", &e.metrics),
+        ("logs", &e.logs),
+    ]
+    .iter()
+    .filter_map(|(name, ep)| {
+        ep.as_ref()
+            .map(|ep| format!("{name} -> {} ({})", ep.url, ep.protocol))
+    })
+    .collect();
+    if cfg.console_enabled() {
+        parts.push("flows -> terminal".into());
+    }
+    if parts.is_empty() {
+        "no output configured".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers, run until killed.
+        std::future::pending::<()>().await;
+        return "unreachable";
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}

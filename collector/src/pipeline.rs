@@ -1,0 +1,261 @@
+//! The pipeline task: decoded kernel events in, OTLP requests out.
+//!
+//! correlate (process) → aggregate (metrics) and assemble (spans, flow logs) → batch →
+//! hand to the exporters. One task owns all of it, so no state is shared or locked.
+//! It ends when the ring-buffer side closes the channel, after flushing everything.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use tokio::sync::mpsc;
+use tokio::time::{interval, interval_at, MissedTickBehavior};
+
+use crate::bpf::types::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL};
+use crate::bpf::DropCounters;
+use crate::console;
+use crate::decode::KernelEvent;
+use crate::export::Exporters;
+use crate::process::ProcessCache;
+use crate::signals::resource::process_resource;
+use crate::signals::{agent, scope, Batch, Flow, HostInfo, TcpMetrics};
+use crate::telemetry::{LostReason, Snapshot, Telemetry};
+
+/// What the pipeline needs to know.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    /// Spans or log records per export request.
+    pub batch_max_items: usize,
+    /// The longest an item waits for its batch.
+    pub batch_timeout: Duration,
+    /// Metric export interval.
+    pub metric_interval: Duration,
+    /// Print flows to the terminal.
+    pub console: bool,
+    /// Processes cached.
+    pub process_cache_size: usize,
+    /// Command-line length cap.
+    pub command_line_max: usize,
+}
+
+/// The pipeline's state.
+pub struct Pipeline {
+    settings: PipelineSettings,
+    exporters: Exporters,
+    telemetry: Arc<Telemetry>,
+    kernel: Option<DropCounters>,
+    host: HostInfo,
+    start_unix_nanos: u64,
+    processes: ProcessCache,
+    metrics: TcpMetrics,
+    spans: Batch<Span>,
+    logs: Batch<LogRecord>,
+    last_loss: Snapshot,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").finish_non_exhaustive()
+    }
+}
+
+/// Wall-clock now, in Unix nanoseconds.
+pub fn unix_nanos_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+impl Pipeline {
+    /// A pipeline delivering to `exporters`; `kernel` reads the BPF side's loss counters.
+    pub fn new(
+        settings: PipelineSettings,
+        exporters: Exporters,
+        telemetry: Arc<Telemetry>,
+        kernel: Option<DropCounters>,
+        host: HostInfo,
+    ) -> Pipeline {
+        let processes = ProcessCache::new(settings.process_cache_size, settings.command_line_max);
+        Pipeline {
+            settings,
+            exporters,
+            telemetry,
+            kernel,
+            host,
+            start_unix_nanos: unix_nanos_now(),
+            processes,
+            metrics: TcpMetrics::default(),
+            spans: Batch::default(),
+            logs: Batch::default(),
+            last_loss: Snapshot::default(),
+        }
+    }
+
+    /// Runs until `rx` closes, then flushes and returns the exporters for shutdown.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<KernelEvent>) -> Exporters {
+        if self.settings.console {
+            println!("{}", console::HEADER);
+        }
+        let tick = self
+            .settings
+            .batch_timeout
+            .clamp(Duration::from_millis(50), Duration::from_secs(1));
+        let mut batch_tick = interval(tick);
+        batch_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let period = self
+            .settings
+            .metric_interval
+            .max(Duration::from_millis(100));
+        let mut metric_tick = interval_at(tokio::time::Instant::now() + period, period);
+        metric_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(ev) => self.handle(ev),
+                    None => break,
+                },
+                _ = batch_tick.tick() => {
+                    self.flush(false);
+                    self.processes.expire(Instant::now());
+                }
+                _ = metric_tick.tick() => self.export_metrics(),
+            }
+        }
+        self.flush(true);
+        self.export_metrics();
+        self.exporters
+    }
+
+    fn handle(&mut self, ev: KernelEvent) {
+        match ev {
+            KernelEvent::ConnClose(conn) => {
+                let process = self.processes.lookup(&conn.owner);
+                let flow = Flow::new(conn, process);
+                self.metrics.record(&flow);
+                if self.settings.console {
+                    console::print_flow(&flow);
+                }
+                let now = Instant::now();
+                if self.exporters.logs.is_some() {
+                    self.logs
+                        .push(&flow.process, flow.log_record(unix_nanos_now()), now);
+                }
+                if self.exporters.traces.is_some() {
+                    self.spans.push(&flow.process, flow.span(), now);
+                }
+                if self.spans.len() >= self.settings.batch_max_items
+                    || self.logs.len() >= self.settings.batch_max_items
+                {
+                    self.flush(false);
+                }
+            }
+            KernelEvent::ProcExec { pid } => self.processes.on_exec(pid),
+            KernelEvent::ProcExit { pid } => self.processes.on_exit(pid, Instant::now()),
+        }
+    }
+
+    /// Sends the batches that are due (all of them when `all`).
+    fn flush(&mut self, all: bool) {
+        let now = Instant::now();
+        let (max, timeout) = (self.settings.batch_max_items, self.settings.batch_timeout);
+        if !self.spans.is_empty() && (all || self.spans.due(now, max, timeout)) {
+            let items = self.spans.len() as u64;
+            let resource_spans = self
+                .spans
+                .take()
+                .into_iter()
+                .map(|(p, spans)| ResourceSpans {
+                    resource: Some(process_resource(&p, &self.host)),
+                    scope_spans: vec![ScopeSpans {
+                        scope: Some(scope()),
+                        spans,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })
+                .collect();
+            if let Some(tx) = &self.exporters.traces {
+                tx.send(ExportTraceServiceRequest { resource_spans }, items);
+            }
+        }
+        if !self.logs.is_empty() && (all || self.logs.due(now, max, timeout)) {
+            let items = self.logs.len() as u64;
+            let resource_logs = self
+                .logs
+                .take()
+                .into_iter()
+                .map(|(p, log_records)| ResourceLogs {
+                    resource: Some(process_resource(&p, &self.host)),
+                    scope_logs: vec![ScopeLogs {
+                        scope: Some(scope()),
+                        log_records,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })
+                .collect();
+            if let Some(tx) = &self.exporters.logs {
+                tx.send(ExportLogsServiceRequest { resource_logs }, items);
+            }
+        }
+    }
+
+    fn export_metrics(&mut self) {
+        if let Some(k) = &self.kernel {
+            let drops = k.read();
+            let t = &self.telemetry;
+            t.set_lost(
+                LostReason::KernelRingbufFull,
+                drops[DROP_RINGBUF_FULL as usize],
+            );
+            t.set_lost(
+                LostReason::KernelConnMapFull,
+                drops[DROP_CONN_MAP_FULL as usize],
+            );
+            t.set_lost(
+                LostReason::KernelListenMapFull,
+                drops[DROP_LISTEN_MAP_FULL as usize],
+            );
+            t.set_tracked_connections(k.tracked_connections());
+        }
+        let snap = self.telemetry.snapshot();
+        if let Some(line) = console::loss_line(&snap, &self.last_loss) {
+            // Losses are always said, on the terminal or in the journal.
+            if self.settings.console {
+                println!("{line}");
+            } else {
+                tracing::warn!("{line}");
+            }
+        }
+        self.last_loss = snap.clone();
+        let Some(tx) = &self.exporters.metrics else {
+            return;
+        };
+        let now = unix_nanos_now();
+        let mut resource_metrics = self.metrics.export(now, &self.host);
+        resource_metrics.push(agent::export(&snap, self.start_unix_nanos, now, &self.host));
+        let items = resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .map(|m| data_points(m) as u64)
+            .sum();
+        tx.send(ExportMetricsServiceRequest { resource_metrics }, items);
+    }
+}
+
+fn data_points(m: &opentelemetry_proto::tonic::metrics::v1::Metric) -> usize {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    match &m.data {
+        Some(Data::Sum(s)) => s.data_points.len(),
+        Some(Data::Gauge(g)) => g.data_points.len(),
+        Some(Data::Histogram(h)) => h.data_points.len(),
+        Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
+        Some(Data::Summary(s)) => s.data_points.len(),
+        None => 0,
+    }
+}

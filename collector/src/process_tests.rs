@@ -1,0 +1,138 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+const ID: &str = "3f5a1c2b9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
+
+#[test]
+fn container_ids_from_the_runtimes_cgroup_paths() {
+    for path in [
+        format!("0::/system.slice/docker-{ID}.scope"),
+        format!("0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-{ID}.scope"),
+        format!("0::/machine.slice/libpod-{ID}.scope/container"),
+        format!("12:memory:/docker/{ID}"),
+        format!("0::/kubepods/besteffort/pod0f1e/{ID}"),
+        format!("0::/system.slice/crio-{ID}.scope"),
+    ] {
+        assert_eq!(container_id_from_cgroup(&path).as_deref(), Some(ID), "{path}");
+    }
+    assert_eq!(
+        container_id_from_cgroup("0::/user.slice/user-0.slice/session-1.scope"),
+        None
+    );
+    assert_eq!(container_id_from_cgroup("garbage"), None);
+    assert_eq!(container_id_from_cgroup(""), None);
+}
+
+#[test]
+fn command_lines_are_joined_and_capped() {
+    assert_eq!(
+        parse_cmdline(b"nginx\0-g\0daemon off;\0", 100).as_deref(),
+        Some("nginx -g daemon off;")
+    );
+    assert_eq!(parse_cmdline(b"abcdef\0", 3).as_deref(), Some("abc"));
+    assert_eq!(parse_cmdline("é\0".as_bytes(), 1).as_deref(), Some(""));
+    assert_eq!(parse_cmdline(b"", 10), None);
+}
+
+#[test]
+fn service_name_prefers_otel_service_name() {
+    assert_eq!(
+        service_name_from_environ(b"PATH=/bin\0OTEL_RESOURCE_ATTRIBUTES=a=b,service.name=attrs\0OTEL_SERVICE_NAME=checkout\0").as_deref(),
+        Some("checkout")
+    );
+    assert_eq!(
+        service_name_from_environ(
+            b"OTEL_RESOURCE_ATTRIBUTES=deployment.environment=prod, service.name = cart\0"
+        )
+        .as_deref(),
+        Some("cart")
+    );
+    assert_eq!(
+        service_name_from_environ(b"OTEL_SERVICE_NAME=\0HOME=/root\0"),
+        None
+    );
+}
+
+fn fake_proc(dir: &std::path::Path, pid: u32, comm: &str, env: &[u8]) {
+    let p = dir.join(pid.to_string());
+    fs::create_dir_all(&p).unwrap();
+    fs::write(p.join("status"), format!("Name:\t{comm}\nPPid:\t7\n")).unwrap();
+    fs::write(p.join("cmdline"), format!("/usr/bin/{comm}\0--flag\0")).unwrap();
+    fs::write(
+        p.join("cgroup"),
+        format!("0::/system.slice/docker-{ID}.scope\n"),
+    )
+    .unwrap();
+    fs::write(p.join("environ"), env).unwrap();
+}
+
+fn owner(pid: u32, comm: &str) -> Owner {
+    Owner {
+        pid,
+        comm: comm.into(),
+        ppid: 3,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn cache_reads_proc_and_falls_back_to_comm() {
+    let dir = std::env::temp_dir().join(format!("sonde-proc-test-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fake_proc(&dir, 100, "nginx", b"OTEL_SERVICE_NAME=web\0");
+    let mut cache = ProcessCache::with_proc_root(dir.clone(), 2, 64);
+
+    let p = cache.lookup(&owner(100, "nginx"));
+    assert_eq!((p.pid, p.ppid), (100, 7));
+    assert_eq!(p.service_name, "web");
+    assert!(p.service_name_from_env);
+    assert_eq!(p.command_line.as_deref(), Some("/usr/bin/nginx --flag"));
+    assert_eq!(p.container_id.as_deref(), Some(ID));
+
+    // Gone from /proc: named by comm, parent from the kernel record.
+    let gone = cache.lookup(&owner(200, "curl"));
+    assert_eq!(
+        (
+            gone.exe_name.as_str(),
+            gone.service_name.as_str(),
+            gone.ppid
+        ),
+        ("curl", "curl", 3)
+    );
+
+    // Bounded: a third pid evicts the oldest.
+    cache.lookup(&owner(300, "dig"));
+    assert_eq!(cache.len(), 2);
+
+    // Exit: kept through the grace period, then forgotten.
+    let now = Instant::now();
+    cache.on_exit(300, now);
+    assert_eq!(cache.len(), 2);
+    cache.expire(now + EXIT_GRACE + Duration::from_secs(1));
+    assert_eq!(cache.len(), 1);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_reused_pid_is_read_again() {
+    let dir = std::env::temp_dir().join(format!("sonde-proc-reuse-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fake_proc(&dir, 100, "python3", b"");
+    let mut cache = ProcessCache::with_proc_root(dir.clone(), 8, 64);
+    assert_eq!(cache.lookup(&owner(100, "python3")).exe_name, "python3");
+    fake_proc(&dir, 100, "redis-server", b"");
+    assert_eq!(
+        cache.lookup(&owner(100, "redis-server")).exe_name,
+        "redis-server"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn unknown_owner_is_unknown_service() {
+    let mut cache = ProcessCache::new(4, 64);
+    let p = cache.lookup(&Owner::default());
+    assert_eq!(p.service_name, "unknown_service");
+    assert!(cache.is_empty());
+}

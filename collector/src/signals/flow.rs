@@ -1,0 +1,176 @@
+//! A closed connection with its process: the flow log record and the connection span.
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, SeverityNumber};
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use opentelemetry_proto::tonic::trace::v1::{Span, Status};
+use sonde_semconv::attr as a;
+
+use super::kv;
+use crate::decode::{ConnRecord, Direction};
+use crate::process::ProcessInfo;
+
+/// One connection report, correlated with its owning process, with the ids of the span
+/// that represents it (the flow log carries them too, so logs link to the trace).
+#[derive(Debug, Clone)]
+pub struct Flow {
+    /// What the kernel reported.
+    pub conn: Box<ConnRecord>,
+    /// Who owned the socket.
+    pub process: Arc<ProcessInfo>,
+    /// The connection span's trace id.
+    pub trace_id: [u8; 16],
+    /// The connection span's id.
+    pub span_id: [u8; 8],
+}
+
+impl Flow {
+    /// Correlates a record with its process and gives it fresh span ids.
+    pub fn new(conn: Box<ConnRecord>, process: Arc<ProcessInfo>) -> Flow {
+        let mut trace_id: [u8; 16] = rand::random();
+        let mut span_id: [u8; 8] = rand::random();
+        // All-zero ids are invalid in W3C trace context.
+        trace_id[0] |= 1;
+        span_id[0] |= 1;
+        Flow {
+            conn,
+            process,
+            trace_id,
+            span_id,
+        }
+    }
+
+    /// The attributes shared by the log record and the span.
+    pub fn attributes(&self) -> Vec<KeyValue> {
+        let c = &self.conn;
+        let mut attrs = vec![
+            kv::str(a::CONNECTION_DIRECTION, c.direction.as_str()),
+            kv::str(a::NETWORK_TRANSPORT, "tcp"),
+            kv::str(a::NETWORK_TYPE, c.network_type()),
+            kv::str(a::NETWORK_LOCAL_ADDRESS, c.local.ip().to_string()),
+            kv::int(a::NETWORK_LOCAL_PORT, c.local.port()),
+            kv::str(a::NETWORK_PEER_ADDRESS, c.remote.ip().to_string()),
+            kv::int(a::NETWORK_PEER_PORT, c.remote.port()),
+            kv::int(a::SERVER_PORT, c.server_port()),
+        ];
+        match c.direction {
+            Direction::Client => attrs.push(kv::str(a::SERVER_ADDRESS, c.remote.ip().to_string())),
+            Direction::Server => {
+                attrs.push(kv::str(a::SERVER_ADDRESS, c.local.ip().to_string()));
+                attrs.push(kv::str(a::CLIENT_ADDRESS, c.remote.ip().to_string()));
+            }
+        }
+        attrs.extend([
+            kv::int(a::PROCESS_PID, c.owner.pid),
+            kv::int(a::THREAD_ID, c.owner.tid),
+            kv::str(a::TCP_CLOSE_REASON, c.reason.as_str()),
+            kv::int(a::TCP_BYTES_SENT, saturating_i64(c.bytes_sent)),
+            kv::int(a::TCP_BYTES_RECEIVED, saturating_i64(c.bytes_received)),
+            kv::int(a::TCP_SEGMENTS_SENT, c.segs_out),
+            kv::int(a::TCP_SEGMENTS_RECEIVED, c.segs_in),
+            kv::int(a::TCP_RETRANSMITS, c.retransmits),
+            kv::int(a::TCP_SRTT_US, c.srtt_us),
+            kv::int(a::TCP_MIN_RTT_US, c.min_rtt_us),
+            kv::double(a::TCP_DURATION_MS, c.duration_nanos() as f64 / 1e6),
+            kv::str(a::TCP_SOCKET_COOKIE, c.cookie.to_string()),
+            kv::int(a::NETNS_INODE, c.netns),
+            kv::str(a::CGROUP_ID, c.owner.cgroup_id.to_string()),
+        ]);
+        if let Some(kind) = c.reason.is_error().then(|| c.reason.as_str()) {
+            attrs.push(kv::str(a::ERROR_TYPE, kind));
+        }
+        attrs
+    }
+
+    /// A one-line human summary, the log record's body.
+    pub fn summary(&self) -> String {
+        let c = &self.conn;
+        let arrow = match c.direction {
+            Direction::Client => "->",
+            Direction::Server => "<-",
+        };
+        format!(
+            "{}[{}] {} {} {} {} sent={}B received={}B segs={}/{} retrans={} srtt={}us duration={:.3}ms",
+            self.process.exe_name,
+            c.owner.pid,
+            c.local,
+            arrow,
+            c.remote,
+            c.reason.as_str(),
+            c.bytes_sent,
+            c.bytes_received,
+            c.segs_out,
+            c.segs_in,
+            c.retransmits,
+            c.srtt_us,
+            c.duration_nanos() as f64 / 1e6,
+        )
+    }
+
+    /// The flow log record.
+    pub fn log_record(&self, observed_unix_nanos: u64) -> LogRecord {
+        let severity = if self.conn.reason.is_error() {
+            SeverityNumber::Warn
+        } else {
+            SeverityNumber::Info
+        };
+        LogRecord {
+            time_unix_nano: self.conn.end_unix_nanos,
+            observed_time_unix_nano: observed_unix_nanos,
+            severity_number: severity as i32,
+            severity_text: if self.conn.reason.is_error() {
+                "WARN"
+            } else {
+                "INFO"
+            }
+            .to_owned(),
+            event_name: sonde_semconv::event::TCP_FLOW.to_owned(),
+            body: Some(AnyValue {
+                value: Some(
+                    opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(
+                        self.summary(),
+                    ),
+                ),
+            }),
+            attributes: self.attributes(),
+            trace_id: self.trace_id.to_vec(),
+            span_id: self.span_id.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    /// The connection span: CLIENT for connect, SERVER for accept, kernel timestamps.
+    pub fn span(&self) -> Span {
+        let c = &self.conn;
+        let kind = match c.direction {
+            Direction::Client => SpanKind::Client,
+            Direction::Server => SpanKind::Server,
+        };
+        let status = if c.reason.is_error() {
+            Status {
+                code: StatusCode::Error as i32,
+                message: format!("connection {}", c.reason.as_str()),
+            }
+        } else {
+            Status::default()
+        };
+        Span {
+            trace_id: self.trace_id.to_vec(),
+            span_id: self.span_id.to_vec(),
+            name: sonde_semconv::span::TCP_CONNECTION.to_owned(),
+            kind: kind as i32,
+            start_time_unix_nano: c.start_unix_nanos,
+            end_time_unix_nano: c.end_unix_nanos.max(c.start_unix_nanos),
+            attributes: self.attributes(),
+            status: Some(status),
+            ..Default::default()
+        }
+    }
+}
+
+fn saturating_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,167 @@
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as NV;
+
+use super::*;
+use crate::decode::{ConnRecord, Owner};
+use crate::process::ProcessInfo;
+
+fn flow(remote: &str, reason: CloseReason, sent: u64, srtt_us: u32) -> Flow {
+    let owner = Owner {
+        pid: 10,
+        comm: "curl".into(),
+        ..Default::default()
+    };
+    let conn = ConnRecord {
+        cookie: 1,
+        direction: Direction::Client,
+        local: "10.0.0.1:40000".parse().unwrap(),
+        remote: remote.parse().unwrap(),
+        netns: 1,
+        start_unix_nanos: 1_000,
+        end_unix_nanos: 2_000,
+        bytes_sent: sent,
+        bytes_received: 7,
+        segs_out: 3,
+        segs_in: 4,
+        retransmits: 1,
+        srtt_us,
+        min_rtt_us: 1,
+        reason,
+        owner: owner.clone(),
+    };
+    Flow::new(Box::new(conn), Arc::new(ProcessInfo::from_owner(&owner)))
+}
+
+fn host() -> HostInfo {
+    HostInfo {
+        host_name: "h".into(),
+    }
+}
+
+fn sum_of(rm: &[ResourceMetrics], name: &str, key: &str, val: &str) -> i64 {
+    rm.iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .filter(|m| m.name == name)
+        .flat_map(|m| match &m.data {
+            Some(Data::Sum(s)) => s.data_points.clone(),
+            _ => vec![],
+        })
+        .filter(|p| {
+            key.is_empty()
+                || p.attributes.iter().any(|kv| {
+                    kv.key == key
+                        && matches!(&kv.value, Some(v) if matches!(&v.value, Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s)) if s == val))
+                })
+        })
+        .map(|p| match p.value {
+            Some(NV::AsInt(i)) => i,
+            _ => 0,
+        })
+        .sum()
+}
+
+#[test]
+fn flows_add_up_per_direction_and_reason() {
+    let mut m = TcpMetrics::default();
+    m.record(&flow("10.0.0.2:80", CloseReason::Fin, 100, 50));
+    m.record(&flow("10.0.0.2:80", CloseReason::RstReceived, 20, 0));
+    m.record(&flow("10.0.0.2:81", CloseReason::Refused, 0, 0));
+    let rm = m.export(5_000, &host());
+    assert_eq!(
+        sum_of(&rm, "sonde.tcp.bytes", "network.io.direction", "transmit"),
+        120
+    );
+    assert_eq!(
+        sum_of(&rm, "sonde.tcp.bytes", "network.io.direction", "receive"),
+        21
+    );
+    assert_eq!(sum_of(&rm, "sonde.tcp.connections.opened", "", ""), 2);
+    assert_eq!(
+        sum_of(
+            &rm,
+            "sonde.tcp.connections.closed",
+            "sonde.tcp.close_reason",
+            "fin"
+        ),
+        1
+    );
+    assert_eq!(
+        sum_of(&rm, "sonde.tcp.connections.failed", "error.type", "refused"),
+        1
+    );
+    assert_eq!(
+        sum_of(&rm, "sonde.tcp.resets", "network.io.direction", "receive"),
+        1
+    );
+    assert_eq!(sum_of(&rm, "sonde.tcp.retransmits", "", ""), 3);
+    // One service, one resource; every sum cumulative and monotonic.
+    assert_eq!(rm.len(), 1);
+    for metric in rm[0].scope_metrics[0].metrics.iter() {
+        match &metric.data {
+            Some(Data::Sum(s)) => {
+                assert!(s.is_monotonic);
+                assert_eq!(
+                    s.aggregation_temporality,
+                    AggregationTemporality::Cumulative as i32
+                );
+            }
+            Some(Data::Histogram(h)) => {
+                assert_eq!(
+                    h.aggregation_temporality,
+                    AggregationTemporality::Cumulative as i32
+                );
+                assert_eq!(h.data_points.len(), 1);
+                let p = &h.data_points[0];
+                assert_eq!(p.count, 1);
+                // 50 µs lands in the (25 µs, 50 µs] bucket.
+                let i = m::RTT_BUCKETS.iter().position(|&b| b == 0.000_05).unwrap();
+                assert_eq!(p.bucket_counts[i], 1);
+                assert_eq!(p.bucket_counts.iter().sum::<u64>(), 1);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn series_past_the_bound_land_on_the_overflow_series() {
+    let mut m = TcpMetrics::default();
+    let n = m::TCP_MAX_SERIES + 50;
+    for i in 0..n {
+        let ip = format!("10.{}.{}.{}:80", i / 65536, (i / 256) % 256, i % 256);
+        m.record(&flow(&ip, CloseReason::Fin, 1, 0));
+    }
+    let rm = m.export(5_000, &host());
+    // Totals are exact: nothing lost to the bound.
+    assert_eq!(
+        sum_of(&rm, "sonde.tcp.connections.opened", "", ""),
+        n as i64
+    );
+    // The overflow series sits on Sonde's own resource.
+    let overflow = rm
+        .iter()
+        .find(|r| {
+            r.resource.as_ref().unwrap().attributes.iter().any(|kv| {
+                kv.key == "service.name"
+                    && matches!(&kv.value, Some(v) if matches!(&v.value, Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s)) if s == "sonde"))
+            })
+        })
+        .expect("an overflow resource");
+    let opened = overflow.scope_metrics[0]
+        .metrics
+        .iter()
+        .find(|m| m.name == "sonde.tcp.connections.opened")
+        .unwrap();
+    let Some(Data::Sum(s)) = &opened.data else {
+        panic!()
+    };
+    assert_eq!(s.data_points.len(), 1);
+    assert_eq!(s.data_points[0].attributes[0].key, "otel.metric.overflow");
+    assert_eq!(s.data_points[0].value, Some(NV::AsInt(50)));
+    assert!(m.series() <= m::TCP_METRICS.len() * (m::TCP_MAX_SERIES + 1));
+}

@@ -1,0 +1,205 @@
+//! Sonde's own counters: every place data can be lost has one, and all are exported.
+//!
+//! Counters are plain atomics so that the ring-buffer thread, the pipeline and the
+//! exporters can bump them without locks. [`Telemetry::snapshot`] reads them for the
+//! metric export and for the terminal summary.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why an event or item was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum LostReason {
+    /// The kernel could not reserve space in the ring buffer.
+    KernelRingbufFull = 0,
+    /// The kernel's connection map was full; the connection is not tracked.
+    KernelConnMapFull,
+    /// The kernel's listener map was full; accepted connections fall back to no owner.
+    KernelListenMapFull,
+    /// The bounded channel from the ring-buffer thread to the pipeline was full.
+    PipelineQueueFull,
+    /// A ring-buffer record was shorter than its declared type or of unknown kind.
+    Undecodable,
+}
+
+impl LostReason {
+    /// Every reason, in index order.
+    pub const ALL: [LostReason; 5] = [
+        LostReason::KernelRingbufFull,
+        LostReason::KernelConnMapFull,
+        LostReason::KernelListenMapFull,
+        LostReason::PipelineQueueFull,
+        LostReason::Undecodable,
+    ];
+
+    /// The value of the `sonde.reason` attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LostReason::KernelRingbufFull => "kernel_ringbuf_full",
+            LostReason::KernelConnMapFull => "kernel_conn_map_full",
+            LostReason::KernelListenMapFull => "kernel_listen_map_full",
+            LostReason::PipelineQueueFull => "pipeline_queue_full",
+            LostReason::Undecodable => "undecodable",
+        }
+    }
+}
+
+/// The three OTLP signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(usize)]
+pub enum Signal {
+    /// Spans.
+    Traces = 0,
+    /// Metric data points.
+    Metrics,
+    /// Log records.
+    Logs,
+}
+
+impl Signal {
+    /// Every signal, in index order.
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+
+    /// The value of the `sonde.signal` attribute, and the OTLP/HTTP path segment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+}
+
+/// What became of items handed to an exporter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Outcome {
+    /// Accepted by the backend.
+    Sent = 0,
+    /// Rejected by the backend (not retryable) or failed after all retries.
+    Failed,
+    /// Dropped before sending: the queue was full.
+    Dropped,
+    /// Rejected by the backend in an OTLP partial-success response.
+    Rejected,
+}
+
+impl Outcome {
+    /// Every outcome, in index order.
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Sent,
+        Outcome::Failed,
+        Outcome::Dropped,
+        Outcome::Rejected,
+    ];
+
+    /// The value of the `sonde.outcome` attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Sent => "sent",
+            Outcome::Failed => "failed",
+            Outcome::Dropped => "dropped",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}
+
+/// The agent's counters. One instance, shared by `Arc`.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    events_received: AtomicU64,
+    lost: [AtomicU64; LostReason::ALL.len()],
+    export: [[AtomicU64; Outcome::ALL.len()]; Signal::ALL.len()],
+    queue_depth: [AtomicU64; Signal::ALL.len()],
+    tracked_connections: AtomicU64,
+}
+
+/// A point-in-time copy of [`Telemetry`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Events read from the ring buffer.
+    pub events_received: u64,
+    /// Lost events by reason, in [`LostReason::ALL`] order.
+    pub lost: [u64; LostReason::ALL.len()],
+    /// Exported items by signal and outcome.
+    pub export: [[u64; Outcome::ALL.len()]; Signal::ALL.len()],
+    /// Queue depth by signal.
+    pub queue_depth: [u64; Signal::ALL.len()],
+    /// Connections in the kernel's tracking map.
+    pub tracked_connections: u64,
+}
+
+impl Snapshot {
+    /// All lost events, every reason together.
+    pub fn lost_total(&self) -> u64 {
+        self.lost.iter().sum()
+    }
+}
+
+impl Telemetry {
+    /// Counts events read from the ring buffer.
+    pub fn events_received(&self, n: u64) {
+        self.events_received.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts lost events.
+    pub fn lost(&self, reason: LostReason, n: u64) {
+        self.lost[reason as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Sets a kernel-side lost counter, which the kernel keeps cumulatively itself.
+    pub fn set_lost(&self, reason: LostReason, total: u64) {
+        self.lost[reason as usize].store(total, Ordering::Relaxed);
+    }
+
+    /// Counts exported items by signal and outcome.
+    pub fn export(&self, signal: Signal, outcome: Outcome, items: u64) {
+        self.export[signal as usize][outcome as usize].fetch_add(items, Ordering::Relaxed);
+    }
+
+    /// Sets the exporter queue depth of a signal.
+    pub fn set_queue_depth(&self, signal: Signal, depth: u64) {
+        self.queue_depth[signal as usize].store(depth, Ordering::Relaxed);
+    }
+
+    /// Sets how many connections the kernel tracks.
+    pub fn set_tracked_connections(&self, n: u64) {
+        self.tracked_connections.store(n, Ordering::Relaxed);
+    }
+
+    /// Copies every counter.
+    pub fn snapshot(&self) -> Snapshot {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Snapshot {
+            events_received: load(&self.events_received),
+            lost: std::array::from_fn(|i| load(&self.lost[i])),
+            export: std::array::from_fn(|s| std::array::from_fn(|o| load(&self.export[s][o]))),
+            queue_depth: std::array::from_fn(|i| load(&self.queue_depth[i])),
+            tracked_connections: load(&self.tracked_connections),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_land_in_their_own_slot() {
+        let t = Telemetry::default();
+        t.lost(LostReason::PipelineQueueFull, 3);
+        t.set_lost(LostReason::KernelRingbufFull, 7);
+        t.export(Signal::Logs, Outcome::Dropped, 2);
+        let s = t.snapshot();
+        assert_eq!(s.lost[LostReason::PipelineQueueFull as usize], 3);
+        assert_eq!(s.lost_total(), 10);
+        assert_eq!(
+            s.export[Signal::Logs as usize][Outcome::Dropped as usize],
+            2
+        );
+        assert_eq!(
+            s.export[Signal::Traces as usize][Outcome::Dropped as usize],
+            0
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! Test harness for Sonde's end-to-end tests: the real `sonde` binary, real probes, real
+//! traffic between network namespaces, and a real OTLP receiver.
+//!
+//! - [`receiver`]: an OTLP/gRPC + OTLP/HTTP receiver on loopback that stores what it gets.
+//! - [`otlp`]: attribute lookups and metric totals over the received protobuf messages.
+//! - [`netns`]: pairs of network namespaces joined by veth, with RAII cleanup, plus
+//!   packet-loss injection (nftables) and TCP counters.
+//! - [`agent`]: starting and stopping the `sonde` binary and capturing its output.
+//!
+//! Tests that load BPF need root and are `#[ignore]`d; see [`agent::require_root`].
+
+pub mod agent;
+pub mod netns;
+pub mod otlp;
+pub mod receiver;
+
+pub use agent::{require_root, Agent, AgentOutput};
+pub use netns::{NetnsPair, Side};
+pub use receiver::{Receiver, Signal, Transport};

@@ -1,0 +1,446 @@
+//! TCP foundation, end to end: the real `sonde` with its real probes, real connections
+//! between two network namespaces, and what an OTLP receiver on loopback decoded.
+//!
+//! Root only (they load BPF): `sudo -E cargo test -p sonde-integration-tests -- --include-ignored`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use sonde_integration_tests::netns::{add_drop_rule, nstat_retrans_segs};
+use sonde_integration_tests::otlp::{attr_int, attr_str};
+use sonde_integration_tests::{require_root, Agent, NetnsPair, Receiver, Side, Signal, Transport};
+use sonde_semconv::attr as a;
+use sonde_semconv::metric as m;
+use sonde_semconv::resource as r;
+
+const PYTHON: &str = "/usr/bin/python3";
+const CLIENT_SERVICE: &str = "sonde-e2e-client";
+const SERVER_SERVICE: &str = "sonde-e2e-server";
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A fixture server in namespace B, ready when it returns; killed on drop.
+struct Server(Child);
+
+impl Server {
+    fn start(pair: &NetnsPair, port: u16, mode: &str, service: &str) -> Server {
+        let mut cmd = pair.command(
+            Side::B,
+            PYTHON,
+            &[&fixture("tcp_server.py"), &port.to_string(), mode],
+        );
+        cmd.env("OTEL_SERVICE_NAME", service).stdout(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "listening",
+            "server on port {port} did not start"
+        );
+        Server(child)
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the fixture client in namespace A to completion; returns its pid.
+fn client(pair: &NetnsPair, host: &str, port: u16, mode: &str, args: &[String]) -> u32 {
+    let mut all = vec![
+        fixture("tcp_client.py"),
+        host.to_owned(),
+        port.to_string(),
+        mode.to_owned(),
+    ];
+    all.extend(args.iter().cloned());
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let mut cmd = pair.command(Side::A, PYTHON, &all);
+    cmd.env("OTEL_SERVICE_NAME", CLIENT_SERVICE);
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "client {mode} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pid
+}
+
+fn start_agent(receiver: &Receiver, transport: Transport) -> Agent {
+    let (endpoint, protocol) = match transport {
+        Transport::Grpc => (receiver.grpc_endpoint(), "grpc"),
+        Transport::Http => (receiver.http_endpoint(), "http/protobuf"),
+    };
+    let agent = Agent::start(
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+            ("SONDE_LOG", "info"),
+        ],
+    )
+    .unwrap();
+    agent.wait_ready(Duration::from_secs(30)).unwrap();
+    agent
+}
+
+fn service(res: &Resource) -> String {
+    attr_str(&res.attributes, r::SERVICE_NAME).unwrap_or_default()
+}
+
+/// Flow records (resource, attributes) of one service to/from `port`.
+fn flows(receiver: &Receiver, svc: &str, port: u16) -> Vec<(Resource, Vec<KeyValue>)> {
+    receiver
+        .log_records()
+        .into_iter()
+        .filter(|(res, rec)| {
+            rec.event_name == sonde_semconv::event::TCP_FLOW
+                && service(res) == svc
+                && attr_int(&rec.attributes, a::SERVER_PORT) == Some(i64::from(port))
+        })
+        .map(|(res, rec)| (res, rec.attributes))
+        .collect()
+}
+
+fn int(attrs: &[KeyValue], key: &str) -> i64 {
+    attr_int(attrs, key).unwrap_or_else(|| panic!("attribute {key} missing in {attrs:?}"))
+}
+
+fn text(attrs: &[KeyValue], key: &str) -> String {
+    attr_str(attrs, key).unwrap_or_else(|| panic!("attribute {key} missing in {attrs:?}"))
+}
+
+/// (bytes sent, bytes received) of each flow, sorted.
+fn byte_pairs(flows: &[(Resource, Vec<KeyValue>)]) -> Vec<(i64, i64)> {
+    let mut v: Vec<_> = flows
+        .iter()
+        .map(|(_, at)| (int(at, a::TCP_BYTES_SENT), int(at, a::TCP_BYTES_RECEIVED)))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+fn attr_is(key: &'static str, value: &'static str) -> impl Fn(&[KeyValue]) -> bool {
+    move |at| attr_str(at, key).as_deref() == Some(value)
+}
+
+#[test]
+#[ignore = "needs root: loads BPF"]
+fn root_tcp_flows_spans_and_metrics_over_grpc() {
+    require_root();
+    let receiver = Receiver::start().unwrap();
+    let pair = NetnsPair::create("tcp", 71).unwrap();
+    let agent = start_agent(&receiver, Transport::Grpc);
+
+    let server = Server::start(&pair, 9000, "double", SERVER_SERVICE);
+    let _rst_server = Server::start(&pair, 9002, "rst", SERVER_SERVICE);
+    let v4_sizes: Vec<u64> = (0..20).map(|i| 1000 + 7919 * i).collect();
+    let v6_sizes: Vec<u64> = (0..5).map(|i| 333 + 104_729 * i).collect();
+    let as_args = |s: &[u64]| s.iter().map(u64::to_string).collect::<Vec<_>>();
+    let client_pid = client(
+        &pair,
+        &pair.addr(Side::B).to_string(),
+        9000,
+        "double",
+        &as_args(&v4_sizes),
+    );
+    client(
+        &pair,
+        &pair.addr6(Side::B).to_string(),
+        9000,
+        "double",
+        &as_args(&v6_sizes),
+    );
+    client(
+        &pair,
+        &pair.addr(Side::B).to_string(),
+        9001,
+        "refused",
+        &["3".into()],
+    );
+    client(
+        &pair,
+        &pair.addr(Side::B).to_string(),
+        9002,
+        "rst",
+        &["2".into()],
+    );
+
+    let n = v4_sizes.len() + v6_sizes.len();
+    let all_sizes: Vec<u64> = v4_sizes.iter().chain(&v6_sizes).copied().collect();
+    let arrived = receiver.wait_until(Duration::from_secs(30), |rx| {
+        flows(rx, CLIENT_SERVICE, 9000).len() >= n
+            && flows(rx, SERVER_SERVICE, 9000).len() >= n
+            && flows(rx, CLIENT_SERVICE, 9001).len() >= 3
+            && flows(rx, SERVER_SERVICE, 9002).len() >= 2
+    });
+    assert!(
+        arrived,
+        "flow records did not all arrive: {:?}",
+        receiver.request_counts()
+    );
+
+    // Flow logs: exactly N per side, exact byte counts, mirrored between the sides.
+    let client_flows = flows(&receiver, CLIENT_SERVICE, 9000);
+    let server_flows = flows(&receiver, SERVER_SERVICE, 9000);
+    assert_eq!(client_flows.len(), n);
+    assert_eq!(server_flows.len(), n);
+    let mut want: Vec<(i64, i64)> = all_sizes
+        .iter()
+        .map(|&s| (s as i64, 2 * s as i64))
+        .collect();
+    want.sort_unstable();
+    assert_eq!(byte_pairs(&client_flows), want);
+    let mut mirrored: Vec<(i64, i64)> = want.iter().map(|&(s, r)| (r, s)).collect();
+    mirrored.sort_unstable();
+    assert_eq!(byte_pairs(&server_flows), mirrored);
+    for (res, at) in &client_flows {
+        assert_eq!(text(at, a::CONNECTION_DIRECTION), "client");
+        assert_eq!(text(at, a::TCP_CLOSE_REASON), "fin");
+        assert!(int(at, a::TCP_SRTT_US) > 0, "srtt in {at:?}");
+        assert!(int(at, a::TCP_SEGMENTS_SENT) > 0);
+        let exe = attr_str(&res.attributes, r::PROCESS_EXECUTABLE_NAME).unwrap();
+        assert!(exe.starts_with("python3"), "executable {exe}");
+    }
+    let v6_client = client_flows
+        .iter()
+        .filter(|(_, at)| text(at, a::NETWORK_TYPE) == "ipv6")
+        .count();
+    assert_eq!(v6_client, v6_sizes.len(), "IPv6 flows");
+    // The first client's records name its pid; the server's name the server (from accept).
+    assert!(client_flows
+        .iter()
+        .any(|(res, _)| attr_int(&res.attributes, r::PROCESS_PID) == Some(i64::from(client_pid))));
+    for (res, at) in &server_flows {
+        assert_eq!(
+            attr_int(&res.attributes, r::PROCESS_PID),
+            Some(i64::from(server.pid()))
+        );
+        assert_eq!(text(at, a::CONNECTION_DIRECTION), "server");
+        assert_eq!(int(at, a::SERVER_PORT), 9000);
+    }
+
+    // Refused connects and resets.
+    for (_, at) in flows(&receiver, CLIENT_SERVICE, 9001) {
+        assert_eq!(text(&at, a::TCP_CLOSE_REASON), "refused");
+    }
+    for (_, at) in flows(&receiver, SERVER_SERVICE, 9002) {
+        assert_eq!(text(&at, a::TCP_CLOSE_REASON), "rst_sent");
+    }
+    for (_, at) in flows(&receiver, CLIENT_SERVICE, 9002) {
+        assert_eq!(text(&at, a::TCP_CLOSE_REASON), "rst_received");
+    }
+
+    // Connection spans: kinds, no parent, valid ids, kernel timestamps, error status.
+    let spans = receiver.spans();
+    let port_spans = |svc: &str, port: i64| -> Vec<_> {
+        spans
+            .iter()
+            .filter(|(res, s)| {
+                service(res) == svc && attr_int(&s.attributes, a::SERVER_PORT) == Some(port)
+            })
+            .collect()
+    };
+    let client_spans = port_spans(CLIENT_SERVICE, 9000);
+    let server_spans = port_spans(SERVER_SERVICE, 9000);
+    assert_eq!(client_spans.len(), n);
+    assert_eq!(server_spans.len(), n);
+    for (_, s) in client_spans.iter().chain(&server_spans) {
+        assert!(s.parent_span_id.is_empty());
+        assert_eq!(s.trace_id.len(), 16);
+        assert!(s.trace_id.iter().any(|&b| b != 0));
+        assert_eq!(s.span_id.len(), 8);
+        assert!(s.start_time_unix_nano > 0 && s.start_time_unix_nano < s.end_time_unix_nano);
+        assert_eq!(s.name, sonde_semconv::span::TCP_CONNECTION);
+    }
+    assert!(client_spans
+        .iter()
+        .all(|(_, s)| s.kind == SpanKind::Client as i32));
+    assert!(server_spans
+        .iter()
+        .all(|(_, s)| s.kind == SpanKind::Server as i32));
+    let refused_spans = port_spans(CLIENT_SERVICE, 9001);
+    assert_eq!(refused_spans.len(), 3);
+    assert!(refused_spans
+        .iter()
+        .all(|(_, s)| s.status.as_ref().map(|st| st.code) == Some(StatusCode::Error as i32)));
+    // Flow logs link to their spans.
+    let span_ids: std::collections::HashSet<Vec<u8>> =
+        spans.iter().map(|(_, s)| s.span_id.clone()).collect();
+    let logs = receiver.log_records();
+    assert!(logs
+        .iter()
+        .filter(|(res, _)| service(res) == CLIENT_SERVICE)
+        .all(|(_, l)| span_ids.contains(&l.span_id)));
+
+    // Metrics: cumulative sums equal the bytes moved, failures and resets counted.
+    let total: u64 = all_sizes.iter().sum();
+    let settled = receiver.wait_until(Duration::from_secs(15), |rx| {
+        let sum = |svc: &'static str, dir: &'static str| {
+            rx.latest_cumulative_sum(m::TCP_BYTES.name, |at| {
+                attr_int(at, a::SERVER_PORT) == Some(9000)
+                    && attr_is(a::NETWORK_IO_DIRECTION, dir)(at)
+                    && attr_str(at, a::CONNECTION_DIRECTION).as_deref()
+                        == Some(if svc == CLIENT_SERVICE {
+                            "client"
+                        } else {
+                            "server"
+                        })
+            })
+        };
+        sum(CLIENT_SERVICE, "transmit") as u64 == total
+            && sum(SERVER_SERVICE, "transmit") as u64 == 2 * total
+    });
+    let sum = |name: &str, f: &dyn Fn(&[KeyValue]) -> bool| receiver.latest_cumulative_sum(name, f);
+    let client_port = |at: &[KeyValue]| {
+        attr_int(at, a::SERVER_PORT) == Some(9000)
+            && attr_str(at, a::CONNECTION_DIRECTION).as_deref() == Some("client")
+    };
+    assert!(
+        settled,
+        "byte sums never reached the bytes moved ({total} / {})",
+        2 * total
+    );
+    assert_eq!(
+        sum(m::TCP_BYTES.name, &|at| client_port(at)
+            && attr_is(a::NETWORK_IO_DIRECTION, "receive")(at)) as u64,
+        2 * total
+    );
+    assert_eq!(
+        sum(m::TCP_CONNECTIONS_OPENED.name, &client_port) as usize,
+        n
+    );
+    assert_eq!(
+        sum(m::TCP_CONNECTIONS_FAILED.name, &|at| {
+            attr_int(at, a::SERVER_PORT) == Some(9001) && attr_is(a::ERROR_TYPE, "refused")(at)
+        }),
+        3.0
+    );
+    assert_eq!(
+        sum(m::TCP_RESETS.name, &|at| {
+            attr_int(at, a::SERVER_PORT) == Some(9002)
+                && attr_is(a::NETWORK_IO_DIRECTION, "transmit")(at)
+        }),
+        2.0
+    );
+    assert!(receiver.latest_histogram_count(m::TCP_SRTT.name, client_port) >= n as u64);
+    // Only gRPC was used.
+    assert_eq!(receiver.request_count(Transport::Http, Signal::Logs), 0);
+
+    let out = agent.stop().unwrap();
+    assert!(out.status.success(), "sonde exited with {:?}", out.status);
+    assert!(
+        out.contains("lost 0"),
+        "the agent reported losses: {:?}",
+        out.stderr
+    );
+}
+
+#[test]
+#[ignore = "needs root: loads BPF"]
+fn root_tcp_retransmits_match_the_kernel_over_http() {
+    require_root();
+    let receiver = Receiver::start().unwrap();
+    let pair = NetnsPair::create("rtx", 72).unwrap();
+    let agent = start_agent(&receiver, Transport::Http);
+    let _server = Server::start(&pair, 9100, "sink", SERVER_SERVICE);
+
+    // Drop 10% of the TCP packets arriving in B: A's data segments get retransmitted.
+    add_drop_rule(&pair.b, 10).unwrap();
+    let before = nstat_retrans_segs(&pair.a).unwrap();
+    let sizes: Vec<String> = (0..4).map(|_| (512 * 1024).to_string()).collect();
+    client(&pair, &pair.addr(Side::B).to_string(), 9100, "sink", &sizes);
+    let kernel = nstat_retrans_segs(&pair.a).unwrap() - before;
+
+    assert!(receiver.wait_until(Duration::from_secs(30), |rx| flows(
+        rx,
+        CLIENT_SERVICE,
+        9100
+    )
+    .len()
+        >= 4));
+    let client_flows = flows(&receiver, CLIENT_SERVICE, 9100);
+    assert_eq!(client_flows.len(), 4);
+    let ours: i64 = client_flows
+        .iter()
+        .map(|(_, at)| int(at, a::TCP_RETRANSMITS))
+        .sum();
+    for (_, at) in &client_flows {
+        assert_eq!(
+            int(at, a::TCP_BYTES_SENT),
+            512 * 1024,
+            "retransmitted bytes count once"
+        );
+    }
+    eprintln!("retransmits: sonde {ours}, kernel TcpRetransSegs delta {kernel}");
+    assert!(ours > 0, "no retransmits seen with 10% loss");
+    let tolerance = (kernel as i64 / 10).max(3);
+    assert!(
+        (ours - kernel as i64).abs() <= tolerance,
+        "sonde counted {ours} retransmits, the kernel {kernel}"
+    );
+    let metric_ok = receiver.wait_until(Duration::from_secs(10), |rx| {
+        rx.latest_cumulative_sum(m::TCP_RETRANSMITS.name, |at| {
+            attr_int(at, a::SERVER_PORT) == Some(9100)
+                && attr_is(a::CONNECTION_DIRECTION, "client")(at)
+        }) as i64
+            == ours
+    });
+    assert!(
+        metric_ok,
+        "the retransmit metric does not equal the flow records' sum {ours}"
+    );
+    assert!(
+        receiver.latest_histogram_count(m::TCP_SRTT.name, |at| attr_int(at, a::SERVER_PORT)
+            == Some(9100))
+            > 0
+    );
+
+    // Everything went over OTLP/HTTP.
+    assert!(receiver.request_count(Transport::Http, Signal::Logs) > 0);
+    assert!(receiver.request_count(Transport::Http, Signal::Traces) > 0);
+    assert!(receiver.request_count(Transport::Http, Signal::Metrics) > 0);
+    assert_eq!(receiver.request_count(Transport::Grpc, Signal::Logs), 0);
+    let by_service: BTreeMap<String, usize> =
+        receiver
+            .log_records()
+            .iter()
+            .fold(BTreeMap::new(), |mut acc, (res, _)| {
+                *acc.entry(service(res)).or_default() += 1;
+                acc
+            });
+    assert!(by_service.contains_key(SERVER_SERVICE), "{by_service:?}");
+    agent.stop().unwrap();
+}

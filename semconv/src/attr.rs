@@ -1,0 +1,99 @@
+//! Attribute keys and their bounded values.
+
+// --- OpenTelemetry semantic conventions -------------------------------------------------
+
+/// Peer address of the network connection (IP).
+pub const NETWORK_PEER_ADDRESS: &str = "network.peer.address";
+/// Peer port number of the network connection.
+pub const NETWORK_PEER_PORT: &str = "network.peer.port";
+/// Local address of the network connection (IP).
+pub const NETWORK_LOCAL_ADDRESS: &str = "network.local.address";
+/// Local port number of the network connection.
+pub const NETWORK_LOCAL_PORT: &str = "network.local.port";
+/// OSI transport layer: always `tcp` for the TCP signals.
+pub const NETWORK_TRANSPORT: &str = "network.transport";
+/// OSI network layer: `ipv4` or `ipv6`.
+pub const NETWORK_TYPE: &str = "network.type";
+/// The direction of a byte or segment count: `transmit` or `receive`.
+pub const NETWORK_IO_DIRECTION: &str = "network.io.direction";
+/// Server domain name if known, else its IP address. The DNS issue fills in names.
+pub const SERVER_ADDRESS: &str = "server.address";
+/// Server port number: the remote port for client connections, the local for server ones.
+pub const SERVER_PORT: &str = "server.port";
+/// Client address (IP) of the connection.
+pub const CLIENT_ADDRESS: &str = "client.address";
+/// Class of error an operation ended with (`refused`, `timeout`, `reset`).
+pub const ERROR_TYPE: &str = "error.type";
+/// Process identifier.
+pub const PROCESS_PID: &str = "process.pid";
+/// Parent process identifier.
+pub const PROCESS_PARENT_PID: &str = "process.parent_pid";
+/// The thread that made the call attributed to the process.
+pub const THREAD_ID: &str = "thread.id";
+
+// --- Sonde's own, where no convention exists ------------------------------------------------
+
+/// Who opened the connection, from the observed process's side: `client` (it called
+/// `connect`) or `server` (it accepted). Values: [`DIRECTION_CLIENT`], [`DIRECTION_SERVER`].
+pub const CONNECTION_DIRECTION: &str = "sonde.connection.direction";
+/// The observed process connected.
+pub const DIRECTION_CLIENT: &str = "client";
+/// The observed process accepted.
+pub const DIRECTION_SERVER: &str = "server";
+
+/// How a connection ended; values from [`close_reason`].
+pub const TCP_CLOSE_REASON: &str = "sonde.tcp.close_reason";
+/// Bytes of payload sent (retransmissions not counted twice).
+pub const TCP_BYTES_SENT: &str = "sonde.tcp.bytes_sent";
+/// Bytes of payload received.
+pub const TCP_BYTES_RECEIVED: &str = "sonde.tcp.bytes_received";
+/// Segments sent, control segments included.
+pub const TCP_SEGMENTS_SENT: &str = "sonde.tcp.segments_sent";
+/// Segments received, control segments included.
+pub const TCP_SEGMENTS_RECEIVED: &str = "sonde.tcp.segments_received";
+/// Segments retransmitted (the kernel's `total_retrans`, which feeds `TcpRetransSegs`).
+pub const TCP_RETRANSMITS: &str = "sonde.tcp.retransmits";
+/// Smoothed round-trip time at the time of the record, in microseconds.
+pub const TCP_SRTT_US: &str = "sonde.tcp.srtt_us";
+/// Lowest round-trip time the kernel saw on the connection, in microseconds.
+pub const TCP_MIN_RTT_US: &str = "sonde.tcp.min_rtt_us";
+/// Connection duration up to the record, in milliseconds (float).
+pub const TCP_DURATION_MS: &str = "sonde.tcp.duration_ms";
+/// The kernel's socket cookie: unique per socket for the life of the boot.
+pub const TCP_SOCKET_COOKIE: &str = "sonde.tcp.socket_cookie";
+/// `true` on a periodic record for a connection that is still open.
+pub const TCP_FLOW_ONGOING: &str = "sonde.tcp.flow_ongoing";
+/// Inode number of the network namespace the socket lives in.
+pub const NETNS_INODE: &str = "sonde.netns.inode";
+/// Cgroup v2 id of the process when it made the call.
+pub const CGROUP_ID: &str = "sonde.cgroup.id";
+
+/// The OpenTelemetry attribute that marks the data point that collects series past a
+/// metric's cardinality bound.
+pub const OTEL_METRIC_OVERFLOW: &str = "otel.metric.overflow";
+
+/// Values of [`TCP_CLOSE_REASON`]: bounded, so they may be metric attributes.
+pub mod close_reason {
+    /// Orderly close: FIN exchanged.
+    pub const FIN: &str = "fin";
+    /// This side sent a RST.
+    pub const RST_SENT: &str = "rst_sent";
+    /// The peer sent a RST.
+    pub const RST_RECEIVED: &str = "rst_received";
+    /// The kernel gave up: retransmission or keepalive timeout.
+    pub const TIMEOUT: &str = "timeout";
+    /// A connect() answered by a RST.
+    pub const REFUSED: &str = "refused";
+    /// A connect() that failed for another reason (unreachable, timed out, aborted).
+    pub const FAILED: &str = "failed";
+    /// Closed for a reason the kernel did not tell (e.g. aborted before established).
+    pub const OTHER: &str = "other";
+}
+
+/// Values of [`NETWORK_IO_DIRECTION`].
+pub mod io_direction {
+    /// Sent by the observed process.
+    pub const TRANSMIT: &str = "transmit";
+    /// Received by the observed process.
+    pub const RECEIVE: &str = "receive";
+}

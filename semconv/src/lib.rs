@@ -1,0 +1,31 @@
+//! Every telemetry name Sonde emits, declared once.
+//!
+//! Metrics, attributes, units, instrument kinds and cardinality bounds live here and only
+//! here. Code that emits a metric names it through a [`MetricDef`] from this crate; the
+//! dashboards and their tests translate the same declarations into Prometheus names, so a
+//! rename breaks a test, not a dashboard.
+//!
+//! Names follow the OpenTelemetry semantic conventions where one exists (`network.*`,
+//! `server.*`, `process.*`, `container.*`, `error.type`). Where none exists the name is
+//! prefixed `sonde.` and documented here.
+
+pub mod attr;
+pub mod metric;
+pub mod resource;
+
+pub use metric::{Instrument, MetricDef};
+
+/// The instrumentation scope every signal Sonde emits is reported under.
+pub const SCOPE_NAME: &str = "sonde";
+
+/// Log event names (`LogRecord.event_name`), so a log pipeline can route on them.
+pub mod event {
+    /// One record per closed TCP connection, and one per periodic update of a long-lived one.
+    pub const TCP_FLOW: &str = "sonde.tcp.flow";
+}
+
+/// Span names.
+pub mod span {
+    /// The span covering one TCP connection, from its first SYN to its close.
+    pub const TCP_CONNECTION: &str = "tcp.connection";
+}

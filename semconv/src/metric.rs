@@ -1,0 +1,306 @@
+//! Metric declarations: name, unit, instrument, attributes and cardinality bound.
+
+use crate::attr;
+
+/// The kind of instrument a metric is recorded with. All sums are monotonic and exported
+/// with cumulative temporality (Mimir rejects delta).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instrument {
+    /// Monotonic cumulative sum.
+    Counter,
+    /// Non-monotonic value sampled at export time.
+    Gauge,
+    /// Explicit-bucket histogram with the buckets named in the declaration.
+    Histogram,
+}
+
+/// One metric, declared before any code emits it.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricDef {
+    /// The OpenTelemetry metric name.
+    pub name: &'static str,
+    /// UCUM unit.
+    pub unit: &'static str,
+    /// Shown by backends next to the metric.
+    pub description: &'static str,
+    /// How the value is recorded.
+    pub instrument: Instrument,
+    /// The data point attributes the metric may carry (the resource carries the service).
+    pub attributes: &'static [&'static str],
+    /// Upper bound on distinct series (resource × attributes). Past it, values land on one
+    /// series marked `otel.metric.overflow=true`.
+    pub max_series: usize,
+    /// Histogram bucket boundaries, empty for other instruments.
+    pub buckets: &'static [f64],
+}
+
+impl MetricDef {
+    /// The name Prometheus gives this metric when it is ingested over OTLP or scraped from
+    /// Sonde's endpoint: dots become underscores, the unit is appended unless the name
+    /// already ends with it, and counters get `_total`.
+    pub fn prometheus_name(&self) -> String {
+        let mut name: String = self
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        if let Some(unit) = prometheus_unit(self.unit) {
+            if !name.ends_with(unit) {
+                name.push('_');
+                name.push_str(unit);
+            }
+        }
+        if self.instrument == Instrument::Counter {
+            name.push_str("_total");
+        }
+        name
+    }
+}
+
+/// Prometheus' unit words for the UCUM units Sonde uses; `None` for annotations like
+/// `{connection}`, which Prometheus drops.
+fn prometheus_unit(unit: &str) -> Option<&'static str> {
+    match unit {
+        "By" => Some("bytes"),
+        "s" => Some("seconds"),
+        "ms" => Some("milliseconds"),
+        "1" => Some("ratio"),
+        _ => None,
+    }
+}
+
+/// Round-trip-time buckets in seconds: from 10 µs (loopback, same rack) to 2.5 s
+/// (satellite links, bufferbloat).
+pub const RTT_BUCKETS: &[f64] = &[
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// Series bound for the per-peer TCP metrics.
+pub const TCP_MAX_SERIES: usize = 2000;
+
+const TCP_IO_ATTRS: &[&str] = &[
+    attr::CONNECTION_DIRECTION,
+    attr::NETWORK_IO_DIRECTION,
+    attr::NETWORK_PEER_ADDRESS,
+    attr::SERVER_ADDRESS,
+    attr::SERVER_PORT,
+    attr::NETWORK_TYPE,
+];
+
+const TCP_CONN_ATTRS: &[&str] = &[
+    attr::CONNECTION_DIRECTION,
+    attr::NETWORK_PEER_ADDRESS,
+    attr::SERVER_ADDRESS,
+    attr::SERVER_PORT,
+    attr::NETWORK_TYPE,
+];
+
+/// Payload bytes sent and received over TCP, per service and remote peer.
+pub const TCP_BYTES: MetricDef = MetricDef {
+    name: "sonde.tcp.bytes",
+    unit: "By",
+    description: "TCP payload bytes sent (transmit) and received (receive); a retransmitted byte counts once.",
+    instrument: Instrument::Counter,
+    attributes: TCP_IO_ATTRS,
+    max_series: TCP_MAX_SERIES,
+    buckets: &[],
+};
+
+/// Segments sent and received over TCP, control segments included.
+pub const TCP_SEGMENTS: MetricDef = MetricDef {
+    name: "sonde.tcp.segments",
+    unit: "{segment}",
+    description:
+        "TCP segments sent (transmit) and received (receive), SYN/FIN/ACK-only segments included.",
+    instrument: Instrument::Counter,
+    attributes: TCP_IO_ATTRS,
+    max_series: TCP_MAX_SERIES,
+    buckets: &[],
+};
+
+/// Retransmitted segments.
+pub const TCP_RETRANSMITS: MetricDef = MetricDef {
+    name: "sonde.tcp.retransmits",
+    unit: "{segment}",
+    description: "TCP segments retransmitted (the kernel's per-socket total_retrans).",
+    instrument: Instrument::Counter,
+    attributes: TCP_CONN_ATTRS,
+    max_series: TCP_MAX_SERIES,
+    buckets: &[],
+};
+
+/// Resets sent and received.
+pub const TCP_RESETS: MetricDef = MetricDef {
+    name: "sonde.tcp.resets",
+    unit: "{reset}",
+    description: "Connections that ended with a RST, by who sent it (transmit: this host; receive: the peer).",
+    instrument: Instrument::Counter,
+    attributes: TCP_IO_ATTRS,
+    max_series: TCP_MAX_SERIES,
+    buckets: &[],
+};
+
+/// Connections that were established.
+pub const TCP_CONNECTIONS_OPENED: MetricDef = MetricDef {
+    name: "sonde.tcp.connections.opened",
+    unit: "{connection}",
+    description: "TCP connections established, counted when Sonde first reports them (at close or first periodic update).",
+    instrument: Instrument::Counter,
+    attributes: TCP_CONN_ATTRS,
+    max_series: TCP_MAX_SERIES,
+    buckets: &[],
+};
+
+/// Established connections that closed, by close reason.
+pub const TCP_CONNECTIONS_CLOSED: MetricDef = MetricDef {
+    name: "sonde.tcp.connections.closed",
+    unit: "{connection}",
+    description: "Established TCP connections that closed, by how they ended.",
+    instrument: Instrument::Counter,
+    attributes: &[
+        attr::CONNECTION_DIRECTION,
+        attr::NETWORK_PEER_ADDRESS,
+        attr::SERVER_ADDRESS,
+        attr::SERVER_PORT,
+        attr::NETWORK_TYPE,
+        attr::TCP_CLOSE_REASON,
+    ],
+    max_series: TCP_MAX_SERIES,
+    buckets: &[],
+};
+
+/// Connects that never reached ESTABLISHED.
+pub const TCP_CONNECTIONS_FAILED: MetricDef = MetricDef {
+    name: "sonde.tcp.connections.failed",
+    unit: "{connection}",
+    description: "Outgoing TCP connects that failed (error.type: refused, timeout, failed).",
+    instrument: Instrument::Counter,
+    attributes: &[
+        attr::NETWORK_PEER_ADDRESS,
+        attr::SERVER_ADDRESS,
+        attr::SERVER_PORT,
+        attr::NETWORK_TYPE,
+        attr::ERROR_TYPE,
+    ],
+    max_series: TCP_MAX_SERIES,
+    buckets: &[],
+};
+
+/// Smoothed RTT, one sample per flow record.
+pub const TCP_SRTT: MetricDef = MetricDef {
+    name: "sonde.tcp.srtt",
+    unit: "s",
+    description:
+        "Smoothed TCP round-trip time, one sample per connection report (close or periodic update).",
+    instrument: Instrument::Histogram,
+    attributes: TCP_CONN_ATTRS,
+    max_series: TCP_MAX_SERIES,
+    buckets: RTT_BUCKETS,
+};
+
+/// Every metric about the observed host, in export order.
+pub const TCP_METRICS: &[&MetricDef] = &[
+    &TCP_BYTES,
+    &TCP_SEGMENTS,
+    &TCP_RETRANSMITS,
+    &TCP_RESETS,
+    &TCP_CONNECTIONS_OPENED,
+    &TCP_CONNECTIONS_CLOSED,
+    &TCP_CONNECTIONS_FAILED,
+    &TCP_SRTT,
+];
+
+/// Sonde's metrics about itself (resource `service.name=sonde`).
+pub mod agent {
+    use super::{Instrument, MetricDef};
+
+    /// Attribute naming where an event was lost or counted: the ring buffer or map, and why.
+    pub const REASON: &str = "sonde.reason";
+    /// Attribute naming the signal an exporter carries: `traces`, `metrics`, `logs`.
+    pub const SIGNAL: &str = "sonde.signal";
+    /// Attribute naming the outcome of an export: `sent`, `failed`, `dropped`.
+    pub const OUTCOME: &str = "sonde.outcome";
+
+    /// Events read from the kernel's ring buffer.
+    pub const EVENTS_RECEIVED: MetricDef = MetricDef {
+        name: "sonde.agent.events.received",
+        unit: "{event}",
+        description: "Events read from the kernel ring buffer.",
+        instrument: Instrument::Counter,
+        attributes: &[],
+        max_series: 1,
+        buckets: &[],
+    };
+
+    /// Events lost anywhere between the kernel and the exporters, by reason.
+    pub const EVENTS_LOST: MetricDef = MetricDef {
+        name: "sonde.agent.events.lost",
+        unit: "{event}",
+        description: "Events lost, by where and why (ring buffer full, map full, pipeline queue full, undecodable).",
+        instrument: Instrument::Counter,
+        attributes: &[REASON],
+        max_series: 32,
+        buckets: &[],
+    };
+
+    /// Telemetry items (spans, log records, metric data points) by exporter outcome.
+    pub const EXPORT_ITEMS: MetricDef = MetricDef {
+        name: "sonde.agent.export.items",
+        unit: "{item}",
+        description:
+            "Items handed to an OTLP exporter, by signal and outcome (sent, failed, dropped).",
+        instrument: Instrument::Counter,
+        attributes: &[SIGNAL, OUTCOME],
+        max_series: 16,
+        buckets: &[],
+    };
+
+    /// Export requests waiting to be sent.
+    pub const EXPORT_QUEUE_DEPTH: MetricDef = MetricDef {
+        name: "sonde.agent.export.queue.depth",
+        unit: "{request}",
+        description: "Export requests waiting in the exporter's bounded queue.",
+        instrument: Instrument::Gauge,
+        attributes: &[SIGNAL],
+        max_series: 4,
+        buckets: &[],
+    };
+
+    /// Connections open in the kernel's tracking map.
+    pub const TRACKED_CONNECTIONS: MetricDef = MetricDef {
+        name: "sonde.agent.tracked_connections",
+        unit: "{connection}",
+        description: "TCP connections Sonde tracks in the kernel right now.",
+        instrument: Instrument::Gauge,
+        attributes: &[],
+        max_series: 1,
+        buckets: &[],
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_names_follow_the_otlp_translation() {
+        assert_eq!(TCP_BYTES.prometheus_name(), "sonde_tcp_bytes_total");
+        assert_eq!(TCP_SRTT.prometheus_name(), "sonde_tcp_srtt_seconds");
+        assert_eq!(
+            TCP_CONNECTIONS_OPENED.prometheus_name(),
+            "sonde_tcp_connections_opened_total"
+        );
+        assert_eq!(TCP_SEGMENTS.prometheus_name(), "sonde_tcp_segments_total");
+    }
+
+    #[test]
+    fn declarations_are_consistent() {
+        for m in TCP_METRICS {
+            assert!(m.max_series > 0, "{}", m.name);
+            let is_hist = m.instrument == Instrument::Histogram;
+            assert_eq!(is_hist, !m.buckets.is_empty(), "{}", m.name);
+            assert!(m.buckets.windows(2).all(|w| w[0] < w[1]), "{}", m.name);
+        }
+    }
+}
