@@ -31,10 +31,15 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  */
 const volatile __u64 wakeup_bytes = 0;
 
+/* Long-lived connections are reported every this many nanoseconds (0: never). */
+const volatile __u64 report_interval_ns = 30000000000ULL;
+
 /* Per-connection state, kernel side only. */
 struct conn {
+	__u64 sk;	/* the struct sock, for periodic reports; valid until tcp_destroy_sock */
 	__u64 start_ns;
 	__u64 close_ns; /* 0 until TCP_CLOSE */
+	__u64 last_report_ns;
 	struct sonde_owner owner;
 	__u16 flags;
 	__u8 direction;
@@ -124,6 +129,7 @@ static __always_inline void track(const struct sock *sk, __u8 direction)
 {
 	__u64 cookie = bpf_get_socket_cookie((void *)sk);
 	struct conn c = {
+		.sk = (__u64)sk,
 		.start_ns = bpf_ktime_get_ns(),
 		.direction = direction,
 	};
@@ -186,26 +192,15 @@ static __always_inline void on_close(const struct sock *sk, int oldstate)
 	}
 }
 
-static __always_inline void on_destroy(const struct sock *sk)
+/* Fills a record from the socket's counters; shared by the close and the periodic report. */
+static __always_inline void fill_conn_event(struct sonde_conn_event *e, const struct sock *sk,
+					    const struct conn *c, __u64 cookie, __u8 kind, __u64 end_ns)
 {
-	__u64 cookie = bpf_get_socket_cookie((void *)sk);
-	struct conn *c = bpf_map_lookup_elem(&conns, &cookie);
-	struct sonde_conn_event *e;
 	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
 	__u64 sent, retrans, received;
 	unsigned long sk_flags;
 
-	if (!c)
-		return; /* opened before Sonde attached, or already reported */
-
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_drop(SONDE_DROP_RINGBUF_FULL);
-		bpf_map_delete_elem(&conns, &cookie);
-		return;
-	}
-
-	e->kind = SONDE_EV_CONN_CLOSE;
+	e->kind = kind;
 	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	e->direction = c->direction;
 	e->last_state = c->last_state;
@@ -222,7 +217,7 @@ static __always_inline void on_destroy(const struct sock *sk)
 	e->total_retrans = BPF_CORE_READ(tp, total_retrans);
 	e->cookie = cookie;
 	e->start_ns = c->start_ns;
-	e->end_ns = c->close_ns ? c->close_ns : bpf_ktime_get_ns();
+	e->end_ns = end_ns;
 
 	/* bytes_sent counts every transmission; bytes_retrans the repeats. */
 	sent = BPF_CORE_READ(tp, bytes_sent);
@@ -248,9 +243,66 @@ static __always_inline void on_destroy(const struct sock *sk)
 		bpf_core_read(e->raddr, 4, &sk->__sk_common.skc_daddr);
 	}
 	e->owner = c->owner;
+}
 
+static __always_inline void on_destroy(const struct sock *sk)
+{
+	__u64 cookie = bpf_get_socket_cookie((void *)sk);
+	struct conn *c = bpf_map_lookup_elem(&conns, &cookie);
+	struct sonde_conn_event *e;
+
+	if (!c)
+		return; /* opened before Sonde attached, or already reported */
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(SONDE_DROP_RINGBUF_FULL);
+		bpf_map_delete_elem(&conns, &cookie);
+		return;
+	}
+	fill_conn_event(e, sk, c, cookie, SONDE_EV_CONN_CLOSE,
+			c->close_ns ? c->close_ns : bpf_ktime_get_ns());
 	bpf_ringbuf_submit(e, wakeup_flags());
 	bpf_map_delete_elem(&conns, &cookie);
+}
+
+/*
+ * Periodic reports. User space runs this program (BPF_PROG_TEST_RUN) about once a second;
+ * it walks the tracked connections and reports those open for longer than the interval
+ * and not reported within it. No per-packet hook is involved. The stored sock pointer is
+ * read with bpf_probe_read_kernel: the entry is deleted in tcp_destroy_sock, before the
+ * socket is freed, and TCP socks are SLAB_TYPESAFE_BY_RCU, so a racing destroy can at
+ * worst make one report stale, never unsafe.
+ */
+static long report_one(struct bpf_map *map, __u64 *cookie, struct conn *c, __u64 *now)
+{
+	struct sonde_conn_event *e;
+
+	if (c->close_ns || !(c->flags & SONDE_F_ESTABLISHED) || !c->sk)
+		return 0;
+	if (*now - c->start_ns < report_interval_ns)
+		return 0;
+	if (c->last_report_ns && *now - c->last_report_ns < report_interval_ns)
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(SONDE_DROP_RINGBUF_FULL);
+		return 1; /* the buffer is full: stop this pass, the next one retries */
+	}
+	fill_conn_event(e, (const struct sock *)c->sk, c, *cookie, SONDE_EV_CONN_UPDATE, *now);
+	bpf_ringbuf_submit(e, wakeup_flags());
+	c->last_report_ns = *now;
+	return 0;
+}
+
+SEC("syscall")
+int sonde_report(void *ctx)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	if (report_interval_ns)
+		bpf_for_each_map_elem(&conns, report_one, &now, 0);
+	return 0;
 }
 
 SEC("tp_btf/inet_sock_set_state")

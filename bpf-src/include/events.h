@@ -14,6 +14,7 @@ enum sonde_event_kind {
 	SONDE_EV_CONN_CLOSE = 1, /* a tracked TCP connection closed (sent at socket destruction) */
 	SONDE_EV_PROC_EXEC = 2,	 /* a process called execve: refresh its cached identity */
 	SONDE_EV_PROC_EXIT = 3,	 /* a process (thread-group leader) exited */
+	SONDE_EV_CONN_UPDATE = 4, /* periodic report of a long-lived connection (same layout as CLOSE) */
 };
 
 /* Who opened the connection, seen from the owning process. */
@@ -51,7 +52,10 @@ struct sonde_owner {
 	char comm[SONDE_COMM_LEN];
 };
 
-/* SONDE_EV_CONN_CLOSE: one per tracked connection, when its socket is destroyed. */
+/*
+ * SONDE_EV_CONN_CLOSE: one per tracked connection, when its socket is destroyed.
+ * SONDE_EV_CONN_UPDATE: the same, for a connection still open; counters are totals so far.
+ */
 struct sonde_conn_event {
 	__u8 kind;	/* SONDE_EV_CONN_CLOSE */
 	__u8 family;	/* AF_INET or AF_INET6 */

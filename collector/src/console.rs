@@ -24,7 +24,7 @@ pub fn format_flow(flow: &Flow) -> String {
         dir,
         c.local.to_string(),
         c.remote.to_string(),
-        c.reason.as_str(),
+        flow.state(),
         human_bytes(c.bytes_sent),
         human_bytes(c.bytes_received),
         c.segs_out,

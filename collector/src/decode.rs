@@ -27,6 +27,8 @@ const F_OWNER_LISTENER: u16 = 1 << 4;
 pub enum KernelEvent {
     /// A tracked TCP connection closed.
     ConnClose(Box<ConnRecord>),
+    /// A periodic report of a connection still open: counters are totals so far.
+    ConnUpdate(Box<ConnRecord>),
     /// A process called execve: its cached identity is stale.
     ProcExec {
         /// The process.
@@ -267,6 +269,10 @@ pub fn decode(data: &[u8], clock: &Clock) -> Result<KernelEvent, DecodeError> {
         types::EV_CONN_CLOSE => {
             let raw: &sonde_conn_event = from_bytes(kind, data)?;
             decode_conn(raw, clock).map(|r| KernelEvent::ConnClose(Box::new(r)))
+        }
+        types::EV_CONN_UPDATE => {
+            let raw: &sonde_conn_event = from_bytes(kind, data)?;
+            decode_conn(raw, clock).map(|r| KernelEvent::ConnUpdate(Box::new(r)))
         }
         types::EV_PROC_EXEC | types::EV_PROC_EXIT => {
             let raw: &sonde_proc_event = from_bytes(kind, data)?;

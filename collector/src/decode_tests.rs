@@ -63,6 +63,14 @@ fn decodes_an_ipv4_client_close() {
 }
 
 #[test]
+fn decodes_a_periodic_update() {
+    let mut raw = raw_conn();
+    raw.kind = types::EV_CONN_UPDATE;
+    let ev = decode(bytes_of(&raw), &Clock::with_offset(0)).unwrap();
+    assert!(matches!(ev, KernelEvent::ConnUpdate(r) if r.bytes_sent == 1000));
+}
+
+#[test]
 fn decodes_ipv6_and_unmaps_v4_mapped_addresses() {
     let mut raw = raw_conn();
     raw.family = AF_INET6;

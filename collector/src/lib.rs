@@ -7,6 +7,7 @@
 pub mod bpf;
 pub mod config;
 pub mod console;
+pub mod correlate;
 pub mod decode;
 pub mod export;
 pub mod pipeline;

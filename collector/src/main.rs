@@ -90,6 +90,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         max_connections: cfg.tcp.max_connections,
         ring_buffer_bytes: cfg.tcp.ring_buffer_size,
         wakeup_bytes: 0,
+        report_interval: cfg.tcp.report_interval,
     })?;
     let telemetry = Arc::new(Telemetry::default());
     let (tx, rx) = mpsc::channel(cfg.pipeline.queue_size);
@@ -123,6 +124,8 @@ fn run(cfg: Config) -> anyhow::Result<()> {
                 console: cfg.console_enabled(),
                 process_cache_size: cfg.process.cache_size,
                 command_line_max: cfg.process.command_line_max,
+                max_connections: cfg.tcp.max_connections as usize,
+                report_interval: cfg.tcp.report_interval,
             },
             exporters,
             Arc::clone(&telemetry),
@@ -130,8 +133,29 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             HostInfo::detect(),
         );
         let pipeline = tokio::spawn(pipeline.run(rx));
+        // Long-lived connections: one pass over the kernel's map a second; each connection
+        // is reported when its interval is due.
+        let reporter = probes.reporter()?;
+        let periodic = (!cfg.tcp.report_interval.is_zero()).then(|| {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                let mut warned = false;
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = reporter.run() {
+                        if !warned {
+                            tracing::warn!("periodic connection reports failed: {e} (logged once)");
+                            warned = true;
+                        }
+                    }
+                }
+            })
+        });
         let signal = wait_for_signal().await;
         eprintln!("sonde: {signal}: detaching probes and flushing");
+        if let Some(p) = periodic {
+            p.abort();
+        }
         // Stop reading, detach, then let the pipeline drain what it already has.
         tokio::task::spawn_blocking(move || {
             reader.stop();

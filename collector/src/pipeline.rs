@@ -18,7 +18,8 @@ use tokio::time::{interval, interval_at, MissedTickBehavior};
 use crate::bpf::types::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL};
 use crate::bpf::DropCounters;
 use crate::console;
-use crate::decode::KernelEvent;
+use crate::correlate::Connections;
+use crate::decode::{ConnRecord, KernelEvent};
 use crate::export::Exporters;
 use crate::process::ProcessCache;
 use crate::signals::resource::process_resource;
@@ -40,6 +41,10 @@ pub struct PipelineSettings {
     pub process_cache_size: usize,
     /// Command-line length cap.
     pub command_line_max: usize,
+    /// Connections the kernel tracks at most (bounds the per-connection state here).
+    pub max_connections: usize,
+    /// How often the kernel reports long-lived connections.
+    pub report_interval: Duration,
 }
 
 /// The pipeline's state.
@@ -51,6 +56,7 @@ pub struct Pipeline {
     host: HostInfo,
     start_unix_nanos: u64,
     processes: ProcessCache,
+    connections: Connections,
     metrics: TcpMetrics,
     spans: Batch<Span>,
     logs: Batch<LogRecord>,
@@ -80,6 +86,7 @@ impl Pipeline {
         host: HostInfo,
     ) -> Pipeline {
         let processes = ProcessCache::new(settings.process_cache_size, settings.command_line_max);
+        let settings_max_connections = settings.max_connections;
         Pipeline {
             settings,
             exporters,
@@ -88,6 +95,7 @@ impl Pipeline {
             host,
             start_unix_nanos: unix_nanos_now(),
             processes,
+            connections: Connections::new(settings_max_connections),
             metrics: TcpMetrics::default(),
             spans: Batch::default(),
             logs: Batch::default(),
@@ -120,7 +128,11 @@ impl Pipeline {
                 },
                 _ = batch_tick.tick() => {
                     self.flush(false);
-                    self.processes.expire(Instant::now());
+                    let now = Instant::now();
+                    self.processes.expire(now);
+                    // An open connection is reported every interval; one unseen for three
+                    // lost its close (ring buffer full) and must not hold memory forever.
+                    self.connections.expire(now, self.settings.report_interval.max(Duration::from_secs(1)) * 3);
                 }
                 _ = metric_tick.tick() => self.export_metrics(),
             }
@@ -132,29 +144,39 @@ impl Pipeline {
 
     fn handle(&mut self, ev: KernelEvent) {
         match ev {
-            KernelEvent::ConnClose(conn) => {
-                let process = self.processes.lookup(&conn.owner);
-                let flow = Flow::new(conn, process);
-                self.metrics.record(&flow);
-                if self.settings.console {
-                    console::print_flow(&flow);
-                }
-                let now = Instant::now();
-                if self.exporters.logs.is_some() {
-                    self.logs
-                        .push(&flow.process, flow.log_record(unix_nanos_now()), now);
-                }
-                if self.exporters.traces.is_some() {
-                    self.spans.push(&flow.process, flow.span(), now);
-                }
-                if self.spans.len() >= self.settings.batch_max_items
-                    || self.logs.len() >= self.settings.batch_max_items
-                {
-                    self.flush(false);
-                }
-            }
+            KernelEvent::ConnClose(conn) => self.report(conn, false),
+            KernelEvent::ConnUpdate(conn) => self.report(conn, true),
             KernelEvent::ProcExec { pid } => self.processes.on_exec(pid),
             KernelEvent::ProcExit { pid } => self.processes.on_exit(pid, Instant::now()),
+        }
+    }
+
+    /// A connection report: correlate, count, print, and queue its log record (and its
+    /// span, at close).
+    fn report(&mut self, conn: Box<ConnRecord>, ongoing: bool) {
+        let now = Instant::now();
+        let report = if ongoing {
+            self.connections.update(&conn, now)
+        } else {
+            self.connections.close(&conn)
+        };
+        let process = self.processes.lookup(&conn.owner);
+        let flow = Flow::new(conn, process, &report, ongoing);
+        self.metrics.record(&flow, &report.delta, report.first);
+        if self.settings.console {
+            console::print_flow(&flow);
+        }
+        if self.exporters.logs.is_some() {
+            self.logs
+                .push(&flow.process, flow.log_record(unix_nanos_now()), now);
+        }
+        if !ongoing && self.exporters.traces.is_some() {
+            self.spans.push(&flow.process, flow.span(), now);
+        }
+        if self.spans.len() >= self.settings.batch_max_items
+            || self.logs.len() >= self.settings.batch_max_items
+        {
+            self.flush(false);
         }
     }
 

@@ -1,6 +1,7 @@
 //! Open, size, load and attach the skeleton; own its links.
 
 use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
@@ -18,6 +19,8 @@ pub struct ProbeOptions {
     pub ring_buffer_bytes: u32,
     /// The consumer is woken when this many bytes wait; 0 wakes it on every record.
     pub wakeup_bytes: u64,
+    /// Long-lived connections are reported this often (zero: only at close).
+    pub report_interval: Duration,
 }
 
 /// The loaded and attached programs. Dropping this detaches every one of them.
@@ -62,6 +65,8 @@ impl Probes {
             ))?;
         if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
             rodata.wakeup_bytes = opts.wakeup_bytes;
+            rodata.report_interval_ns =
+                u64::try_from(opts.report_interval.as_nanos()).unwrap_or(u64::MAX);
         }
         let mut skel = open.load().map_err(BpfError::libbpf(
             "loading the BPF programs (the verifier log is above)",
@@ -82,6 +87,21 @@ impl Probes {
             .map_err(BpfError::libbpf("duplicating the ring buffer handle"))
     }
 
+    /// The trigger of the periodic-report program.
+    pub fn reporter(&self) -> Result<Reporter, BpfError> {
+        let fd = self
+            .skel
+            .progs
+            .sonde_report
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| BpfError::Libbpf {
+                what: "duplicating the report program's fd".into(),
+                source: libbpf_rs::Error::from(e),
+            })?;
+        Ok(Reporter { fd })
+    }
+
     /// A reader of the kernel's drop counters.
     pub fn drop_counters(&self) -> Result<DropCounters, BpfError> {
         let drops = MapHandle::try_from(&self.skel.maps.drops)
@@ -89,6 +109,33 @@ impl Probes {
         let conns = MapHandle::try_from(&self.skel.maps.conns)
             .map_err(BpfError::libbpf("duplicating the conns map handle"))?;
         Ok(DropCounters { drops, conns })
+    }
+}
+
+/// Runs the `sonde_report` program, which reports long-lived connections.
+#[derive(Debug)]
+pub struct Reporter {
+    fd: OwnedFd,
+}
+
+impl Reporter {
+    /// One pass over the tracked connections (cheap: a map walk in the kernel).
+    pub fn run(&self) -> Result<(), BpfError> {
+        // SAFETY: `opts` is a zeroed `bpf_test_run_opts` with its size set, as libbpf
+        // requires; a syscall program takes no context or data, so every pointer stays null.
+        let rc = unsafe {
+            let mut opts: libbpf_rs::libbpf_sys::bpf_test_run_opts = std::mem::zeroed();
+            opts.sz = std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_test_run_opts>() as _;
+            libbpf_rs::libbpf_sys::bpf_prog_test_run_opts(self.fd.as_raw_fd(), &mut opts)
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(BpfError::Libbpf {
+                what: "running the periodic-report program".into(),
+                source: libbpf_rs::Error::from(std::io::Error::from_raw_os_error(-rc)),
+            })
+        }
     }
 }
 

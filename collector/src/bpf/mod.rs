@@ -13,5 +13,5 @@ mod ringbuf;
 pub(crate) mod types;
 
 pub use error::BpfError;
-pub use loader::{DropCounters, ProbeOptions, Probes};
+pub use loader::{DropCounters, ProbeOptions, Probes, Reporter};
 pub use ringbuf::RingReader;

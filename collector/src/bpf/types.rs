@@ -25,6 +25,8 @@ pub const EV_CONN_CLOSE: u8 = 1;
 pub const EV_PROC_EXEC: u8 = 2;
 /// A process exited.
 pub const EV_PROC_EXIT: u8 = 3;
+/// A periodic report of a connection still open.
+pub const EV_CONN_UPDATE: u8 = 4;
 
 /// Indexes of the kernel's `drops` array (`enum sonde_drop`).
 pub const DROP_RINGBUF_FULL: u32 = 0;

@@ -10,6 +10,7 @@ use opentelemetry_proto::tonic::trace::v1::{Span, Status};
 use sonde_semconv::attr as a;
 
 use super::kv;
+use crate::correlate::Report;
 use crate::decode::{ConnRecord, Direction};
 use crate::process::ProcessInfo;
 
@@ -25,22 +26,39 @@ pub struct Flow {
     pub trace_id: [u8; 16],
     /// The connection span's id.
     pub span_id: [u8; 8],
+    /// A periodic report of a connection still open (no span, no close reason yet).
+    pub ongoing: bool,
 }
 
 impl Flow {
-    /// Correlates a record with its process and gives it fresh span ids.
-    pub fn new(conn: Box<ConnRecord>, process: Arc<ProcessInfo>) -> Flow {
-        let mut trace_id: [u8; 16] = rand::random();
-        let mut span_id: [u8; 8] = rand::random();
-        // All-zero ids are invalid in W3C trace context.
-        trace_id[0] |= 1;
-        span_id[0] |= 1;
+    /// A report correlated with its process and its connection's span ids.
+    pub fn new(
+        conn: Box<ConnRecord>,
+        process: Arc<ProcessInfo>,
+        report: &Report,
+        ongoing: bool,
+    ) -> Flow {
         Flow {
             conn,
             process,
-            trace_id,
-            span_id,
+            trace_id: report.trace_id,
+            span_id: report.span_id,
+            ongoing,
         }
+    }
+
+    /// How the connection ended, or `ongoing`.
+    pub fn state(&self) -> &'static str {
+        if self.ongoing {
+            "ongoing"
+        } else {
+            self.conn.reason.as_str()
+        }
+    }
+
+    /// Whether this report is of a connection that ended in error.
+    pub fn is_error(&self) -> bool {
+        !self.ongoing && self.conn.reason.is_error()
     }
 
     /// The attributes shared by the log record and the span.
@@ -66,7 +84,6 @@ impl Flow {
         attrs.extend([
             kv::int(a::PROCESS_PID, c.owner.pid),
             kv::int(a::THREAD_ID, c.owner.tid),
-            kv::str(a::TCP_CLOSE_REASON, c.reason.as_str()),
             kv::int(a::TCP_BYTES_SENT, saturating_i64(c.bytes_sent)),
             kv::int(a::TCP_BYTES_RECEIVED, saturating_i64(c.bytes_received)),
             kv::int(a::TCP_SEGMENTS_SENT, c.segs_out),
@@ -79,8 +96,13 @@ impl Flow {
             kv::int(a::NETNS_INODE, c.netns),
             kv::str(a::CGROUP_ID, c.owner.cgroup_id.to_string()),
         ]);
-        if let Some(kind) = c.reason.is_error().then(|| c.reason.as_str()) {
-            attrs.push(kv::str(a::ERROR_TYPE, kind));
+        if self.ongoing {
+            attrs.push(kv::bool(a::TCP_FLOW_ONGOING, true));
+        } else {
+            attrs.push(kv::str(a::TCP_CLOSE_REASON, c.reason.as_str()));
+        }
+        if self.is_error() {
+            attrs.push(kv::str(a::ERROR_TYPE, c.reason.as_str()));
         }
         attrs
     }
@@ -99,7 +121,7 @@ impl Flow {
             c.local,
             arrow,
             c.remote,
-            c.reason.as_str(),
+            self.state(),
             c.bytes_sent,
             c.bytes_received,
             c.segs_out,
@@ -112,7 +134,7 @@ impl Flow {
 
     /// The flow log record.
     pub fn log_record(&self, observed_unix_nanos: u64) -> LogRecord {
-        let severity = if self.conn.reason.is_error() {
+        let severity = if self.is_error() {
             SeverityNumber::Warn
         } else {
             SeverityNumber::Info

@@ -18,6 +18,7 @@ use sonde_semconv::metric::{self as m, Instrument, MetricDef};
 
 use super::resource::{agent_resource, HostInfo, ServiceKey};
 use super::{kv, scope, Flow};
+use crate::correlate::Counters;
 use crate::decode::{CloseReason, Direction};
 
 /// A data point attribute value.
@@ -151,8 +152,9 @@ impl TcpMetrics {
         &mut self.stores[i]
     }
 
-    /// Records one flow report.
-    pub fn record(&mut self, flow: &Flow) {
+    /// Records one report: `delta` holds what it adds to the counters, `first` whether
+    /// it is the connection's first report (which counts it as opened).
+    pub fn record(&mut self, flow: &Flow, delta: &Counters, first: bool) {
         let c = &flow.conn;
         let now = c.end_unix_nanos;
         let service = ServiceKey::of(&flow.process);
@@ -165,7 +167,7 @@ impl TcpMetrics {
             peer.push((a::SERVER_ADDRESS, s(c.remote.ip().to_string())));
         }
 
-        if c.reason.is_failed_connect() {
+        if !flow.ongoing && c.reason.is_failed_connect() {
             let mut attrs = peer.clone();
             attrs.push((a::ERROR_TYPE, s(c.reason.as_str())));
             self.store(&m::TCP_CONNECTIONS_FAILED)
@@ -182,36 +184,43 @@ impl TcpMetrics {
         };
         let tx = with((a::NETWORK_IO_DIRECTION, s(io_direction::TRANSMIT)));
         let rx = with((a::NETWORK_IO_DIRECTION, s(io_direction::RECEIVE)));
-
-        self.store(&m::TCP_BYTES)
-            .point(&service, tx.clone(), now)
-            .add(c.bytes_sent);
-        self.store(&m::TCP_BYTES)
-            .point(&service, rx.clone(), now)
-            .add(c.bytes_received);
-        self.store(&m::TCP_SEGMENTS)
-            .point(&service, tx.clone(), now)
-            .add(u64::from(c.segs_out));
-        self.store(&m::TCP_SEGMENTS)
-            .point(&service, rx.clone(), now)
-            .add(u64::from(c.segs_in));
         let conn_attrs = sorted(conn.clone());
+
+        let bytes = self.store(&m::TCP_BYTES);
+        bytes.point(&service, tx.clone(), now).add(delta.bytes_sent);
+        bytes
+            .point(&service, rx.clone(), now)
+            .add(delta.bytes_received);
+        let segments = self.store(&m::TCP_SEGMENTS);
+        segments
+            .point(&service, tx.clone(), now)
+            .add(delta.segs_out);
+        segments.point(&service, rx.clone(), now).add(delta.segs_in);
         self.store(&m::TCP_RETRANSMITS)
             .point(&service, conn_attrs.clone(), now)
-            .add(u64::from(c.retransmits));
-        match c.reason {
-            CloseReason::RstSent => self.store(&m::TCP_RESETS).point(&service, tx, now).add(1),
-            CloseReason::RstReceived => self.store(&m::TCP_RESETS).point(&service, rx, now).add(1),
-            _ => {}
-        }
-        if !c.reason.is_failed_connect() && c.reason != CloseReason::Other {
+            .add(delta.retransmits);
+
+        let established =
+            flow.ongoing || !(c.reason.is_failed_connect() || c.reason == CloseReason::Other);
+        if first && established {
             self.store(&m::TCP_CONNECTIONS_OPENED)
                 .point(&service, conn_attrs.clone(), now)
                 .add(1);
-            let closed = with((a::TCP_CLOSE_REASON, s(c.reason.as_str())));
-            self.store(&m::TCP_CONNECTIONS_CLOSED)
-                .point(&service, closed, now)
-                .add(1);
+        }
+        if !flow.ongoing {
+            match c.reason {
+                CloseReason::RstSent => self.store(&m::TCP_RESETS).point(&service, tx, now).add(1),
+                CloseReason::RstReceived => {
+                    self.store(&m::TCP_RESETS).point(&service, rx, now).add(1)
+                }
+                _ => {}
+            }
+            if established {
+                let closed = with((a::TCP_CLOSE_REASON, s(c.reason.as_str())));
+                self.store(&m::TCP_CONNECTIONS_CLOSED)
+                    .point(&service, closed, now)
+                    .add(1);
+            }
         }
         if c.srtt_us > 0 {
             let secs = f64::from(c.srtt_us) / 1e6;

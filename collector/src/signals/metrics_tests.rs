@@ -6,6 +6,7 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as NV;
 
 use super::*;
+use crate::correlate::{Connections, Counters};
 use crate::decode::{ConnRecord, Owner};
 use crate::process::ProcessInfo;
 
@@ -33,7 +34,17 @@ fn flow(remote: &str, reason: CloseReason, sent: u64, srtt_us: u32) -> Flow {
         reason,
         owner: owner.clone(),
     };
-    Flow::new(Box::new(conn), Arc::new(ProcessInfo::from_owner(&owner)))
+    let report = Connections::new(1).close(&conn);
+    Flow::new(
+        Box::new(conn),
+        Arc::new(ProcessInfo::from_owner(&owner)),
+        &report,
+        false,
+    )
+}
+
+fn record(m: &mut TcpMetrics, f: &Flow) {
+    m.record(f, &Counters::of(&f.conn), true);
 }
 
 fn host() -> HostInfo {
@@ -68,9 +79,12 @@ fn sum_of(rm: &[ResourceMetrics], name: &str, key: &str, val: &str) -> i64 {
 #[test]
 fn flows_add_up_per_direction_and_reason() {
     let mut m = TcpMetrics::default();
-    m.record(&flow("10.0.0.2:80", CloseReason::Fin, 100, 50));
-    m.record(&flow("10.0.0.2:80", CloseReason::RstReceived, 20, 0));
-    m.record(&flow("10.0.0.2:81", CloseReason::Refused, 0, 0));
+    record(&mut m, &flow("10.0.0.2:80", CloseReason::Fin, 100, 50));
+    record(
+        &mut m,
+        &flow("10.0.0.2:80", CloseReason::RstReceived, 20, 0),
+    );
+    record(&mut m, &flow("10.0.0.2:81", CloseReason::Refused, 0, 0));
     let rm = m.export(5_000, &host());
     assert_eq!(
         sum_of(&rm, "sonde.tcp.bytes", "network.io.direction", "transmit"),
@@ -134,7 +148,7 @@ fn series_past_the_bound_land_on_the_overflow_series() {
     let n = m::TCP_MAX_SERIES + 50;
     for i in 0..n {
         let ip = format!("10.{}.{}.{}:80", i / 65536, (i / 256) % 256, i % 256);
-        m.record(&flow(&ip, CloseReason::Fin, 1, 0));
+        record(&mut m, &flow(&ip, CloseReason::Fin, 1, 0));
     }
     let rm = m.export(5_000, &host());
     // Totals are exact: nothing lost to the bound.
@@ -164,4 +178,26 @@ fn series_past_the_bound_land_on_the_overflow_series() {
     assert_eq!(s.data_points[0].attributes[0].key, "otel.metric.overflow");
     assert_eq!(s.data_points[0].value, Some(NV::AsInt(50)));
     assert!(m.series() <= m::TCP_METRICS.len() * (m::TCP_MAX_SERIES + 1));
+}
+
+#[test]
+fn periodic_updates_count_opened_once_and_bytes_once() {
+    let mut m = TcpMetrics::default();
+    let mut conns = Connections::new(8);
+    let t = std::time::Instant::now();
+    let mut f = flow("10.0.0.2:80", CloseReason::Fin, 100, 40);
+    let r1 = conns.update(&f.conn, t);
+    f.ongoing = true;
+    m.record(&f, &r1.delta, r1.first);
+    let mut last = flow("10.0.0.2:80", CloseReason::Fin, 300, 40);
+    let r2 = conns.close(&last.conn);
+    last.ongoing = false;
+    m.record(&last, &r2.delta, r2.first);
+    let rm = m.export(9_000, &host());
+    assert_eq!(
+        sum_of(&rm, "sonde.tcp.bytes", "network.io.direction", "transmit"),
+        300
+    );
+    assert_eq!(sum_of(&rm, "sonde.tcp.connections.opened", "", ""), 1);
+    assert_eq!(sum_of(&rm, "sonde.tcp.connections.closed", "", ""), 1);
 }
