@@ -13,7 +13,7 @@ use sonde::decode::Clock;
 use sonde::export::Exporters;
 use sonde::pipeline::{Pipeline, PipelineSettings};
 use sonde::signals::HostInfo;
-use sonde::telemetry::Telemetry;
+use sonde::telemetry::{Outcome, Signal, Telemetry};
 use tokio::sync::mpsc;
 
 /// How long shutdown may spend flushing what is queued.
@@ -165,7 +165,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         .context("stopping the ring-buffer reader")?;
         let exporters = pipeline.await.context("the pipeline task failed")?;
         let report = exporters.shutdown(FLUSH_DEADLINE).await;
-        eprintln!("sonde: {report:?}");
+        eprintln!("sonde: {report}");
         let snap = telemetry.snapshot();
         eprintln!(
             "sonde: events received {}, lost {} (by reason: {})",
@@ -177,6 +177,20 @@ fn run(cfg: Config) -> anyhow::Result<()> {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
+        for signal in Signal::ALL {
+            let counts = &snap.export[signal as usize];
+            if counts.iter().any(|&c| c > 0) {
+                eprintln!(
+                    "sonde: exported {}: {}",
+                    signal.as_str(),
+                    Outcome::ALL
+                        .iter()
+                        .map(|o| format!("{}={}", o.as_str(), counts[*o as usize]))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+            }
+        }
         anyhow::Ok(())
     })
 }

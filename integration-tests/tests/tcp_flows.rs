@@ -98,12 +98,16 @@ fn client(pair: &NetnsPair, host: &str, port: u16, mode: &str, args: &[String]) 
 }
 
 fn start_agent(receiver: &Receiver, transport: Transport) -> Agent {
+    start_agent_with(receiver, transport, &[])
+}
+
+fn start_agent_with(receiver: &Receiver, transport: Transport, args: &[&str]) -> Agent {
     let (endpoint, protocol) = match transport {
         Transport::Grpc => (receiver.grpc_endpoint(), "grpc"),
         Transport::Http => (receiver.http_endpoint(), "http/protobuf"),
     };
     let agent = Agent::start(
-        &[],
+        args,
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
@@ -443,4 +447,87 @@ fn root_tcp_retransmits_match_the_kernel_over_http() {
             });
     assert!(by_service.contains_key(SERVER_SERVICE), "{by_service:?}");
     agent.stop().unwrap();
+}
+
+#[test]
+#[ignore = "needs root: loads BPF"]
+fn root_long_lived_connections_are_reported_periodically() {
+    require_root();
+    let receiver = Receiver::start().unwrap();
+    let pair = NetnsPair::create("upd", 73).unwrap();
+    let config = std::env::temp_dir().join(format!("sonde-periodic-{}.yaml", std::process::id()));
+    std::fs::write(&config, "tcp:\n  report_interval: 2s\n").unwrap();
+    let agent = start_agent_with(
+        &receiver,
+        Transport::Grpc,
+        &["--config", config.to_str().unwrap()],
+    );
+    let _server = Server::start(&pair, 9200, "sink", SERVER_SERVICE);
+
+    // One connection, open for about 7 s, sending 1000 bytes a second.
+    client(
+        &pair,
+        &pair.addr(Side::B).to_string(),
+        9200,
+        "slow",
+        &["1000".into(), "8".into()],
+    );
+    assert!(receiver.wait_until(Duration::from_secs(20), |rx| {
+        flows(rx, CLIENT_SERVICE, 9200)
+            .iter()
+            .any(|(_, at)| attr_str(at, a::TCP_CLOSE_REASON).is_some())
+    }));
+    let records: Vec<_> = receiver
+        .log_records()
+        .into_iter()
+        .filter(|(res, l)| {
+            service(res) == CLIENT_SERVICE && attr_int(&l.attributes, a::SERVER_PORT) == Some(9200)
+        })
+        .collect();
+    let (ongoing, closed): (Vec<_>, Vec<_>) = records.iter().partition(|(_, l)| {
+        sonde_integration_tests::otlp::attr_bool(&l.attributes, a::TCP_FLOW_ONGOING) == Some(true)
+    });
+    assert_eq!(closed.len(), 1, "one close record");
+    assert!(
+        ongoing.len() >= 2,
+        "expected periodic reports, got {}",
+        ongoing.len()
+    );
+    // Totals so far, growing; the close has them all; one span id throughout.
+    let sent: Vec<i64> = ongoing
+        .iter()
+        .map(|(_, l)| int(&l.attributes, a::TCP_BYTES_SENT))
+        .collect();
+    assert!(sent.windows(2).all(|w| w[0] <= w[1]), "{sent:?}");
+    assert!(sent.iter().all(|&b| b > 0 && b < 8000), "{sent:?}");
+    let last = &closed[0].1;
+    assert_eq!(int(&last.attributes, a::TCP_BYTES_SENT), 8000);
+    assert!(ongoing
+        .iter()
+        .all(|(_, l)| l.span_id == last.span_id && l.trace_id == last.trace_id));
+    let spans: Vec<_> = receiver
+        .spans()
+        .into_iter()
+        .filter(|(res, s)| {
+            service(res) == CLIENT_SERVICE && attr_int(&s.attributes, a::SERVER_PORT) == Some(9200)
+        })
+        .collect();
+    assert_eq!(spans.len(), 1, "one span per connection, at close");
+    assert_eq!(spans[0].1.span_id, last.span_id);
+    // Metrics count each byte and the connection once across all reports.
+    let client_port = |at: &[KeyValue]| {
+        attr_int(at, a::SERVER_PORT) == Some(9200) && attr_is(a::CONNECTION_DIRECTION, "client")(at)
+    };
+    let settled = receiver.wait_until(Duration::from_secs(10), |rx| {
+        rx.latest_cumulative_sum(m::TCP_BYTES.name, |at| {
+            client_port(at) && attr_is(a::NETWORK_IO_DIRECTION, "transmit")(at)
+        }) == 8000.0
+    });
+    assert!(settled, "transmit bytes metric did not settle at 8000");
+    assert_eq!(
+        receiver.latest_cumulative_sum(m::TCP_CONNECTIONS_OPENED.name, client_port),
+        1.0
+    );
+    agent.stop().unwrap();
+    let _ = std::fs::remove_file(config);
 }

@@ -84,6 +84,35 @@ impl ShutdownReport {
     }
 }
 
+impl std::fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let signals = [
+            ("traces", &self.traces),
+            ("metrics", &self.metrics),
+            ("logs", &self.logs),
+        ];
+        let parts: Vec<String> = signals
+            .iter()
+            .filter_map(|(name, r)| {
+                r.as_ref().map(|r| {
+                    format!(
+                        "{name} sent={} failed={} unsent={}",
+                        r.sent, r.failed, r.unsent
+                    )
+                })
+            })
+            .collect();
+        if parts.is_empty() {
+            return write!(f, "final flush: no OTLP exporter configured");
+        }
+        write!(f, "final flush: {}", parts.join(", "))?;
+        if self.timed_out {
+            write!(f, " (deadline reached)")?;
+        }
+        Ok(())
+    }
+}
+
 /// The parts of a queue shutdown needs, whatever its request type.
 trait Control: Send + Sync {
     fn close(&self);
