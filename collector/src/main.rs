@@ -16,6 +16,9 @@ use sonde::signals::HostInfo;
 use sonde::telemetry::{Outcome, Signal, Telemetry};
 use tokio::sync::mpsc;
 
+/// The ring-buffer wake-up threshold at most: about 400 connection records.
+const WAKEUP_BYTES_MAX: u64 = 64 * 1024;
+
 /// How long shutdown may spend flushing what is queued.
 const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -89,7 +92,9 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     let probes = Probes::load(&ProbeOptions {
         max_connections: cfg.tcp.max_connections,
         ring_buffer_bytes: cfg.tcp.ring_buffer_size,
-        wakeup_bytes: 0,
+        // Wake the reader once a batch is waiting instead of on every record; below the
+        // threshold records wait at most the reader's 100 ms poll timeout.
+        wakeup_bytes: u64::from(cfg.tcp.ring_buffer_size / 16).min(WAKEUP_BYTES_MAX),
         report_interval: cfg.tcp.report_interval,
     })?;
     let telemetry = Arc::new(Telemetry::default());
