@@ -15,6 +15,7 @@ enum sonde_event_kind {
 	SONDE_EV_PROC_EXEC = 2,	 /* a process called execve: refresh its cached identity */
 	SONDE_EV_PROC_EXIT = 3,	 /* a process (thread-group leader) exited */
 	SONDE_EV_CONN_UPDATE = 4, /* periodic report of a long-lived connection (same layout as CLOSE) */
+	SONDE_EV_DNS_PACKET = 5,  /* a DNS message on a watched port (dns.bpf.c) */
 };
 
 /* Who opened the connection, seen from the owning process. */
@@ -91,6 +92,48 @@ struct sonde_proc_event {
 	__u32 _pad1;
 	__u64 ts_ns;
 	char comm[SONDE_COMM_LEN];
+};
+
+/* ---- dns.bpf.c ---------------------------------------------------------------------- */
+
+/* DNS message bytes copied per packet; longer messages are cut and flagged. */
+#define SONDE_DNS_MAX 1472
+/* Ports watched for DNS, set by user space before load (0 = unused slot). */
+#define SONDE_DNS_PORTS_MAX 8
+
+enum sonde_dns_flags {
+	SONDE_DNS_F_EGRESS = 1 << 0,	/* leaving a local socket (else arriving at one) */
+	SONDE_DNS_F_TCP = 1 << 1,	/* TCP payload (2-byte length framing), else UDP */
+	SONDE_DNS_F_TRUNCATED = 1 << 2, /* the message was longer than SONDE_DNS_MAX */
+	SONDE_DNS_F_OWNER = 1 << 3,	/* owner taken from the sending task (egress) */
+};
+
+/* Where dns.bpf.c can lose or skip data; indexes of its `dns_drops` per-CPU array. */
+enum sonde_dns_drop {
+	SONDE_DNS_DROP_RINGBUF_FULL = 0,
+	SONDE_DNS_DROP_TRUNCATED = 1,	/* counted, not dropped: the copy was cut */
+	SONDE_DNS_DROP_UNPARSED_L3 = 2, /* IPv6 extension headers or IPv4 fragments: not followed */
+	SONDE_DNS_DROP_LOAD_FAILED = 3, /* bpf_skb_load_bytes of the payload failed */
+	SONDE_DNS_DROP_MAX = 4,
+};
+
+/* SONDE_EV_DNS_PACKET */
+struct sonde_dns_event {
+	__u8 kind;   /* SONDE_EV_DNS_PACKET */
+	__u8 family; /* AF_INET or AF_INET6 */
+	__u16 flags; /* enum sonde_dns_flags */
+	__u16 sport; /* host order */
+	__u16 dport;
+	__u16 len;	/* message bytes on the wire (this packet's payload) */
+	__u16 captured; /* bytes in data[] */
+	__u32 _pad;
+	__u64 cookie;	 /* socket cookie (0: none) */
+	__u64 cgroup_id; /* cgroup v2 id of the socket */
+	__u64 ts_ns;	 /* CLOCK_MONOTONIC */
+	__u8 saddr[16];
+	__u8 daddr[16];
+	struct sonde_owner owner; /* valid with SONDE_DNS_F_OWNER */
+	__u8 data[SONDE_DNS_MAX];
 };
 
 #endif /* SONDE_EVENTS_H */

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use sonde_semconv::attr::close_reason;
 
-use crate::bpf::types::{self, sonde_conn_event, sonde_proc_event};
+use crate::bpf::types::{self, sonde_conn_event, sonde_dns_event, sonde_proc_event};
 
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
@@ -39,6 +39,33 @@ pub enum KernelEvent {
         /// The process.
         pid: u32,
     },
+    /// A DNS message seen on a watched port.
+    DnsPacket(Box<DnsPacket>),
+}
+
+/// One DNS message as captured, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsPacket {
+    /// Wall-clock capture time, Unix nanoseconds.
+    pub ts_unix_nanos: u64,
+    /// Leaving a local socket (else arriving at one).
+    pub egress: bool,
+    /// TCP payload (length-prefixed framing), else one UDP datagram.
+    pub tcp: bool,
+    /// Source address and port.
+    pub src: SocketAddr,
+    /// Destination address and port.
+    pub dst: SocketAddr,
+    /// Socket cookie (0: none).
+    pub cookie: u64,
+    /// Cgroup v2 id of the socket.
+    pub cgroup_id: u64,
+    /// The sending task on egress; `pid` 0 on ingress.
+    pub owner: Owner,
+    /// The captured bytes.
+    pub payload: Vec<u8>,
+    /// The message was longer than the capture.
+    pub truncated: bool,
 }
 
 /// Who opened the connection, seen from the owning process.
@@ -282,8 +309,45 @@ pub fn decode(data: &[u8], clock: &Clock) -> Result<KernelEvent, DecodeError> {
                 KernelEvent::ProcExit { pid: raw.pid }
             })
         }
+        types::EV_DNS_PACKET => {
+            let raw: &sonde_dns_event = from_bytes(kind, data)?;
+            decode_dns(raw, clock).map(|p| KernelEvent::DnsPacket(Box::new(p)))
+        }
         other => Err(DecodeError::UnknownKind(other)),
     }
+}
+
+fn decode_dns(raw: &sonde_dns_event, clock: &Clock) -> Result<DnsPacket, DecodeError> {
+    let (src, dst) = match raw.family {
+        AF_INET => (ip4(&raw.saddr, raw.sport), ip4(&raw.daddr, raw.dport)),
+        AF_INET6 => (ip6(&raw.saddr, raw.sport), ip6(&raw.daddr, raw.dport)),
+        other => return Err(DecodeError::Family(other)),
+    };
+    let captured = usize::from(raw.captured).min(raw.data.len());
+    let owner = if raw.flags & types::DNS_F_OWNER != 0 {
+        Owner {
+            pid: raw.owner.pid,
+            tid: raw.owner.tid,
+            ppid: raw.owner.ppid,
+            cgroup_id: raw.owner.cgroup_id,
+            comm: comm_to_string(&raw.owner.comm),
+            from_listener: false,
+        }
+    } else {
+        Owner::default()
+    };
+    Ok(DnsPacket {
+        ts_unix_nanos: clock.to_unix_nanos(raw.ts_ns),
+        egress: raw.flags & types::DNS_F_EGRESS != 0,
+        tcp: raw.flags & types::DNS_F_TCP != 0,
+        src,
+        dst,
+        cookie: raw.cookie,
+        cgroup_id: raw.cgroup_id,
+        owner,
+        payload: raw.data[..captured].to_vec(),
+        truncated: raw.flags & types::DNS_F_TRUNCATED != 0,
+    })
 }
 
 fn from_bytes<T: plain::Plain>(kind: u8, data: &[u8]) -> Result<&T, DecodeError> {

@@ -162,3 +162,40 @@ fn clock_maps_monotonic_to_wall_time() {
     let mapped = clock.to_unix_nanos(mono);
     assert!(mapped.abs_diff(wall) < 50_000_000, "{mapped} vs {wall}");
 }
+
+#[test]
+fn decodes_a_dns_query_on_egress() {
+    let mut raw = sonde_dns_event {
+        kind: types::EV_DNS_PACKET,
+        family: AF_INET,
+        flags: types::DNS_F_EGRESS | types::DNS_F_OWNER,
+        sport: 40000,
+        dport: 53,
+        len: 3,
+        captured: 3,
+        cookie: 5,
+        ts_ns: 10,
+        ..Default::default()
+    };
+    raw.saddr[..4].copy_from_slice(&[127, 0, 0, 1]);
+    raw.daddr[..4].copy_from_slice(&[127, 0, 0, 53]);
+    raw.data[..3].copy_from_slice(&[1, 2, 3]);
+    raw.owner.pid = 77;
+    let KernelEvent::DnsPacket(p) = decode(bytes_of(&raw), &Clock::with_offset(100)).unwrap()
+    else {
+        panic!("not a DNS packet");
+    };
+    assert!(p.egress && !p.tcp && !p.truncated);
+    assert_eq!(p.dst, "127.0.0.53:53".parse().unwrap());
+    assert_eq!(p.payload, vec![1, 2, 3]);
+    assert_eq!(p.owner.pid, 77);
+    assert_eq!(p.ts_unix_nanos, 110);
+    // A capture length past the buffer is clamped, not trusted.
+    raw.captured = u16::MAX;
+    raw.flags = 0;
+    let KernelEvent::DnsPacket(p) = decode(bytes_of(&raw), &Clock::with_offset(0)).unwrap() else {
+        panic!("not a DNS packet");
+    };
+    assert_eq!(p.payload.len(), raw.data.len());
+    assert_eq!(p.owner.pid, 0, "ingress packets carry no owner");
+}

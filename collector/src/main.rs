@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sonde::bpf::{self, ProbeOptions, Probes, RingReader};
+use sonde::bpf::{self, DnsProbeOptions, DnsProbes, ProbeOptions, Probes, RingReader};
 use sonde::config::{self, Config};
 use sonde::decode::Clock;
 use sonde::export::Exporters;
@@ -97,18 +97,35 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         wakeup_bytes: u64::from(cfg.tcp.ring_buffer_size / 16).min(WAKEUP_BYTES_MAX),
         report_interval: cfg.tcp.report_interval,
     })?;
+    // DNS capture is worth having but not worth refusing to start over: without it the
+    // TCP signals still flow, and the reason is said once.
+    let dns_ring: u32 = 1 << 20;
+    let dns = match DnsProbes::load(&DnsProbeOptions {
+        ports: vec![53],
+        ring_buffer_bytes: dns_ring,
+        wakeup_bytes: u64::from(dns_ring / 16).min(WAKEUP_BYTES_MAX),
+    }) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            eprintln!("sonde: DNS capture disabled: {e}");
+            None
+        }
+    };
     let telemetry = Arc::new(Telemetry::default());
     let (tx, rx) = mpsc::channel(cfg.pipeline.queue_size);
-    let reader = RingReader::start(
-        probes.events_map()?,
-        Clock::measure(),
-        tx,
-        Arc::clone(&telemetry),
-    )?;
+    let mut rings = vec![probes.events_map()?];
+    if let Some(d) = &dns {
+        rings.push(d.events_map()?);
+    }
+    let reader = RingReader::start(rings, Clock::measure(), tx, Arc::clone(&telemetry))?;
     eprintln!(
-        "sonde: probes attached ({} programs in {} ms); {}",
+        "sonde: probes attached ({} programs in {} ms{}); {}",
         probes.programs,
-        probes.load_time.as_millis(),
+        (probes.load_time + dns.as_ref().map_or(Duration::ZERO, |d| d.load_time)).as_millis(),
+        dns.as_ref().map_or(String::new(), |d| format!(
+            ", DNS on cgroup {}",
+            d.cgroup.display()
+        )),
         describe_outputs(&cfg),
     );
 
@@ -165,6 +182,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || {
             reader.stop();
             drop(probes);
+            drop(dns);
         })
         .await
         .context("stopping the ring-buffer reader")?;

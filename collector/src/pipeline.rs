@@ -19,7 +19,7 @@ use crate::bpf::types::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_F
 use crate::bpf::DropCounters;
 use crate::console;
 use crate::correlate::Connections;
-use crate::decode::{ConnRecord, KernelEvent};
+use crate::decode::{ConnRecord, DnsPacket, KernelEvent};
 use crate::export::Exporters;
 use crate::process::ProcessCache;
 use crate::signals::resource::process_resource;
@@ -148,6 +148,7 @@ impl Pipeline {
             KernelEvent::ConnUpdate(conn) => self.report(conn, true),
             KernelEvent::ProcExec { pid } => self.processes.on_exec(pid),
             KernelEvent::ProcExit { pid } => self.processes.on_exit(pid, Instant::now()),
+            KernelEvent::DnsPacket(packet) => self.dns_packet(packet),
         }
     }
 
@@ -178,6 +179,10 @@ impl Pipeline {
         {
             self.flush(false);
         }
+    }
+
+    fn dns_packet(&mut self, packet: Box<DnsPacket>) {
+        tracing::debug!(egress = packet.egress, tcp = packet.tcp, src = %packet.src, dst = %packet.dst, pid = packet.owner.pid, comm = %packet.owner.comm, len = packet.payload.len(), "dns packet");
     }
 
     /// Sends the batches that are due (all of them when `all`).

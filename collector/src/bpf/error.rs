@@ -29,6 +29,16 @@ pub enum BpfError {
         /// Why mounting failed.
         source: std::io::Error,
     },
+    /// No cgroup-v2 hierarchy is mounted, so the DNS capture has nowhere to attach.
+    #[error(
+        "no cgroup2 filesystem is mounted (see /proc/self/mounts): the DNS capture attaches \
+         to the cgroup-v2 root; mount one (`mount -t cgroup2 none /sys/fs/cgroup/unified`) \
+         or disable DNS (dns.enabled: false)"
+    )]
+    NoCgroup2,
+    /// The watched DNS port list is empty or too long.
+    #[error("dns.ports has {0} entries; between 1 and 8 ports can be watched")]
+    DnsPorts(usize),
     /// libbpf refused to open, load or attach a program.
     #[error("{what}: {source}")]
     Libbpf {

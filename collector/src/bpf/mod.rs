@@ -6,12 +6,14 @@
 //! [`RingReader`] polls the ring buffer and hands decoded events to the pipeline over a
 //! bounded channel, counting what it cannot hand over.
 
+mod dns;
 mod error;
 mod loader;
 pub mod preflight;
 mod ringbuf;
 pub(crate) mod types;
 
+pub use dns::{DnsCounters, DnsProbeOptions, DnsProbes};
 pub use error::BpfError;
 pub use loader::{DropCounters, ProbeOptions, Probes, Reporter};
 pub use ringbuf::RingReader;

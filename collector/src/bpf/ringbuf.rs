@@ -17,6 +17,32 @@ use super::BpfError;
 /// threshold) wait at most this long.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 
+/// The per-record callback: copy (decode), hand over without blocking, count, return.
+fn callback(
+    clock: Clock,
+    tx: mpsc::Sender<KernelEvent>,
+    telemetry: Arc<Telemetry>,
+    logged: Arc<AtomicBool>,
+) -> impl FnMut(&[u8]) -> i32 {
+    move |data: &[u8]| -> i32 {
+        telemetry.events_received(1);
+        match decode(data, &clock) {
+            Ok(ev) => {
+                if tx.try_send(ev).is_err() {
+                    telemetry.lost(LostReason::PipelineQueueFull, 1);
+                }
+            }
+            Err(e) => {
+                telemetry.lost(LostReason::Undecodable, 1);
+                if !logged.swap(true, Ordering::Relaxed) {
+                    tracing::warn!("dropping a ring-buffer record: {e} (logged once)");
+                }
+            }
+        }
+        0
+    }
+}
+
 /// The thread that drains the ring buffer. Stops when dropped or on [`RingReader::stop`].
 #[derive(Debug)]
 pub struct RingReader {
@@ -25,45 +51,38 @@ pub struct RingReader {
 }
 
 impl RingReader {
-    /// Starts the reader: every record is decoded and sent on `tx` without blocking; a
-    /// full channel or an undecodable record is counted in `telemetry`, never fatal.
+    /// Starts the reader over one or more ring buffers: every record is decoded and sent
+    /// on `tx` without blocking; a full channel or an undecodable record is counted in
+    /// `telemetry`, never fatal.
     pub fn start(
-        events: MapHandle,
+        maps: Vec<MapHandle>,
         clock: Clock,
         tx: mpsc::Sender<KernelEvent>,
         telemetry: Arc<Telemetry>,
     ) -> Result<RingReader, BpfError> {
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = Arc::clone(&stop);
-        // Build the ring buffer here so that a failure is reported to the caller.
+        // Build the ring buffer on the thread, and report a failure to the caller.
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sonde-ringbuf".into())
             .spawn(move || {
-                let mut logged_decode_error = false;
-                let callback = move |data: &[u8]| -> i32 {
-                    telemetry.events_received(1);
-                    match decode(data, &clock) {
-                        Ok(ev) => {
-                            if tx.try_send(ev).is_err() {
-                                telemetry.lost(LostReason::PipelineQueueFull, 1);
-                            }
-                        }
-                        Err(e) => {
-                            telemetry.lost(LostReason::Undecodable, 1);
-                            if !logged_decode_error {
-                                tracing::warn!("dropping a ring-buffer record: {e} (logged once)");
-                                logged_decode_error = true;
-                            }
-                        }
-                    }
-                    0
-                };
+                let logged = Arc::new(AtomicBool::new(false));
                 let mut builder = RingBufferBuilder::new();
-                let built = match builder.add(&events, callback) {
-                    Ok(_) => builder.build(),
-                    Err(e) => Err(e),
-                };
+                let mut added = Ok(());
+                for map in &maps {
+                    let cb = callback(
+                        clock,
+                        tx.clone(),
+                        Arc::clone(&telemetry),
+                        Arc::clone(&logged),
+                    );
+                    if let Err(e) = builder.add(map, cb) {
+                        added = Err(e);
+                        break;
+                    }
+                }
+                let built = added.and_then(|()| builder.build());
                 let rb = match built {
                     Ok(rb) => {
                         let _ = ready_tx.send(Ok(()));
@@ -74,6 +93,7 @@ impl RingReader {
                         return;
                     }
                 };
+                drop(tx);
                 while !stop_flag.load(Ordering::Relaxed) {
                     // poll() only returns early on a wake-up; records submitted without one
                     // are picked up by consume() after the timeout.

@@ -15,9 +15,20 @@
     unused_imports
 )]
 
-include!(concat!(env!("OUT_DIR"), "/conn.skel.rs"));
+/// The skeleton of conn.bpf.c.
+pub mod conn {
+    include!(concat!(env!("OUT_DIR"), "/conn.skel.rs"));
+}
 
-pub use self::types::{sonde_conn_event, sonde_owner, sonde_proc_event};
+/// The skeleton of dns.bpf.c.
+pub mod dns {
+    include!(concat!(env!("OUT_DIR"), "/dns.skel.rs"));
+}
+
+pub use conn::types::{sonde_conn_event, sonde_owner, sonde_proc_event};
+pub use conn::{ConnSkel, ConnSkelBuilder};
+pub use dns::types::sonde_dns_event;
+pub use dns::{DnsSkel, DnsSkelBuilder};
 
 /// Record kinds from `enum sonde_event_kind` in bpf-src/include/events.h.
 pub const EV_CONN_CLOSE: u8 = 1;
@@ -27,6 +38,29 @@ pub const EV_PROC_EXEC: u8 = 2;
 pub const EV_PROC_EXIT: u8 = 3;
 /// A periodic report of a connection still open.
 pub const EV_CONN_UPDATE: u8 = 4;
+/// A DNS message.
+pub const EV_DNS_PACKET: u8 = 5;
+
+/// `enum sonde_dns_flags`.
+pub const DNS_F_EGRESS: u16 = 1 << 0;
+/// TCP payload.
+pub const DNS_F_TCP: u16 = 1 << 1;
+/// The copy was cut.
+pub const DNS_F_TRUNCATED: u16 = 1 << 2;
+/// The owner was taken from the sending task.
+pub const DNS_F_OWNER: u16 = 1 << 3;
+/// Watched-port slots (`SONDE_DNS_PORTS_MAX`).
+pub const DNS_PORTS_MAX: usize = 8;
+/// `enum sonde_dns_drop`: the ring buffer was full.
+pub const DNS_DROP_RINGBUF_FULL: u32 = 0;
+/// Messages longer than the copy.
+pub const DNS_DROP_TRUNCATED: u32 = 1;
+/// IPv6 extension headers or IPv4 fragments, not followed.
+pub const DNS_DROP_UNPARSED_L3: u32 = 2;
+/// The payload could not be loaded.
+pub const DNS_DROP_LOAD_FAILED: u32 = 3;
+/// Number of DNS drop counters.
+pub const DNS_DROP_MAX: u32 = 4;
 
 /// Indexes of the kernel's `drops` array (`enum sonde_drop`).
 pub const DROP_RINGBUF_FULL: u32 = 0;
@@ -41,9 +75,12 @@ pub const DROP_MAX: u32 = 3;
 const _: () = assert!(std::mem::size_of::<sonde_conn_event>() == 152);
 const _: () = assert!(std::mem::size_of::<sonde_proc_event>() == 40);
 const _: () = assert!(std::mem::size_of::<sonde_owner>() == 40);
+const _: () = assert!(std::mem::size_of::<sonde_dns_event>() == 1584);
 
 // SAFETY: both are `#[repr(C)]` structs of integers and byte arrays, valid for any bit
 // pattern, which is what `plain::from_bytes` requires.
 unsafe impl plain::Plain for sonde_conn_event {}
 // SAFETY: as above.
 unsafe impl plain::Plain for sonde_proc_event {}
+// SAFETY: as above.
+unsafe impl plain::Plain for sonde_dns_event {}

@@ -3,7 +3,7 @@
 use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use sonde_semconv::metric::agent as m;
 
-use super::metrics::{metric, Point, Value};
+use super::metric_set::{metric, Point, Value};
 use super::resource::{agent_resource, HostInfo};
 use super::{kv, scope};
 use crate::telemetry::{LostReason, Outcome, Signal, Snapshot};

@@ -4,6 +4,9 @@ use std::sync::Arc;
 
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as NV;
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, HistogramDataPoint, ResourceMetrics,
+};
 
 use super::*;
 use crate::correlate::{Connections, Counters};
@@ -200,4 +203,35 @@ fn periodic_updates_count_opened_once_and_bytes_once() {
     );
     assert_eq!(sum_of(&rm, "sonde.tcp.connections.opened", "", ""), 1);
     assert_eq!(sum_of(&rm, "sonde.tcp.connections.closed", "", ""), 1);
+}
+
+#[test]
+fn srtt_samples_carry_an_exemplar_of_their_connection_once() {
+    let mut m = TcpMetrics::default();
+    let f = flow("10.0.0.2:80", CloseReason::Fin, 1, 50);
+    record(&mut m, &f);
+    let first = m.export(5_000, &host());
+    let hist = |rm: &[ResourceMetrics]| -> HistogramDataPoint {
+        let metric = rm[0].scope_metrics[0]
+            .metrics
+            .iter()
+            .find(|x| x.name == "sonde.tcp.srtt")
+            .unwrap();
+        let Some(Data::Histogram(h)) = &metric.data else {
+            panic!("not a histogram")
+        };
+        h.data_points[0].clone()
+    };
+    let p = hist(&first);
+    assert_eq!(p.exemplars.len(), 1);
+    assert_eq!(p.exemplars[0].trace_id, f.trace_id.to_vec());
+    assert_eq!(p.exemplars[0].span_id, f.span_id.to_vec());
+    assert_eq!(
+        p.exemplars[0].value,
+        Some(opentelemetry_proto::tonic::metrics::v1::exemplar::Value::AsDouble(0.000_05))
+    );
+    // Handed out once: the next interval has no new sample, so no exemplar; counts stay.
+    let p = hist(&m.export(6_000, &host()));
+    assert!(p.exemplars.is_empty());
+    assert_eq!(p.count, 1);
 }

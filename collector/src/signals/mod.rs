@@ -8,6 +8,7 @@ pub mod agent;
 pub mod batch;
 pub mod flow;
 pub mod kv;
+pub mod metric_set;
 pub mod metrics;
 pub mod resource;
 

@@ -1,0 +1,141 @@
+//! Load dns.bpf.c and attach its cgroup_skb programs to the cgroup-v2 root.
+
+use std::fs::File;
+use std::mem::MaybeUninit;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject};
+
+use super::types::{DnsSkel, DnsSkelBuilder, DNS_DROP_MAX, DNS_PORTS_MAX};
+use super::BpfError;
+
+/// What the DNS capture watches.
+#[derive(Debug, Clone)]
+pub struct DnsProbeOptions {
+    /// UDP and TCP ports carrying DNS (at most 8).
+    pub ports: Vec<u16>,
+    /// Bytes of the DNS ring buffer.
+    pub ring_buffer_bytes: u32,
+    /// Wake the reader when this many bytes wait (0: every record).
+    pub wakeup_bytes: u64,
+}
+
+/// The loaded DNS capture; dropping it detaches it.
+pub struct DnsProbes {
+    skel: DnsSkel<'static>,
+    _links: Vec<Link>,
+    /// The cgroup the programs are attached to.
+    pub cgroup: PathBuf,
+    /// How long open + load + attach took.
+    pub load_time: Duration,
+}
+
+impl std::fmt::Debug for DnsProbes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsProbes")
+            .field("cgroup", &self.cgroup)
+            .field("load_time", &self.load_time)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DnsProbes {
+    /// Loads the programs and attaches them (ingress and egress) to the cgroup-v2 root.
+    pub fn load(opts: &DnsProbeOptions) -> Result<DnsProbes, BpfError> {
+        let started = Instant::now();
+        let cgroup = cgroup2_root().ok_or(BpfError::NoCgroup2)?;
+        if opts.ports.is_empty() || opts.ports.len() > DNS_PORTS_MAX {
+            return Err(BpfError::DnsPorts(opts.ports.len()));
+        }
+        // As in `Probes::load`: the skeleton lives as long as the agent.
+        let object: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut open = DnsSkelBuilder::default()
+            .open(object)
+            .map_err(BpfError::libbpf("opening the BPF object dns.bpf.o"))?;
+        open.maps
+            .dns_events
+            .set_max_entries(opts.ring_buffer_bytes)
+            .map_err(BpfError::libbpf("sizing ring buffer `dns_events`"))?;
+        if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+            rodata.dns_ports = [0; DNS_PORTS_MAX];
+            rodata.dns_ports[..opts.ports.len()].copy_from_slice(&opts.ports);
+            rodata.wakeup_bytes = opts.wakeup_bytes;
+        }
+        let skel = open.load().map_err(BpfError::libbpf(
+            "loading the DNS programs (the verifier log is above)",
+        ))?;
+        let dir = File::open(&cgroup).map_err(|e| BpfError::Libbpf {
+            what: format!("opening cgroup {}", cgroup.display()),
+            source: libbpf_rs::Error::from(e),
+        })?;
+        let mut links = Vec::new();
+        for prog in [&skel.progs.sonde_dns_egress, &skel.progs.sonde_dns_ingress] {
+            let link = prog
+                .attach_cgroup(dir.as_raw_fd())
+                .map_err(BpfError::libbpf(format!(
+                    "attaching {} to cgroup {}",
+                    prog.name().to_string_lossy(),
+                    cgroup.display()
+                )))?;
+            links.push(link);
+        }
+        Ok(DnsProbes {
+            skel,
+            _links: links,
+            cgroup,
+            load_time: started.elapsed(),
+        })
+    }
+
+    /// A handle on the DNS ring buffer, for the reader thread.
+    pub fn events_map(&self) -> Result<MapHandle, BpfError> {
+        MapHandle::try_from(&self.skel.maps.dns_events)
+            .map_err(BpfError::libbpf("duplicating the DNS ring buffer handle"))
+    }
+
+    /// A reader of the DNS capture's counters.
+    pub fn counters(&self) -> Result<DnsCounters, BpfError> {
+        let drops = MapHandle::try_from(&self.skel.maps.dns_drops)
+            .map_err(BpfError::libbpf("duplicating the dns_drops map handle"))?;
+        Ok(DnsCounters { drops })
+    }
+}
+
+/// Reads the DNS capture's cumulative counters.
+#[derive(Debug)]
+pub struct DnsCounters {
+    drops: MapHandle,
+}
+
+impl DnsCounters {
+    /// The per-CPU counters summed, indexed by `enum sonde_dns_drop`.
+    pub fn read(&self) -> [u64; DNS_DROP_MAX as usize] {
+        let mut out = [0u64; DNS_DROP_MAX as usize];
+        for (i, slot) in out.iter_mut().enumerate() {
+            let key = (i as u32).to_ne_bytes();
+            if let Ok(Some(per_cpu)) = self.drops.lookup_percpu(&key, MapFlags::ANY) {
+                *slot = per_cpu
+                    .iter()
+                    .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()))
+                    .map(u64::from_ne_bytes)
+                    .sum();
+            }
+        }
+        out
+    }
+}
+
+/// The first cgroup-v2 mount (`/sys/fs/cgroup` on a unified host,
+/// `/sys/fs/cgroup/unified` on a hybrid one).
+fn cgroup2_root() -> Option<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        let (_src, path, fs) = (f.next()?, f.next()?, f.next()?);
+        (fs == "cgroup2").then(|| PathBuf::from(path))
+    })
+}
