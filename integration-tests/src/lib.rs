@@ -1,7 +1,9 @@
 //! Test harness for Sonde's end-to-end tests: the real `sonde` binary, real probes, real
 //! traffic between network namespaces, and a real OTLP receiver.
 //!
-//! - [`receiver`]: an OTLP/gRPC + OTLP/HTTP receiver on loopback that stores what it gets.
+//! - [`receiver`]: an OTLP/gRPC + OTLP/HTTP receiver on loopback that stores what it gets;
+//!   optionally over TLS with basic auth, and able to fail, throttle and go down on demand.
+//! - [`pki`]: a throw-away CA, server and client certificates for the TLS tests.
 //! - [`otlp`]: attribute lookups and metric totals over the received protobuf messages.
 //! - [`netns`]: pairs of network namespaces joined by veth, with RAII cleanup, plus
 //!   packet-loss injection (nftables) and TCP counters.
@@ -12,8 +14,10 @@
 pub mod agent;
 pub mod netns;
 pub mod otlp;
+pub mod pki;
 pub mod receiver;
 
 pub use agent::{require_root, Agent, AgentOutput};
 pub use netns::{NetnsPair, Side};
-pub use receiver::{Receiver, Signal, Transport};
+pub use pki::TestPki;
+pub use receiver::{Failure, Receiver, ReceiverOptions, ServerTls, Signal, Transport};

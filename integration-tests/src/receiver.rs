@@ -5,13 +5,20 @@
 //! `Content-Encoding: gzip`). The servers run on a tokio runtime the [`Receiver`] owns, so
 //! the API is synchronous and works from plain `#[test]` functions as well as from async
 //! ones; dropping the receiver stops the servers.
+//!
+//! Like a production backend it can require TLS (optionally mutual) and basic auth
+//! ([`Receiver::start_with`]), and a test can make it misbehave: fail the next requests on
+//! purpose ([`Receiver::fail_next`]: throttling with a retry delay, unavailable, bad
+//! request) or go down and come back on the same ports ([`Receiver::go_down`],
+//! [`Receiver::come_back`]). Every request is noted with its arrival time
+//! ([`Receiver::attempts`]), accepted or not.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -23,8 +30,12 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 
 use crate::otlp;
 
+mod control;
 mod grpc;
 mod http;
+mod serve;
+
+pub use control::{Attempt, AttemptOutcome, Failure, ReceiverOptions, ServerTls};
 
 /// Largest request body (after decompression) either server accepts.
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -85,16 +96,49 @@ struct Store {
     logs: Vec<ExportLogsServiceRequest>,
     requests: Vec<RequestMeta>,
     rejections: Vec<String>,
+    attempts: Vec<Attempt>,
+    plans: Vec<control::Plan>,
 }
 
 #[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Store>>);
+struct Shared {
+    store: Arc<Mutex<Store>>,
+    basic_auth: Option<Arc<(String, String)>>,
+}
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Store> {
         // A panic while holding the lock cannot leave the store half-updated in a way
         // that matters to a test, so a poisoned lock is still usable.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Decides whether a request reaches its handler, and notes the attempt.
+    fn admit(
+        &self,
+        transport: Transport,
+        signal: Option<Signal>,
+        authorization: Option<&str>,
+    ) -> AttemptOutcome {
+        let mut store = self.lock();
+        let outcome = control::admit(
+            self.basic_auth.as_deref(),
+            &mut store.plans,
+            transport,
+            signal,
+            authorization,
+        );
+        store.attempts.push(Attempt {
+            at: Instant::now(),
+            transport,
+            signal,
+            outcome,
+        });
+        drop(store);
+        if outcome != AttemptOutcome::Accepted {
+            eprintln!("[receiver] refused {transport:?} {signal:?}: {outcome:?}");
+        }
+        outcome
     }
 
     fn record(&self, meta: RequestMeta, payload: Payload) {
@@ -113,62 +157,145 @@ impl Shared {
     }
 }
 
+/// One listening port and the task serving it (`None` while down).
+struct Server {
+    addr: SocketAddr,
+    ctx: serve::Ctx,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
 /// A running OTLP receiver (gRPC and HTTP) on 127.0.0.1 with ephemeral ports.
 pub struct Receiver {
     shared: Shared,
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
+    scheme: &'static str,
+    servers: Mutex<Vec<Server>>,
     handle: tokio::runtime::Handle,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Receiver {
-    /// Bind both servers on 127.0.0.1 port 0 and start serving on a runtime this receiver
-    /// owns. Callable from sync and async contexts (it never blocks on the runtime).
+    /// Bind both servers on 127.0.0.1 port 0 and start serving, plaintext and without
+    /// credentials, on a runtime this receiver owns. Callable from sync and async contexts
+    /// (it never blocks on the runtime).
     pub fn start() -> anyhow::Result<Receiver> {
+        Self::start_with(ReceiverOptions::default())
+    }
+
+    /// Like [`Receiver::start`], with TLS and required credentials as `options` say.
+    pub fn start_with(options: ReceiverOptions) -> anyhow::Result<Receiver> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("otlp-receiver")
             .enable_all()
             .build()
             .context("building the receiver's tokio runtime")?;
-        let shared = Shared::default();
-
-        let grpc_std = std::net::TcpListener::bind("127.0.0.1:0").context("binding gRPC port")?;
-        let http_std = std::net::TcpListener::bind("127.0.0.1:0").context("binding HTTP port")?;
-        let grpc_addr = grpc_std.local_addr()?;
-        let http_addr = http_std.local_addr()?;
-        grpc_std.set_nonblocking(true)?;
-        http_std.set_nonblocking(true)?;
-
-        let (grpc_listener, http_listener) = {
-            let _guard = runtime.enter();
-            (
-                tokio::net::TcpListener::from_std(grpc_std)?,
-                tokio::net::TcpListener::from_std(http_std)?,
-            )
+        let shared = Shared {
+            basic_auth: options.basic_auth.map(Arc::new),
+            ..Shared::default()
         };
-
-        runtime.spawn(grpc::serve(grpc_listener, shared.clone()));
-        runtime.spawn(http::serve(http_listener, shared.clone()));
-
+        let tls = options.tls.as_ref().map(serve::acceptor).transpose()?;
+        let routes = grpc::routes(shared.clone());
+        let mut servers = Vec::new();
+        for transport in [Transport::Grpc, Transport::Http] {
+            let std_listener = std::net::TcpListener::bind("127.0.0.1:0")
+                .with_context(|| format!("binding the {transport:?} port"))?;
+            let addr = std_listener.local_addr()?;
+            let ctx = serve::Ctx {
+                transport,
+                shared: shared.clone(),
+                tls: tls.clone(),
+                routes: routes.clone(),
+            };
+            let task = spawn_server(&runtime.handle().clone(), std_listener, ctx.clone())?;
+            servers.push(Server {
+                addr,
+                ctx,
+                task: Some(task),
+            });
+        }
         Ok(Receiver {
             shared,
-            grpc_addr,
-            http_addr,
+            grpc_addr: servers[0].addr,
+            http_addr: servers[1].addr,
+            scheme: if tls.is_some() { "https" } else { "http" },
+            servers: Mutex::new(servers),
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
         })
     }
 
-    /// The OTLP/gRPC endpoint, `http://127.0.0.1:PORT`.
+    /// The OTLP/gRPC endpoint, `http://127.0.0.1:PORT` (`https://` with TLS).
     pub fn grpc_endpoint(&self) -> String {
-        format!("http://{}", self.grpc_addr)
+        format!("{}://{}", self.scheme, self.grpc_addr)
     }
 
-    /// The OTLP/HTTP base endpoint, `http://127.0.0.1:PORT` (signals at `/v1/<signal>`).
+    /// The OTLP/HTTP base endpoint, `http://127.0.0.1:PORT` (`https://` with TLS; signals
+    /// at `/v1/<signal>`).
     pub fn http_endpoint(&self) -> String {
-        format!("http://{}", self.http_addr)
+        format!("{}://{}", self.scheme, self.http_addr)
+    }
+
+    /// Closes both ports and every open connection, as a crashed backend would: new
+    /// connections are refused until [`Receiver::come_back`]. Waits until the ports are
+    /// closed. Everything received so far is kept.
+    pub fn go_down(&self) {
+        let mut servers = self.servers.lock().unwrap_or_else(PoisonError::into_inner);
+        for server in servers.iter_mut() {
+            if let Some(task) = server.task.take() {
+                task.abort();
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while !task.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+        eprintln!("[receiver] down");
+    }
+
+    /// Listens again on the same ports after [`Receiver::go_down`].
+    pub fn come_back(&self) -> anyhow::Result<()> {
+        let mut servers = self.servers.lock().unwrap_or_else(PoisonError::into_inner);
+        for server in servers.iter_mut().filter(|s| s.task.is_none()) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let listener = loop {
+                match std::net::TcpListener::bind(server.addr) {
+                    Ok(l) => break l,
+                    Err(e) if Instant::now() < deadline => {
+                        eprintln!("[receiver] rebinding {}: {e}; retrying", server.addr);
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    Err(e) => bail!("cannot listen on {} again: {e}", server.addr),
+                }
+            };
+            server.task = Some(spawn_server(&self.handle, listener, server.ctx.clone())?);
+        }
+        eprintln!("[receiver] back up");
+        Ok(())
+    }
+
+    /// Answers the next `n` requests of `transport` and `signal` (`None`: any) with
+    /// `failure` instead of accepting them. Plans are used in the order they were made.
+    pub fn fail_next(
+        &self,
+        transport: Option<Transport>,
+        signal: Option<Signal>,
+        n: usize,
+        failure: Failure,
+    ) {
+        self.shared.lock().plans.push(control::Plan {
+            transport,
+            signal,
+            remaining: n,
+            failure,
+        });
+    }
+
+    /// Every request that reached the receiver (after TLS), accepted or refused, in
+    /// arrival order.
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.shared.lock().attempts.clone()
     }
 
     /// A handle on the receiver's runtime, e.g. to `block_on` a client from a sync test.
@@ -290,7 +417,7 @@ impl Receiver {
         self.shared.lock().rejections.clone()
     }
 
-    /// Forget everything received so far.
+    /// Forget everything received so far (and any planned failure).
     pub fn clear(&self) {
         *self.shared.lock() = Store::default();
     }
@@ -331,6 +458,18 @@ impl Receiver {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Serves `listener` on the receiver's runtime.
+fn spawn_server(
+    handle: &tokio::runtime::Handle,
+    listener: std::net::TcpListener,
+    ctx: serve::Ctx,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    listener.set_nonblocking(true)?;
+    let _guard = handle.enter();
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    Ok(handle.spawn(serve::serve(listener, ctx)))
 }
 
 impl Drop for Receiver {

@@ -1,4 +1,6 @@
 //! The OTLP/gRPC side of the receiver: the generated tonic services, storing each request.
+//! They are served as [`tonic::service::Routes`] on connections the receiver accepts itself
+//! (see `serve.rs`), so TLS, credentials and planned failures are handled in one place.
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
@@ -23,29 +25,24 @@ use tonic::codec::CompressionEncoding;
 
 use super::{header_pairs, Payload, RequestMeta, Shared, Signal, Transport, MAX_BODY};
 
-/// Serve the three OTLP services on `listener` until the runtime shuts down.
-pub(super) async fn serve(listener: tokio::net::TcpListener, shared: Shared) {
+/// The three OTLP services (gzip accepted), to be served on any connection.
+pub(super) fn routes(shared: Shared) -> tonic::service::Routes {
     let sink = GrpcSink(shared);
-    let server = tonic::transport::Server::builder()
-        .add_service(
-            TraceServiceServer::new(sink.clone())
-                .accept_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(MAX_BODY),
-        )
-        .add_service(
-            MetricsServiceServer::new(sink.clone())
-                .accept_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(MAX_BODY),
-        )
-        .add_service(
-            LogsServiceServer::new(sink)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(MAX_BODY),
-        );
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
-    if let Err(e) = server.serve_with_incoming(incoming).await {
-        eprintln!("[receiver] gRPC server stopped: {e}");
-    }
+    tonic::service::Routes::new(
+        TraceServiceServer::new(sink.clone())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_BODY),
+    )
+    .add_service(
+        MetricsServiceServer::new(sink.clone())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_BODY),
+    )
+    .add_service(
+        LogsServiceServer::new(sink)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_BODY),
+    )
 }
 
 #[derive(Clone)]

@@ -1,14 +1,12 @@
 //! The OTLP/HTTP side of the receiver: protobuf bodies, optionally gzip'd, on `/v1/*`.
+//! Connections are accepted (and requests admitted) in `serve.rs`.
 
-use std::convert::Infallible;
 use std::io::Read;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
@@ -22,31 +20,6 @@ use prost::Message;
 
 use super::{header_pairs, Payload, RequestMeta, Shared, Signal, Transport, MAX_BODY};
 
-/// Accept connections on `listener` (HTTP/1.1 or h2c) until the runtime shuts down.
-pub(super) async fn serve(listener: tokio::net::TcpListener, shared: Shared) {
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                eprintln!("[receiver] HTTP accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| handle_http(shared.clone(), req));
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                eprintln!("[receiver] HTTP connection error: {e}");
-            }
-        });
-    }
-}
-
 fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
@@ -56,17 +29,15 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Fu
     resp
 }
 
-async fn handle_http(
-    shared: Shared,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(match process_http(&shared, req).await {
+/// Stores an OTLP/HTTP request, or answers why it cannot be.
+pub(super) async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    match process_http(shared, req).await {
         Ok(resp) => resp,
         Err((status, why)) => {
             shared.reject(format!("HTTP {status}: {why}"));
             respond(status, "text/plain", why.into_bytes())
         }
-    })
+    }
 }
 
 async fn process_http(
