@@ -13,7 +13,7 @@ use sonde::decode::Clock;
 use sonde::export::Exporters;
 use sonde::pipeline::{Pipeline, PipelineSettings};
 use sonde::signals::HostInfo;
-use sonde::telemetry::{Outcome, Signal, Telemetry};
+use sonde::telemetry::{Signal, Telemetry};
 use tokio::sync::mpsc;
 
 /// The ring-buffer wake-up threshold at most: about 400 connection records.
@@ -201,17 +201,9 @@ fn run(cfg: Config) -> anyhow::Result<()> {
                 .join(" ")
         );
         for signal in Signal::ALL {
-            let counts = &snap.export[signal as usize];
-            if counts.iter().any(|&c| c > 0) {
-                eprintln!(
-                    "sonde: exported {}: {}",
-                    signal.as_str(),
-                    Outcome::ALL
-                        .iter()
-                        .map(|o| format!("{}={}", o.as_str(), counts[*o as usize]))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                );
+            if snap.exporter.handed[signal as usize] > 0 {
+                let summary = snap.export_summary(signal);
+                eprintln!("sonde: exported {}: {summary}", signal.as_str());
             }
         }
         anyhow::Ok(())

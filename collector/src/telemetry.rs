@@ -6,6 +6,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+mod exporter;
+
+pub use exporter::{DropReason, DurationSnapshot, ExportSnapshot, DURATION_BUCKETS};
+
 /// Why an event or item was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(usize)]
@@ -112,10 +116,11 @@ pub struct Telemetry {
     export: [[AtomicU64; Outcome::ALL.len()]; Signal::ALL.len()],
     queue_depth: [AtomicU64; Signal::ALL.len()],
     tracked_connections: AtomicU64,
+    exporter: exporter::ExportCounters,
 }
 
 /// A point-in-time copy of [`Telemetry`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     /// Events read from the ring buffer.
     pub events_received: u64,
@@ -127,6 +132,8 @@ pub struct Snapshot {
     pub queue_depth: [u64; Signal::ALL.len()],
     /// Connections in the kernel's tracking map.
     pub tracked_connections: u64,
+    /// The exporter's own accounting: handed, dropped by reason, queue bytes, durations.
+    pub exporter: ExportSnapshot,
 }
 
 impl Snapshot {
@@ -176,6 +183,7 @@ impl Telemetry {
             export: std::array::from_fn(|s| std::array::from_fn(|o| load(&self.export[s][o]))),
             queue_depth: std::array::from_fn(|i| load(&self.queue_depth[i])),
             tracked_connections: load(&self.tracked_connections),
+            exporter: self.exporter.snapshot(),
         }
     }
 }

@@ -219,7 +219,7 @@ pub mod agent {
     pub const REASON: &str = "sonde.reason";
     /// Attribute naming the signal an exporter carries: `traces`, `metrics`, `logs`.
     pub const SIGNAL: &str = "sonde.signal";
-    /// Attribute naming the outcome of an export: `sent`, `failed`, `dropped`.
+    /// Attribute naming the outcome of an export: `sent`, `failed`, `dropped`, `rejected`.
     pub const OUTCOME: &str = "sonde.outcome";
 
     /// Events read from the kernel's ring buffer.
@@ -277,6 +277,59 @@ pub mod agent {
         max_series: 1,
         buckets: &[],
     };
+
+    /// Items dropped before delivery, by why: `queue_full` (the request limit),
+    /// `memory_budget` (the byte limit) or `shutdown` (still queued at the flush deadline).
+    pub const EXPORT_DROPPED: MetricDef = MetricDef {
+        name: "sonde.agent.export.dropped",
+        unit: "{item}",
+        description: "Items dropped before delivery, by signal and reason (queue_full, memory_budget, shutdown).",
+        instrument: Instrument::Counter,
+        attributes: &[SIGNAL, REASON],
+        max_series: 16,
+        buckets: &[],
+    };
+
+    /// Encoded bytes waiting in an exporter's queue: what its memory budget bounds.
+    pub const EXPORT_QUEUE_SIZE: MetricDef = MetricDef {
+        name: "sonde.agent.export.queue.size",
+        unit: "By",
+        description: "Encoded size of the export requests waiting in the exporter's bounded queue.",
+        instrument: Instrument::Gauge,
+        attributes: &[SIGNAL],
+        max_series: 4,
+        buckets: &[],
+    };
+
+    /// Export attempt durations in seconds: from loopback (1 ms) to a request timing out.
+    pub const EXPORT_DURATION_BUCKETS: &[f64] = &[
+        0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ];
+
+    /// How long one export attempt took, answered or not; its count is the number of
+    /// attempts, retries included.
+    pub const EXPORT_DURATION: MetricDef = MetricDef {
+        name: "sonde.agent.export.duration",
+        unit: "s",
+        description:
+            "Duration of one OTLP export attempt (request sent until response or error), by signal.",
+        instrument: Instrument::Histogram,
+        attributes: &[SIGNAL],
+        max_series: 4,
+        buckets: EXPORT_DURATION_BUCKETS,
+    };
+
+    /// Every metric about the agent itself, in export order.
+    pub const AGENT_METRICS: &[&MetricDef] = &[
+        &EVENTS_RECEIVED,
+        &EVENTS_LOST,
+        &EXPORT_ITEMS,
+        &EXPORT_DROPPED,
+        &EXPORT_QUEUE_DEPTH,
+        &EXPORT_QUEUE_SIZE,
+        &EXPORT_DURATION,
+        &TRACKED_CONNECTIONS,
+    ];
 }
 
 #[cfg(test)]
@@ -296,7 +349,7 @@ mod tests {
 
     #[test]
     fn declarations_are_consistent() {
-        for m in TCP_METRICS {
+        for m in TCP_METRICS.iter().chain(agent::AGENT_METRICS) {
             assert!(m.max_series > 0, "{}", m.name);
             let is_hist = m.instrument == Instrument::Histogram;
             assert_eq!(is_hist, !m.buckets.is_empty(), "{}", m.name);

@@ -1,6 +1,7 @@
 //! The OpenTelemetry environment variables (`OTEL_EXPORTER_OTLP_*`, `OTEL_SDK_DISABLED`,
-//! `OTEL_METRIC_EXPORT_INTERVAL`), read through a lookup function so tests never touch the
-//! real process environment. Empty values count as unset, as the specification says.
+//! `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`), read
+//! through a lookup function so tests never touch the real process environment. Empty
+//! values count as unset, as the specification says.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use crate::telemetry::Signal;
 
 use super::error::ConfigError;
-use super::types::{Compression, Protocol};
+use super::types::{Compression, Protocol, Temporality};
 
 /// A looked-up environment value and the variable it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +26,14 @@ pub(crate) struct EnvExporter {
     pub headers: BTreeMap<String, String>,
     pub timeout: Option<Duration>,
     pub compression: Option<Compression>,
+    /// `*CERTIFICATE`: trusted CA file.
+    pub certificate: Option<EnvValue<String>>,
+    /// `*CLIENT_CERTIFICATE`: client certificate file (mTLS).
+    pub client_certificate: Option<EnvValue<String>>,
+    /// `*CLIENT_KEY`: client key file (mTLS).
+    pub client_key: Option<EnvValue<String>>,
+    /// `*INSECURE`: for an https:// endpoint, accept any server certificate.
+    pub insecure: Option<EnvValue<bool>>,
 }
 
 /// Everything the environment says about the agent.
@@ -35,6 +44,12 @@ pub(crate) struct EnvSettings {
     pub signals: [EnvExporter; 3],
     pub sdk_disabled: bool,
     pub metric_interval: Option<Duration>,
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
+    pub temporality: Option<Temporality>,
+    /// `OTEL_SERVICE_NAME`.
+    pub service_name: Option<String>,
+    /// `OTEL_RESOURCE_ATTRIBUTES`, in order.
+    pub resource_attributes: Vec<(String, String)>,
 }
 
 /// The variable name for a setting, general (`signal == None`) or per signal.
@@ -70,6 +85,22 @@ pub(crate) fn read_env(env: &dyn Fn(&str) -> Option<String>) -> Result<EnvSettin
             ));
         }
         settings.metric_interval = Some(ms);
+    }
+    let var = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+    if let Some(v) = get(var) {
+        settings.temporality =
+            Some(Temporality::parse(&v).map_err(|reason| bad_env(var, &v, &reason))?);
+    }
+    settings.service_name = get("OTEL_SERVICE_NAME").map(|v| v.trim().to_string());
+    let var = "OTEL_RESOURCE_ATTRIBUTES";
+    if let Some(v) = get(var) {
+        settings.resource_attributes = parse_pairs(&v, false).map_err(|reason| {
+            bad_env(
+                var,
+                &v,
+                &format!("{reason}; write key=value pairs separated by commas"),
+            )
+        })?;
     }
     Ok(settings)
 }
@@ -130,6 +161,25 @@ fn read_exporter(
         out.compression =
             Some(Compression::parse(&v).map_err(|reason| bad_env(&var, &v, &reason))?);
     }
+    let path = |setting: &str| {
+        let var = var_name(signal, setting);
+        get(&var).map(|v| EnvValue {
+            var,
+            value: v.trim().to_string(),
+        })
+    };
+    out.certificate = path("CERTIFICATE");
+    out.client_certificate = path("CLIENT_CERTIFICATE");
+    out.client_key = path("CLIENT_KEY");
+    let var = var_name(signal, "INSECURE");
+    if let Some(v) = get(&var) {
+        let value = match v.trim().to_ascii_lowercase().as_str() {
+            "true" => true,
+            "false" => false,
+            _ => return Err(bad_env(&var, &v, "expected true or false")),
+        };
+        out.insecure = Some(EnvValue { var, value });
+    }
     Ok(out)
 }
 
@@ -160,6 +210,16 @@ fn parse_millis(var: &str, value: &str) -> Result<Duration, ConfigError> {
 /// are percent-decoded, names lower-cased. Empty entries are skipped. Errors name the entry's
 /// position and header name but never its value.
 pub fn parse_headers(text: &str) -> Result<Vec<(String, String)>, String> {
+    let pairs = parse_pairs(text, true)?;
+    for (name, value) in &pairs {
+        check_header(name, value)?;
+    }
+    Ok(pairs)
+}
+
+/// The `k=v,k2=v2` lists of the OpenTelemetry variables, values percent-decoded, names
+/// trimmed (and lower-cased with `lower`). Errors name the entry, never a value.
+fn parse_pairs(text: &str, lower: bool) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for (i, entry) in text.split(',').enumerate() {
         if entry.trim().is_empty() {
@@ -167,18 +227,23 @@ pub fn parse_headers(text: &str) -> Result<Vec<(String, String)>, String> {
         }
         let Some((name, value)) = entry.split_once('=') else {
             return Err(format!(
-                "header entry {} has no '='; write name=value pairs separated by commas",
+                "entry {} has no '='; write name=value pairs separated by commas",
                 i + 1
             ));
         };
-        let name = name.trim().to_ascii_lowercase();
+        let name = name.trim();
+        let name = if lower {
+            name.to_ascii_lowercase()
+        } else {
+            name.to_string()
+        };
+        if name.is_empty() {
+            return Err(format!("entry {} has an empty name", i + 1));
+        }
         let value = percent_encoding::percent_decode_str(value.trim())
             .decode_utf8()
-            .map_err(|_| {
-                format!("the value of header \"{name}\" is not UTF-8 after percent-decoding")
-            })?
+            .map_err(|_| format!("the value of \"{name}\" is not UTF-8 after percent-decoding"))?
             .into_owned();
-        check_header(&name, &value)?;
         out.push((name, value));
     }
     Ok(out)

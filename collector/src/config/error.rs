@@ -103,6 +103,28 @@ pub enum ConfigError {
         reason: String,
     },
 
+    /// Credentials that cannot be used. The secret itself is never part of the message.
+    #[error("{origin}: {reason}")]
+    Credentials {
+        /// The key path, e.g. `exporter.auth.basic`.
+        origin: String,
+        /// What is wrong, and what to do (naming files and variables, never values).
+        reason: String,
+    },
+
+    /// A TLS file (CA, client certificate or key) that cannot be loaded.
+    #[error("{origin}: cannot use {what} {path}: {reason}")]
+    TlsFile {
+        /// The key path or environment variable that named it.
+        origin: String,
+        /// Which file: "CA certificate", "client certificate", "client key".
+        what: String,
+        /// The path given.
+        path: PathBuf,
+        /// Why (never the key's content).
+        reason: String,
+    },
+
     /// A headers list (from the environment or the file) is malformed. The values are never
     /// repeated, since they are usually credentials.
     #[error("{origin}: {reason}")]

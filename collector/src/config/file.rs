@@ -7,11 +7,12 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::error::ConfigError;
+use super::secure::{FileAuth, FileTls};
 use super::types::{
-    BatchConfig, Compression, ConsoleMode, MetricsConfig, PipelineConfig, ProcessConfig, Protocol,
-    RetryConfig, TcpConfig,
+    AgentResource, BatchConfig, Compression, ConsoleMode, MetricsConfig, PipelineConfig,
+    ProcessConfig, Protocol, RetryConfig, TcpConfig,
 };
-use super::units::{duration, nonzero, opt_duration};
+use super::units::{duration, nonzero, opt_duration, size};
 
 /// The file as written: the exporter section is still unresolved.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
@@ -24,6 +25,7 @@ pub(crate) struct FileConfig {
     pub process: ProcessConfig,
     pub console: ConsoleMode,
     pub pipeline: PipelineConfig,
+    pub resource: AgentResource,
 }
 
 /// `exporter:` as written.
@@ -36,12 +38,17 @@ pub(crate) struct FileExporter {
     pub headers: BTreeMap<String, String>,
     #[serde(with = "duration")]
     pub timeout: Duration,
-    pub compression: Compression,
+    /// `None`: the protocol's default (gzip for http/protobuf, none for grpc).
+    pub compression: Option<Compression>,
+    pub tls: FileTls,
+    pub auth: FileAuth,
     pub traces: FileSignal,
     pub metrics: FileSignal,
     pub logs: FileSignal,
     #[serde(deserialize_with = "nonzero")]
     pub queue_size: usize,
+    #[serde(with = "size")]
+    pub queue_max_bytes: u64,
     pub retry: RetryConfig,
 }
 
@@ -52,11 +59,14 @@ impl Default for FileExporter {
             protocol: Protocol::Grpc,
             headers: BTreeMap::new(),
             timeout: Duration::from_secs(10),
-            compression: Compression::None,
+            compression: None,
+            tls: FileTls::default(),
+            auth: FileAuth::default(),
             traces: FileSignal::default(),
             metrics: FileSignal::default(),
             logs: FileSignal::default(),
             queue_size: 64,
+            queue_max_bytes: 8 << 20,
             retry: RetryConfig::default(),
         }
     }
@@ -73,6 +83,8 @@ pub(crate) struct FileSignal {
     #[serde(deserialize_with = "opt_duration")]
     pub timeout: Option<Duration>,
     pub compression: Option<Compression>,
+    pub tls: FileTls,
+    pub auth: FileAuth,
     pub enabled: bool,
 }
 
@@ -84,6 +96,8 @@ impl Default for FileSignal {
             headers: BTreeMap::new(),
             timeout: None,
             compression: None,
+            tls: FileTls::default(),
+            auth: FileAuth::default(),
             enabled: true,
         }
     }

@@ -11,6 +11,7 @@ mod error;
 mod file;
 mod render;
 mod resolve;
+mod secure;
 mod types;
 mod units;
 
@@ -19,9 +20,10 @@ use std::path::Path;
 pub use env::parse_headers;
 pub use error::ConfigError;
 pub use resolve::DEFAULT_GRPC_PORT;
+pub use secure::{basic_auth_value, load_certs, load_key, TlsSettings};
 pub use types::{
-    BatchConfig, Compression, Config, ConsoleMode, ExportConfig, MetricsConfig, PipelineConfig,
-    ProcessConfig, Protocol, RetryConfig, SignalEndpoint, TcpConfig,
+    AgentResource, BatchConfig, Compression, Config, ConsoleMode, ExportConfig, MetricsConfig,
+    PipelineConfig, ProcessConfig, Protocol, RetryConfig, SignalEndpoint, TcpConfig, Temporality,
 };
 pub use units::{format_duration, format_size, parse_duration, parse_size};
 
@@ -56,8 +58,8 @@ pub fn load_str(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
     let parsed = file::parse_file(text, file)?;
-    let env = env::read_env(env)?;
-    resolve::resolve(parsed, &env, file)
+    let settings = env::read_env(env)?;
+    resolve::resolve(parsed, &settings, file, env)
 }
 
 #[cfg(test)]

@@ -1,16 +1,19 @@
 //! The effective configuration written back as YAML, to print on request or at start-up.
-//! Header values are replaced by `***`: they are usually credentials.
+//! Header values are replaced by `***` (keeping an auth scheme such as `Basic`): they are
+//! usually credentials. Credentials from `auth:` blocks and endpoint URLs show up only as
+//! the masked `authorization` header they became.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::secure::{FileTls, TlsSettings};
 use super::types::{
-    BatchConfig, Compression, Config, ConsoleMode, MetricsConfig, PipelineConfig, ProcessConfig,
-    Protocol, RetryConfig, SignalEndpoint, TcpConfig,
+    AgentResource, BatchConfig, Compression, Config, ConsoleMode, MetricsConfig, PipelineConfig,
+    ProcessConfig, Protocol, RetryConfig, SignalEndpoint, TcpConfig,
 };
-use super::units::duration;
+use super::units::{duration, size};
 
 /// What header values are shown as.
 pub(crate) const MASK: &str = "***";
@@ -24,6 +27,7 @@ struct Rendered<'a> {
     process: &'a ProcessConfig,
     console: ConsoleMode,
     pipeline: &'a PipelineConfig,
+    resource: &'a AgentResource,
 }
 
 #[derive(Serialize)]
@@ -32,6 +36,8 @@ struct RenderedExporter<'a> {
     metrics: RenderedSignal,
     logs: RenderedSignal,
     queue_size: usize,
+    #[serde(with = "size")]
+    queue_max_bytes: u64,
     retry: &'a RetryConfig,
 }
 
@@ -42,10 +48,12 @@ enum RenderedSignal {
     On {
         endpoint: String,
         protocol: Protocol,
-        headers: BTreeMap<String, &'static str>,
+        headers: BTreeMap<String, String>,
         #[serde(with = "duration")]
         timeout: Duration,
         compression: Compression,
+        #[serde(skip_serializing_if = "is_default_tls")]
+        tls: FileTls,
     },
     Off {
         enabled: bool,
@@ -59,11 +67,44 @@ impl RenderedSignal {
             Some(e) => RenderedSignal::On {
                 endpoint: masked_url(&e.url),
                 protocol: e.protocol,
-                headers: e.headers.iter().map(|(k, _)| (k.clone(), MASK)).collect(),
+                headers: e
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), mask_value(v)))
+                    .collect(),
                 timeout: e.timeout,
                 compression: e.compression,
+                tls: file_tls(&e.tls),
             },
         }
+    }
+}
+
+fn is_default_tls(tls: &FileTls) -> bool {
+    *tls == FileTls::default()
+}
+
+/// Resolved TLS settings as a `tls:` block (paths are not secrets).
+fn file_tls(tls: &TlsSettings) -> FileTls {
+    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    FileTls {
+        ca_file: path(&tls.ca_file),
+        cert_file: path(&tls.client_cert),
+        key_file: path(&tls.client_key),
+        insecure_skip_verify: tls.insecure_skip_verify.then_some(true),
+    }
+}
+
+/// `***`, after the auth scheme when the value starts with one (`Basic ***`), so a reader
+/// can tell which kind of credential is configured without seeing it.
+pub(crate) fn mask_value(value: &str) -> String {
+    match value.split_once(' ') {
+        Some((scheme, _))
+            if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphabetic()) =>
+        {
+            format!("{scheme} {MASK}")
+        }
+        _ => MASK.to_string(),
     }
 }
 
@@ -89,6 +130,7 @@ impl Config {
                 metrics: RenderedSignal::new(e.metrics.as_ref()),
                 logs: RenderedSignal::new(e.logs.as_ref()),
                 queue_size: e.queue_size,
+                queue_max_bytes: e.queue_max_bytes,
                 retry: &e.retry,
             },
             batch: &self.batch,
@@ -97,6 +139,7 @@ impl Config {
             process: &self.process,
             console: self.console,
             pipeline: &self.pipeline,
+            resource: &self.resource,
         };
         let body = serde_yaml::to_string(&view)
             .unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"));
@@ -121,10 +164,7 @@ mod tests {
             !out.contains("s3cret") && !out.contains("acme-secret"),
             "{out}"
         );
-        assert!(
-            out.contains("authorization: '***'") || out.contains("authorization: \"***\""),
-            "{out}"
-        );
+        assert!(out.contains("authorization: Bearer ***"), "{out}");
         assert!(out.contains("x-tenant"), "{out}");
         assert!(out.contains("http://collector:4318/v1/traces"), "{out}");
         assert!(out.contains("ring_buffer_size: 4MiB"), "{out}");
@@ -132,7 +172,7 @@ mod tests {
         let back = load_str(&out, "rendered", &|_| None).unwrap();
         let t = back.exporter.traces.as_ref().unwrap();
         assert_eq!(t.url, cfg.exporter.traces.as_ref().unwrap().url);
-        assert!(t.headers.iter().all(|(_, v)| v == super::MASK));
+        assert!(t.headers.iter().all(|(_, v)| v.ends_with(super::MASK)));
         assert_eq!(back.exporter.logs, None);
         assert_eq!(
             (back.batch, back.tcp, back.process),
@@ -142,12 +182,20 @@ mod tests {
     }
 
     #[test]
-    fn render_masked_hides_url_passwords() {
+    fn render_masked_hides_url_credentials() {
         let yaml = "exporter:\n  endpoint: http://user:pa55word@collector:4317\n";
-        let out = load_str(yaml, "f", &|_| None).unwrap().render_masked();
-        assert!(
-            !out.contains("pa55word") && out.contains("user:***@collector"),
-            "{out}"
-        );
+        let cfg = load_str(yaml, "f", &|_| None).unwrap();
+        let out = cfg.render_masked();
+        assert!(!out.contains("pa55word") && !out.contains("user:"), "{out}");
+        assert!(out.contains("authorization: Basic ***"), "{out}");
+        assert!(out.contains("endpoint: http://collector:4317/"), "{out}");
+    }
+
+    #[test]
+    fn mask_keeps_only_the_scheme() {
+        assert_eq!(super::mask_value("Basic dXNlcjpwYXNz"), "Basic ***");
+        assert_eq!(super::mask_value("s3cret"), "***");
+        assert_eq!(super::mask_value("a b-c d"), "a ***");
+        assert_eq!(super::mask_value("tok3n with space"), "***");
     }
 }

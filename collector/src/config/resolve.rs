@@ -3,7 +3,9 @@
 //! For each exporter setting of each signal the first one set wins, in this order:
 //! per-signal environment variable, general environment variable, per-signal YAML key,
 //! general YAML key, built-in default. Headers are merged in the reverse order, so a
-//! higher layer overrides a header of the same name and keeps the others.
+//! higher layer overrides a header of the same name and keeps the others; an `auth:` block
+//! is the `authorization` header of its layer, and credentials in an endpoint URL the
+//! lowest layer of all. TLS settings follow the same order key by key.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,31 +14,39 @@ use url::Url;
 
 use crate::telemetry::Signal;
 
-use super::env::{check_header, EnvSettings};
+use super::env::{check_header, EnvSettings, EnvValue};
 use super::error::ConfigError;
 use super::file::{FileConfig, FileExporter, FileSignal};
-use super::types::{Config, ExportConfig, Protocol, SignalEndpoint};
+use super::secure::{check_tls_files, resolve_auth, take_url_credentials, FileTls, TlsSettings};
+use super::types::{AgentResource, Config, ExportConfig, Protocol, SignalEndpoint};
 
 /// The port a gRPC endpoint given without one is assumed to listen on.
 pub const DEFAULT_GRPC_PORT: u16 = 4317;
 
-/// Builds the effective configuration. `file` names the file in error messages.
+/// Builds the effective configuration. `file` names the file in error messages; `lookup`
+/// reads the environment variables the file names (`password_env`).
 pub(crate) fn resolve(
     cfg: FileConfig,
     env: &EnvSettings,
     file: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
     check_file_values(&cfg, file)?;
+    let signal = |s| resolve_signal(s, &cfg.exporter, env, file, lookup);
     let exporter = ExportConfig {
-        traces: resolve_signal(Signal::Traces, &cfg.exporter, env, file)?,
-        metrics: resolve_signal(Signal::Metrics, &cfg.exporter, env, file)?,
-        logs: resolve_signal(Signal::Logs, &cfg.exporter, env, file)?,
+        traces: signal(Signal::Traces)?,
+        metrics: signal(Signal::Metrics)?,
+        logs: signal(Signal::Logs)?,
         queue_size: cfg.exporter.queue_size,
+        queue_max_bytes: cfg.exporter.queue_max_bytes,
         retry: cfg.exporter.retry.clone(),
     };
     let mut metrics = cfg.metrics;
     if let Some(interval) = env.metric_interval {
         metrics.interval = interval;
+    }
+    if let Some(t) = env.temporality {
+        metrics.temporality = t;
     }
     Ok(Config {
         exporter,
@@ -46,7 +56,24 @@ pub(crate) fn resolve(
         process: cfg.process,
         console: cfg.console,
         pipeline: cfg.pipeline,
+        resource: agent_resource(cfg.resource, env),
     })
+}
+
+/// The agent's own resource: `OTEL_RESOURCE_ATTRIBUTES` over the file's attributes, and
+/// the service name from `OTEL_SERVICE_NAME`, else `service.name` in the attributes (from
+/// either source), else the file's `service_name`.
+fn agent_resource(mut file: AgentResource, env: &EnvSettings) -> AgentResource {
+    let name_key = sonde_semconv::resource::SERVICE_NAME;
+    file.attributes
+        .extend(env.resource_attributes.iter().cloned());
+    if let Some(name) = file.attributes.remove(name_key) {
+        file.service_name = name;
+    }
+    if let Some(name) = &env.service_name {
+        file.service_name = name.clone();
+    }
+    file
 }
 
 fn file_signal(e: &FileExporter, signal: Signal) -> &FileSignal {
@@ -63,6 +90,7 @@ fn resolve_signal(
     fe: &FileExporter,
     env: &EnvSettings,
     file: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<SignalEndpoint>, ConfigError> {
     let fs = file_signal(fe, signal);
     if env.sdk_disabled || !fs.enabled {
@@ -77,7 +105,7 @@ fn resolve_signal(
         .unwrap_or(fe.protocol);
 
     let name = signal.as_str();
-    let url = if let Some(v) = &es.endpoint {
+    let mut url = if let Some(v) = &es.endpoint {
         endpoint_url(&v.var, &v.value, protocol, None)?
     } else if let Some(v) = &eg.endpoint {
         endpoint_url(&v.var, &v.value, protocol, Some(signal))?
@@ -92,10 +120,14 @@ fn resolve_signal(
     };
 
     let mut headers = BTreeMap::new();
-    for (layer, origin) in [
-        (&fe.headers, format!("{file}: exporter.headers")),
-        (&fs.headers, format!("{file}: exporter.{name}.headers")),
+    if let Some(auth) = take_url_credentials(&mut url) {
+        headers.insert(AUTHORIZATION.to_string(), auth);
+    }
+    for (layer, auth, key) in [
+        (&fe.headers, &fe.auth, "exporter".to_string()),
+        (&fs.headers, &fs.auth, format!("exporter.{name}")),
     ] {
+        let origin = format!("{file}: {key}.headers");
         for (k, v) in layer {
             let k = k.trim().to_ascii_lowercase();
             check_header(&k, v).map_err(|reason| ConfigError::BadHeaders {
@@ -104,11 +136,15 @@ fn resolve_signal(
             })?;
             headers.insert(k, v.clone());
         }
+        if let Some(value) = resolve_auth(auth, &format!("{file}: {key}.auth"), lookup)? {
+            headers.insert(AUTHORIZATION.to_string(), value);
+        }
     }
     // Environment headers were checked and lower-cased when read.
     headers.extend(eg.headers.clone());
     headers.extend(es.headers.clone());
 
+    let tls = resolve_tls(signal, fe, env, file)?;
     Ok(Some(SignalEndpoint {
         url,
         protocol,
@@ -122,8 +158,71 @@ fn resolve_signal(
             .compression
             .or(eg.compression)
             .or(fs.compression)
-            .unwrap_or(fe.compression),
+            .or(fe.compression)
+            .unwrap_or(protocol.default_compression()),
+        tls,
     }))
+}
+
+const AUTHORIZATION: &str = "authorization";
+
+/// One signal's TLS settings, key by key in the usual order; the files named are loaded
+/// once to catch mistakes now rather than at the first export.
+fn resolve_tls(
+    signal: Signal,
+    fe: &FileExporter,
+    env: &EnvSettings,
+    file: &str,
+) -> Result<TlsSettings, ConfigError> {
+    let (es, eg, fs) = (
+        &env.signals[signal as usize],
+        &env.general,
+        &file_signal(fe, signal).tls,
+    );
+    let name = signal.as_str();
+    let mut origins = Vec::new();
+    // The value of one key and where it came from.
+    let mut pick = |env_key: fn(&super::env::EnvExporter) -> &Option<EnvValue<String>>,
+                    file_key: fn(&FileTls) -> &Option<String>,
+                    yaml: &str| {
+        let from_env = env_key(es).as_ref().or(env_key(eg).as_ref());
+        let (value, origin) = if let Some(v) = from_env {
+            (Some(v.value.clone()), v.var.clone())
+        } else if let Some(v) = file_key(fs) {
+            (
+                Some(v.clone()),
+                format!("{file}: exporter.{name}.tls.{yaml}"),
+            )
+        } else if let Some(v) = file_key(&fe.tls) {
+            (Some(v.clone()), format!("{file}: exporter.tls.{yaml}"))
+        } else {
+            (None, String::new())
+        };
+        let value = value.filter(|v| !v.trim().is_empty());
+        if value.is_some() {
+            origins.push(origin);
+        }
+        value.map(std::path::PathBuf::from)
+    };
+    let ca_file = pick(|e| &e.certificate, |f| &f.ca_file, "ca_file");
+    let client_cert = pick(|e| &e.client_certificate, |f| &f.cert_file, "cert_file");
+    let client_key = pick(|e| &e.client_key, |f| &f.key_file, "key_file");
+    let insecure_skip_verify = es
+        .insecure
+        .as_ref()
+        .or(eg.insecure.as_ref())
+        .map(|v| v.value)
+        .or(fs.insecure_skip_verify)
+        .or(fe.tls.insecure_skip_verify)
+        .unwrap_or(false);
+    let tls = TlsSettings {
+        ca_file,
+        client_cert,
+        client_key,
+        insecure_skip_verify,
+    };
+    check_tls_files(&tls, &origins.join(", "))?;
+    Ok(tls)
 }
 
 /// Parses an endpoint. With `base_for = Some(signal)` the value is a base URL, as
@@ -235,3 +334,8 @@ fn check_file_values(cfg: &FileConfig, file: &str) -> Result<(), ConfigError> {
 #[allow(clippy::unwrap_used)]
 #[path = "resolve_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+#[path = "resolve_secure_tests.rs"]
+mod secure_tests;

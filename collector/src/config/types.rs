@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::secure::TlsSettings;
 use super::units::{duration, nonzero, ring_size};
 
 /// Everything the agent is configured with.
@@ -25,6 +26,8 @@ pub struct Config {
     pub console: ConsoleMode,
     /// The hand-off between the ring-buffer thread and the pipeline.
     pub pipeline: PipelineConfig,
+    /// Sonde's own resource (its self-telemetry), not the observed processes'.
+    pub resource: AgentResource,
 }
 
 impl Config {
@@ -49,6 +52,8 @@ pub struct ExportConfig {
     pub logs: Option<SignalEndpoint>,
     /// Export requests buffered per signal; when full the oldest is dropped.
     pub queue_size: usize,
+    /// Encoded bytes buffered per signal; past it the oldest requests are dropped.
+    pub queue_max_bytes: u64,
     /// How failed requests are retried.
     pub retry: RetryConfig,
 }
@@ -73,6 +78,8 @@ pub struct SignalEndpoint {
     pub timeout: Duration,
     /// Request body compression.
     pub compression: Compression,
+    /// TLS for `https://` URLs.
+    pub tls: TlsSettings,
 }
 
 /// OTLP transport.
@@ -91,6 +98,16 @@ impl Protocol {
         match self {
             Protocol::Grpc => "grpc",
             Protocol::HttpProtobuf => "http/protobuf",
+        }
+    }
+
+    /// The compression used when nothing is configured: gzip for http/protobuf (every OTLP
+    /// backend accepts it and it saves most of the bytes), none for gRPC (the
+    /// specification's default).
+    pub fn default_compression(self) -> Compression {
+        match self {
+            Protocol::Grpc => Compression::None,
+            Protocol::HttpProtobuf => Compression::Gzip,
         }
     }
 
@@ -206,19 +223,91 @@ impl Default for BatchConfig {
     }
 }
 
-/// Metric export cadence.
+/// Metric export cadence and temporality.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// How often metrics are exported (`OTEL_METRIC_EXPORT_INTERVAL` overrides).
     #[serde(with = "duration")]
     pub interval: Duration,
+    /// Cumulative or delta sums and histograms
+    /// (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` overrides).
+    pub temporality: Temporality,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             interval: Duration::from_secs(60),
+            temporality: Temporality::Cumulative,
+        }
+    }
+}
+
+/// The aggregation temporality preference, as the OpenTelemetry specification names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Temporality {
+    /// Everything cumulative (what Prometheus and Mimir want).
+    #[default]
+    Cumulative,
+    /// Counters and histograms as deltas since the previous export.
+    Delta,
+    /// Like delta, except asynchronous counters (Sonde's own, read from its totals) stay
+    /// cumulative.
+    LowMemory,
+}
+
+impl Temporality {
+    /// The name used in the file and the environment variable.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Temporality::Cumulative => "cumulative",
+            Temporality::Delta => "delta",
+            Temporality::LowMemory => "lowmemory",
+        }
+    }
+
+    /// Parses `cumulative`, `delta` or `lowmemory`, in any case.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "cumulative" => Ok(Temporality::Cumulative),
+            "delta" => Ok(Temporality::Delta),
+            "lowmemory" => Ok(Temporality::LowMemory),
+            other => Err(format!(
+                "unknown temporality \"{other}\"; use cumulative, delta or lowmemory"
+            )),
+        }
+    }
+
+    /// Whether sums and histograms are reported as deltas: `asynchronous` for instruments
+    /// observed from running totals (Sonde's own counters), not for those recorded as
+    /// events happen (the TCP and DNS metrics). Gauges are never deltas.
+    pub fn delta_for(self, asynchronous: bool) -> bool {
+        match self {
+            Temporality::Cumulative => false,
+            Temporality::Delta => true,
+            Temporality::LowMemory => !asynchronous,
+        }
+    }
+}
+
+/// Sonde's own resource: `service.name` and extra attributes of its self-telemetry
+/// (`OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` override). The observed processes
+/// keep their own names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentResource {
+    /// `service.name` of the agent's own telemetry.
+    pub service_name: String,
+    /// Extra resource attributes, e.g. `deployment.environment.name: prod`.
+    pub attributes: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for AgentResource {
+    fn default() -> Self {
+        AgentResource {
+            service_name: sonde_semconv::resource::AGENT_SERVICE_NAME.to_string(),
+            attributes: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -312,6 +401,12 @@ impl<'de> Deserialize<'de> for Compression {
     }
 }
 
+impl<'de> Deserialize<'de> for Temporality {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        parse_str(d, Temporality::parse)
+    }
+}
+
 impl<'de> Deserialize<'de> for ConsoleMode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct ModeVisitor;
@@ -352,4 +447,4 @@ macro_rules! serialize_as_str {
         }
     )*};
 }
-serialize_as_str!(Protocol, Compression, ConsoleMode);
+serialize_as_str!(Protocol, Compression, ConsoleMode, Temporality);

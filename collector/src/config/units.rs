@@ -190,6 +190,44 @@ pub mod ring_size {
     }
 }
 
+/// `#[serde(with = "size")]` for byte counts that must be at least 1 ("8MiB").
+pub mod size {
+    use super::*;
+
+    /// Reads a size string; a plain integer counts bytes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        struct SizeVisitor;
+        impl Visitor<'_> for SizeVisitor {
+            type Value = u64;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size such as \"8MiB\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+                positive(parse_size(v)).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+                positive(Ok(v)).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+                Err(E::custom(format!("{v} is not a size; write e.g. \"8MiB\"")))
+            }
+        }
+        d.deserialize_any(SizeVisitor)
+    }
+
+    fn positive(v: Result<u64, String>) -> Result<u64, String> {
+        match v {
+            Ok(0) => Err("must be at least 1 byte, e.g. \"8MiB\"".into()),
+            other => other,
+        }
+    }
+
+    /// Writes a size string.
+    pub fn serialize<S: Serializer>(bytes: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_size(*bytes))
+    }
+}
+
 /// `#[serde(deserialize_with = "nonzero")]` for counts that must be at least 1.
 pub fn nonzero<'de, D: Deserializer<'de>, T>(d: D) -> Result<T, D::Error>
 where

@@ -12,16 +12,15 @@ pub enum ExportError {
     #[error("the exporters need a tokio runtime: call Exporters::start from inside one")]
     NoRuntime,
 
-    /// An `https://` endpoint, which needs TLS.
-    #[error(
-        "{signal} endpoint {url} uses https, but TLS is not supported yet (it arrives with the \
-         production-export work); use an http:// endpoint, e.g. a local OpenTelemetry Collector"
-    )]
-    TlsNotSupported {
+    /// The TLS configuration of an `https://` endpoint cannot be built.
+    #[error("{signal}: TLS setup failed: {what}: {reason}")]
+    Tls {
         /// The signal.
         signal: &'static str,
-        /// The endpoint.
-        url: String,
+        /// What could not be used: a file (named), the trust store, the key pair.
+        what: String,
+        /// Why (never a key's content).
+        reason: String,
     },
 
     /// The endpoint cannot be turned into a gRPC channel.
@@ -100,6 +99,25 @@ impl DeliveryError {
             DeliveryError::Grpc { code, .. } => grpc_code_retryable(*code),
             DeliveryError::Transport(_) => true,
             DeliveryError::Local(_) => false,
+        }
+    }
+
+    /// What to do about it, for errors a person must fix (credentials, permissions), as a
+    /// sentence to append to the log line; empty otherwise.
+    pub fn hint(&self) -> &'static str {
+        let auth = match self {
+            DeliveryError::Http { status, .. } => matches!(status, 401 | 403),
+            DeliveryError::Grpc { code, .. } => matches!(
+                code,
+                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+            ),
+            _ => false,
+        };
+        if auth {
+            ". The backend refused the credentials: check exporter.auth (username, password \
+             source) or the authorization header in OTEL_EXPORTER_OTLP_HEADERS"
+        } else {
+            ""
         }
     }
 

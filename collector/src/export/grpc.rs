@@ -1,9 +1,13 @@
 //! OTLP/gRPC: one lazily connected tonic channel per signal, so an unreachable collector at
-//! start-up is a retryable delivery failure rather than a fatal error.
+//! start-up is a retryable delivery failure rather than a fatal error. `https://` endpoints
+//! connect through hyper-rustls with the signal's own rustls configuration (the same one
+//! OTLP/HTTP uses), so both transports share trust store, client certificate and
+//! `insecure_skip_verify`.
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use hyper_util::client::legacy::connect::HttpConnector;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 
@@ -37,8 +41,21 @@ impl GrpcClient {
             })?
             .timeout(ep.timeout)
             .connect_timeout(ep.timeout);
+        let channel = if ep.url.scheme() == "https" {
+            let mut http = HttpConnector::new();
+            http.enforce_http(false);
+            http.set_nodelay(true);
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(super::tls::client_config(signal, &ep.tls)?)
+                .https_only()
+                .enable_http2()
+                .wrap_connector(http);
+            endpoint.connect_with_connector_lazy(https)
+        } else {
+            endpoint.connect_lazy()
+        };
         Ok(GrpcClient {
-            channel: endpoint.connect_lazy(),
+            channel,
             metadata: metadata(name, &ep.headers)?,
             timeout: ep.timeout,
             gzip: ep.compression == Compression::Gzip,

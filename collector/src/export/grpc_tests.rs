@@ -97,10 +97,12 @@ async fn grpc_round_trip_retries_unavailable_and_counts_partial_success() {
             headers: vec![("authorization".into(), "Bearer t0ken".into())],
             timeout: Duration::from_secs(5),
             compression: Compression::Gzip,
+            tls: Default::default(),
         }),
         metrics: None,
         logs: None,
         queue_size: 4,
+        queue_max_bytes: 1 << 20,
         retry: RetryConfig {
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(50),
@@ -132,28 +134,6 @@ async fn grpc_round_trip_retries_unavailable_and_counts_partial_success() {
         .all(|(n, auth)| *n == 4 && auth.as_deref() == Some("Bearer t0ken")));
 }
 
-#[tokio::test]
-async fn https_is_refused_until_tls_arrives() {
-    let cfg = ExportConfig {
-        traces: None,
-        metrics: Some(SignalEndpoint {
-            url: "https://collector:4317".parse().unwrap(),
-            protocol: Protocol::Grpc,
-            headers: vec![],
-            timeout: Duration::from_secs(1),
-            compression: Compression::None,
-        }),
-        logs: None,
-        queue_size: 4,
-        retry: RetryConfig::default(),
-    };
-    let e = Exporters::start(&cfg, Arc::new(Telemetry::default()))
-        .err()
-        .unwrap();
-    assert!(matches!(e, ExportError::TlsNotSupported { .. }));
-    assert!(e.to_string().contains("TLS"), "{e}");
-}
-
 #[test]
 fn start_outside_a_runtime_is_an_error() {
     let cfg = ExportConfig {
@@ -161,6 +141,7 @@ fn start_outside_a_runtime_is_an_error() {
         metrics: None,
         logs: None,
         queue_size: 1,
+        queue_max_bytes: 1 << 20,
         retry: RetryConfig::default(),
     };
     let e = Exporters::start(&cfg, Arc::new(Telemetry::default()))
@@ -186,8 +167,10 @@ async fn unreachable_grpc_endpoint_is_not_fatal_at_start() {
             headers: vec![],
             timeout: Duration::from_millis(200),
             compression: Compression::None,
+            tls: Default::default(),
         }),
         queue_size: 1,
+        queue_max_bytes: 1 << 20,
         retry: RetryConfig {
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(20),
@@ -196,9 +179,14 @@ async fn unreachable_grpc_endpoint_is_not_fatal_at_start() {
     };
     let client = GrpcClient::new(Signal::Logs, cfg.logs.as_ref().unwrap()).unwrap();
     let request = ExportLogsServiceRequest::default();
-    let gave_up = deliver(&Transport::Grpc(client), &request, &cfg.retry)
-        .await
-        .unwrap_err();
+    let gave_up = deliver(
+        &Transport::Grpc(client),
+        &request,
+        &cfg.retry,
+        &Telemetry::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(gave_up.error.retryable(), "{:?}", gave_up.error);
     assert!(gave_up.attempts > 1, "retried: {}", gave_up.attempts);
 

@@ -54,11 +54,17 @@ impl HttpClient {
         if gzip {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
-        // TLS (rustls) will be enabled here once reqwest gets the feature.
+        let mut tls = if ep.url.scheme() == "https" {
+            super::tls::client_config(signal, &ep.tls)?
+        } else {
+            super::tls::unused_config(signal)?
+        };
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let client = reqwest::Client::builder()
             .user_agent(super::USER_AGENT)
             .timeout(ep.timeout)
             .connect_timeout(ep.timeout)
+            .tls_backend_preconfigured(tls)
             .build()
             .map_err(|source| ExportError::HttpClient {
                 signal: name,
@@ -146,7 +152,8 @@ fn error_message(body: &[u8], is_protobuf: bool) -> String {
     truncate_message(&String::from_utf8_lossy(body))
 }
 
-/// A request that got no HTTP answer. The URL is left out: it may carry credentials.
+/// A request that got no HTTP answer. The URL is left out (credentials were taken out of
+/// it when the configuration was read, but a query string may still carry a token).
 fn transport_error(e: reqwest::Error) -> DeliveryError {
     let what = if e.is_timeout() {
         "timed out"

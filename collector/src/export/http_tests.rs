@@ -121,6 +121,7 @@ fn endpoint(addr: SocketAddr, compression: Compression) -> SignalEndpoint {
         headers: vec![("authorization".into(), "Bearer t0ken".into())],
         timeout: Duration::from_secs(5),
         compression,
+        tls: Default::default(),
     }
 }
 
@@ -163,9 +164,14 @@ async fn retries_503_then_delivers_a_decodable_body() {
     let client = HttpClient::new(Signal::Traces, &endpoint(addr, Compression::None)).unwrap();
     let req = request(3);
 
-    let partial = deliver(&Transport::Http(client), &req, &fast_retry())
-        .await
-        .unwrap();
+    let partial = deliver(
+        &Transport::Http(client),
+        &req,
+        &fast_retry(),
+        &Telemetry::default(),
+    )
+    .await
+    .unwrap();
 
     assert_eq!(partial, PartialSuccess::default());
     let seen = seen.lock().unwrap().clone();
@@ -194,9 +200,14 @@ async fn status_400_is_not_retried_and_counts_failed() {
     let (addr, seen) = serve(vec![bad, Reply::status(200)]).await;
     let client = HttpClient::new(Signal::Traces, &endpoint(addr, Compression::None)).unwrap();
 
-    let gave_up = deliver(&Transport::Http(client.clone()), &request(1), &fast_retry())
-        .await
-        .unwrap_err();
+    let gave_up = deliver(
+        &Transport::Http(client.clone()),
+        &request(1),
+        &fast_retry(),
+        &Telemetry::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(
         gave_up.error,
         DeliveryError::Http { status: 400, .. }
@@ -217,6 +228,7 @@ async fn status_400_is_not_retried_and_counts_failed() {
         metrics: None,
         logs: None,
         queue_size: 4,
+        queue_max_bytes: 1 << 20,
         retry: fast_retry(),
     };
     let exporters = Exporters::start(&cfg, Arc::clone(&telemetry)).unwrap();
@@ -247,6 +259,7 @@ async fn gzip_bodies_and_partial_success_through_the_exporters() {
         metrics: None,
         logs: None,
         queue_size: 4,
+        queue_max_bytes: 1 << 20,
         retry: fast_retry(),
     };
     let exporters = Exporters::start(&cfg, Arc::clone(&telemetry)).unwrap();
@@ -284,9 +297,14 @@ async fn unreachable_endpoint_is_retried_then_failed() {
         max_elapsed: Duration::from_millis(300),
         ..fast_retry()
     };
-    let gave_up = deliver(&Transport::Http(client), &request(1), &retry)
-        .await
-        .unwrap_err();
+    let gave_up = deliver(
+        &Transport::Http(client),
+        &request(1),
+        &retry,
+        &Telemetry::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(gave_up.error, DeliveryError::Transport(_)),
         "{:?}",
@@ -312,6 +330,7 @@ async fn shutdown_deadline_counts_what_is_left() {
         metrics: None,
         logs: None,
         queue_size: 2,
+        queue_max_bytes: 1 << 20,
         retry: fast_retry(),
     };
     let exporters = Exporters::start(&cfg, Arc::clone(&telemetry)).unwrap();

@@ -1,11 +1,13 @@
-//! OTLP export: bounded per-signal queues, retries, gRPC and HTTP/protobuf.
+//! OTLP export: bounded per-signal queues, retries, gRPC and HTTP/protobuf, over TLS
+//! (rustls, ring provider) or plaintext.
 //!
 //! The pipeline builds and batches the OTLP requests; this module only delivers them.
 //! [`Exporters::start`] spawns one task per configured signal. Each [`SignalSender`] puts
-//! requests on a bounded queue without blocking (dropping the oldest when full); the task
-//! sends them one at a time, retrying retryable failures with exponential backoff, and
-//! counts every item in [`Telemetry`] as sent, rejected (OTLP partial success), failed or
-//! dropped. [`Exporters::shutdown`] flushes what is queued until a deadline.
+//! requests on a queue bounded in requests and in encoded bytes without blocking (dropping
+//! the oldest past either limit); the task sends them one at a time, retrying retryable
+//! failures with exponential backoff, and counts every item in [`Telemetry`] as sent,
+//! rejected (OTLP partial success), failed or dropped (by reason), and every attempt's
+//! duration. [`Exporters::shutdown`] flushes what is queued until a deadline.
 
 mod error;
 mod grpc;
@@ -13,6 +15,7 @@ mod http;
 mod queue;
 mod retry;
 mod signal;
+mod tls;
 mod worker;
 
 use std::sync::atomic::Ordering;
@@ -58,6 +61,8 @@ pub struct SignalReport {
     pub failed: u64,
     /// Items still queued or in flight at the deadline (counted as dropped or failed).
     pub unsent: u64,
+    /// The last delivery error since start, if any (never carries credentials).
+    pub last_error: Option<String>,
 }
 
 /// What [`Exporters::shutdown`] achieved, per exported signal.
@@ -95,10 +100,14 @@ impl std::fmt::Display for ShutdownReport {
             .iter()
             .filter_map(|(name, r)| {
                 r.as_ref().map(|r| {
-                    format!(
+                    let mut part = format!(
                         "{name} sent={} failed={} unsent={}",
                         r.sent, r.failed, r.unsent
-                    )
+                    );
+                    if let Some(e) = &r.last_error {
+                        part.push_str(&format!(" (last error: {e})"));
+                    }
+                    part
                 })
             })
             .collect();
@@ -118,6 +127,7 @@ trait Control: Send + Sync {
     fn close(&self);
     fn drain_unsent(&self) -> u64;
     fn totals(&self) -> (u64, u64);
+    fn last_error(&self) -> Option<String>;
 }
 
 impl<T: Send> Control for Shared<T> {
@@ -133,6 +143,9 @@ impl<T: Send> Control for Shared<T> {
             self.failed.load(Ordering::Relaxed),
         )
     }
+    fn last_error(&self) -> Option<String> {
+        Shared::last_error(self)
+    }
 }
 
 struct Task {
@@ -147,6 +160,9 @@ impl Exporters {
     /// deliveries, not as an error here.
     pub fn start(cfg: &ExportConfig, telemetry: Arc<Telemetry>) -> Result<Exporters, ExportError> {
         tokio::runtime::Handle::try_current().map_err(|_| ExportError::NoRuntime)?;
+        // Every client gets its own configuration with ring; this is for any other rustls
+        // user in the process. An error only means one was installed already.
+        let _ = tls::provider().as_ref().clone().install_default();
         // Build every client before spawning anything, so an error leaves no task behind.
         let traces = client_for::<ExportTraceServiceRequest>(cfg.traces.as_ref())?;
         let metrics = client_for::<ExportMetricsServiceRequest>(cfg.metrics.as_ref())?;
@@ -185,6 +201,7 @@ impl Exporters {
                 sent: sent - sent0,
                 failed: failed - failed0,
                 unsent,
+                last_error: task.control.last_error(),
             };
             match task.signal {
                 Signal::Traces => report.traces = Some(signal_report),
@@ -204,11 +221,21 @@ fn client_for<R: OtlpRequest>(
         return Ok(None);
     };
     let signal = R::SIGNAL;
-    if ep.url.scheme() == "https" {
-        return Err(ExportError::TlsNotSupported {
-            signal: signal.as_str(),
-            url: ep.url.to_string(),
-        });
+    if ep.url.scheme() == "https" && ep.tls.insecure_skip_verify {
+        tracing::warn!(
+            signal = signal.as_str(),
+            url = %ep.url,
+            "TLS certificate verification is OFF (insecure_skip_verify / \
+             OTEL_EXPORTER_OTLP_INSECURE): anyone on the path can read and alter the export"
+        );
+    }
+    if ep.url.scheme() == "http" && !ep.tls.is_default() {
+        tracing::warn!(
+            signal = signal.as_str(),
+            url = %ep.url,
+            "TLS settings are ignored: the endpoint is http://, so the export is plaintext; \
+             use https:// to encrypt it"
+        );
     }
     let transport = match ep.protocol {
         Protocol::Grpc => Transport::Grpc(grpc::GrpcClient::new(signal, ep)?),
@@ -223,7 +250,12 @@ fn spawn<R: OtlpRequest>(
     telemetry: &Arc<Telemetry>,
     tasks: &mut Vec<Task>,
 ) -> SignalSender<R> {
-    let shared = Shared::<R>::new(R::SIGNAL, cfg.queue_size, Arc::clone(telemetry));
+    let shared = Shared::<R>::new(
+        R::SIGNAL,
+        cfg.queue_size,
+        cfg.queue_max_bytes,
+        Arc::clone(telemetry),
+    );
     let retry: RetryConfig = cfg.retry.clone();
     let handle = tokio::spawn(worker::run(Arc::clone(&shared), transport, retry));
     let sender = shared.sender();
@@ -234,3 +266,7 @@ fn spawn<R: OtlpRequest>(
     });
     sender
 }
+
+#[cfg(test)]
+#[path = "tls_tests.rs"]
+mod tls_tests;

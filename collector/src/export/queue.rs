@@ -1,6 +1,7 @@
 //! The bounded queue between the pipeline and one signal's sender task. Sending never
-//! blocks: when the queue is full the oldest request is dropped and its items counted as
-//! [`Outcome::Dropped`], so memory stays bounded and the freshest data wins.
+//! blocks. The queue holds at most `capacity` requests and `max_bytes` encoded bytes (its
+//! memory budget): past either, the oldest requests are dropped and their items counted
+//! as dropped, by reason, so memory stays bounded and the freshest data wins.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,17 +10,21 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::telemetry::{Outcome, Signal, Telemetry};
+use crate::telemetry::{DropReason, Outcome, Signal, Telemetry};
 
 use super::retry::WarnLimiter;
 
 /// How often a full queue may say so in the log.
 const DROP_WARN_INTERVAL: Duration = Duration::from_secs(30);
 
+/// One queued request: the request, its items, its encoded size.
+pub(crate) type Queued<T> = (T, u64, u64);
+
 /// State shared by the senders of one signal and its task.
 pub(crate) struct Shared<T> {
     signal: Signal,
     capacity: usize,
+    max_bytes: u64,
     state: Mutex<State<T>>,
     notify: Notify,
     telemetry: Arc<Telemetry>,
@@ -29,10 +34,13 @@ pub(crate) struct Shared<T> {
     pub sent: AtomicU64,
     /// Items failed or rejected, since start.
     pub failed: AtomicU64,
+    /// The last delivery error, for the shutdown report.
+    pub last_error: Mutex<Option<String>>,
 }
 
 struct State<T> {
-    requests: VecDeque<(T, u64)>,
+    requests: VecDeque<Queued<T>>,
+    bytes: u64,
     closed: bool,
     drop_warn: WarnLimiter,
 }
@@ -50,28 +58,44 @@ impl<T> Clone for SignalSender<T> {
     }
 }
 
-impl<T> SignalSender<T> {
+impl<T: prost::Message> SignalSender<T> {
     /// Queues a request holding `items` spans, data points or log records. Never blocks.
-    /// When the queue is full the oldest queued request is dropped and its items counted as
-    /// dropped; after shutdown the request itself is dropped and counted.
+    /// When the queue is over its request or byte limit the oldest queued requests are
+    /// dropped and their items counted as dropped; after shutdown the request itself is.
     pub fn send(&self, request: T, items: u64) {
-        self.shared.push(request, items);
+        let bytes = request.encoded_len() as u64;
+        self.shared.push(request, items, bytes);
     }
+}
 
+impl<T> SignalSender<T> {
     /// Requests waiting to be sent.
     pub fn queued(&self) -> usize {
         self.shared.lock().requests.len()
     }
+
+    /// Encoded bytes waiting to be sent.
+    pub fn queued_bytes(&self) -> u64 {
+        self.shared.lock().bytes
+    }
 }
 
 impl<T> Shared<T> {
-    /// An empty queue holding at most `capacity` requests (at least one).
-    pub fn new(signal: Signal, capacity: usize, telemetry: Arc<Telemetry>) -> Arc<Self> {
+    /// An empty queue holding at most `capacity` requests (at least one) and `max_bytes`
+    /// encoded bytes.
+    pub fn new(
+        signal: Signal,
+        capacity: usize,
+        max_bytes: u64,
+        telemetry: Arc<Telemetry>,
+    ) -> Arc<Self> {
         Arc::new(Shared {
             signal,
             capacity: capacity.max(1),
+            max_bytes: max_bytes.max(1),
             state: Mutex::new(State {
                 requests: VecDeque::with_capacity(capacity.clamp(1, 1024)),
+                bytes: 0,
                 closed: false,
                 drop_warn: WarnLimiter::new(DROP_WARN_INTERVAL),
             }),
@@ -80,6 +104,7 @@ impl<T> Shared<T> {
             in_flight: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            last_error: Mutex::new(None),
         })
     }
 
@@ -100,39 +125,69 @@ impl<T> Shared<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn push(&self, request: T, items: u64) {
-        let (evicted, depth, warn) = {
+    /// Publishes the depth and size after a change.
+    fn publish(&self, st: &State<T>) {
+        self.telemetry
+            .set_queue_depth(self.signal, st.requests.len() as u64);
+        self.telemetry.set_queue_bytes(self.signal, st.bytes);
+    }
+
+    /// Queues a request of `items` items and `bytes` encoded bytes.
+    pub(crate) fn push(&self, request: T, items: u64, bytes: u64) {
+        self.telemetry.export_handed(self.signal, items);
+        let mut dropped: Vec<(Queued<T>, DropReason)> = Vec::new();
+        let warn = {
             let mut st = self.lock();
             if st.closed {
-                drop(st);
-                self.telemetry.export(self.signal, Outcome::Dropped, items);
-                return;
-            }
-            let evicted = if st.requests.len() >= self.capacity {
-                st.requests.pop_front()
-            } else {
+                dropped.push(((request, items, bytes), DropReason::Shutdown));
                 None
-            };
-            st.requests.push_back((request, items));
-            let warn = evicted.as_ref().and_then(|_| st.drop_warn.allow());
-            (evicted, st.requests.len(), warn)
-        };
-        self.telemetry.set_queue_depth(self.signal, depth as u64);
-        if let Some((old, old_items)) = evicted {
-            drop(old);
-            self.telemetry
-                .export(self.signal, Outcome::Dropped, old_items);
-            if let Some(suppressed) = warn {
-                tracing::warn!(
-                    signal = self.signal.as_str(),
-                    dropped_items = old_items,
-                    earlier_drops = suppressed,
-                    "export queue full ({} requests): dropped the oldest request; the backend \
-                     is slower than the agent or unreachable",
-                    self.capacity
-                );
+            } else if bytes > self.max_bytes {
+                // Alone larger than the whole budget: it can never be queued.
+                dropped.push(((request, items, bytes), DropReason::MemoryBudget));
+                st.drop_warn.allow()
+            } else {
+                while st.requests.len() >= self.capacity {
+                    let Some(old) = st.requests.pop_front() else {
+                        break;
+                    };
+                    st.bytes -= old.2;
+                    dropped.push((old, DropReason::QueueFull));
+                }
+                while st.bytes + bytes > self.max_bytes {
+                    let Some(old) = st.requests.pop_front() else {
+                        break;
+                    };
+                    st.bytes -= old.2;
+                    dropped.push((old, DropReason::MemoryBudget));
+                }
+                st.requests.push_back((request, items, bytes));
+                st.bytes += bytes;
+                self.publish(&st);
+                if dropped.is_empty() {
+                    None
+                } else {
+                    st.drop_warn.allow()
+                }
             }
+        };
+        for ((_, old_items, _), reason) in &dropped {
+            self.telemetry
+                .export_dropped(self.signal, *reason, *old_items);
         }
+        if let (Some(suppressed), Some((_, reason))) = (warn, dropped.first()) {
+            let items: u64 = dropped.iter().map(|((_, n, _), _)| n).sum();
+            tracing::warn!(
+                signal = self.signal.as_str(),
+                dropped_items = items,
+                reason = reason.as_str(),
+                earlier_drops = suppressed,
+                "export queue over its limit ({} requests, {} bytes): dropped the oldest data; \
+                 the backend is slower than the agent or unreachable",
+                self.capacity,
+                self.max_bytes
+            );
+        }
+        drop(dropped);
         self.notify.notify_one();
     }
 
@@ -142,11 +197,10 @@ impl<T> Shared<T> {
             let notified = self.notify.notified();
             {
                 let mut st = self.lock();
-                if let Some(next) = st.requests.pop_front() {
-                    let depth = st.requests.len();
-                    drop(st);
-                    self.telemetry.set_queue_depth(self.signal, depth as u64);
-                    return Some(next);
+                if let Some((request, items, bytes)) = st.requests.pop_front() {
+                    st.bytes -= bytes;
+                    self.publish(&st);
+                    return Some((request, items));
                 }
                 if st.closed {
                     return None;
@@ -162,21 +216,40 @@ impl<T> Shared<T> {
         self.notify.notify_one();
     }
 
+    /// Remembers the last delivery error, for the shutdown report.
+    pub fn set_last_error(&self, error: String) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(error);
+    }
+
+    /// The last delivery error, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Empties the queue after the task is gone, counting what was left as dropped (and the
     /// request that was being delivered as failed). Returns the items left unsent.
     pub fn drain_unsent(&self) -> u64 {
-        let left: Vec<(T, u64)> = {
+        let left: Vec<Queued<T>> = {
             let mut st = self.lock();
             st.closed = true;
-            st.requests.drain(..).collect()
+            st.bytes = 0;
+            let left = st.requests.drain(..).collect();
+            self.publish(&st);
+            left
         };
-        let queued: u64 = left.iter().map(|(_, n)| n).sum();
+        let queued: u64 = left.iter().map(|(_, n, _)| n).sum();
         let in_flight = self.in_flight.swap(0, Ordering::Relaxed);
-        self.telemetry.export(self.signal, Outcome::Dropped, queued);
+        self.telemetry
+            .export_dropped(self.signal, DropReason::Shutdown, queued);
         self.telemetry
             .export(self.signal, Outcome::Failed, in_flight);
         self.failed.fetch_add(in_flight, Ordering::Relaxed);
-        self.telemetry.set_queue_depth(self.signal, 0);
         queued + in_flight
     }
 }
@@ -190,67 +263,127 @@ mod tests {
         t.snapshot().export[Signal::Logs as usize][outcome as usize]
     }
 
+    fn dropped(t: &Telemetry, reason: DropReason) -> u64 {
+        t.snapshot().exporter.dropped[Signal::Logs as usize][reason as usize]
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
     #[test]
     fn full_queue_drops_the_oldest_and_counts_its_items() {
         let t = Arc::new(Telemetry::default());
-        let q = Shared::<&str>::new(Signal::Logs, 2, Arc::clone(&t));
-        let s = q.sender();
-        s.send("a", 10);
-        s.send("b", 20);
+        let q = Shared::<&str>::new(Signal::Logs, 2, u64::MAX, Arc::clone(&t));
+        q.push("a", 10, 1);
+        q.push("b", 20, 1);
         assert_eq!(counted(&t, Outcome::Dropped), 0);
-        s.send("c", 30);
+        q.push("c", 30, 1);
         assert_eq!(counted(&t, Outcome::Dropped), 10, "a's items");
-        s.send("d", 40);
+        q.push("d", 40, 1);
         assert_eq!(counted(&t, Outcome::Dropped), 30, "then b's");
-        assert_eq!(s.queued(), 2);
-        assert_eq!(t.snapshot().queue_depth[Signal::Logs as usize], 2);
+        assert_eq!(dropped(&t, DropReason::QueueFull), 30);
+        assert_eq!(q.sender().queued(), 2);
+        let snap = t.snapshot();
+        assert_eq!(snap.queue_depth[Signal::Logs as usize], 2);
+        assert_eq!(snap.exporter.handed[Signal::Logs as usize], 100);
 
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        assert_eq!(rt.block_on(q.pop()), Some(("c", 30)));
+        assert_eq!(block_on(q.pop()), Some(("c", 30)));
         assert_eq!(t.snapshot().queue_depth[Signal::Logs as usize], 1);
-        assert_eq!(rt.block_on(q.pop()), Some(("d", 40)));
+        assert_eq!(block_on(q.pop()), Some(("d", 40)));
+    }
+
+    #[test]
+    fn byte_budget_drops_the_oldest_until_the_new_request_fits() {
+        let t = Arc::new(Telemetry::default());
+        let q = Shared::<&str>::new(Signal::Logs, 100, 1000, Arc::clone(&t));
+        q.push("a", 1, 400);
+        q.push("b", 2, 400);
+        assert_eq!(q.sender().queued_bytes(), 800);
+        assert_eq!(
+            t.snapshot().exporter.queue_bytes[Signal::Logs as usize],
+            800
+        );
+        q.push("c", 4, 500);
+        assert_eq!(dropped(&t, DropReason::MemoryBudget), 1, "a went, b stays");
+        assert_eq!(q.sender().queued_bytes(), 900);
+        q.push("huge", 8, 1001);
+        assert_eq!(
+            dropped(&t, DropReason::MemoryBudget),
+            9,
+            "larger than the budget: dropped alone"
+        );
+        assert_eq!(q.sender().queued(), 2);
+        assert_eq!(block_on(q.pop()), Some(("b", 2)));
+        assert_eq!(
+            t.snapshot().exporter.queue_bytes[Signal::Logs as usize],
+            500
+        );
+    }
+
+    #[test]
+    fn sender_measures_the_encoded_size() {
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+        use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+        let t = Arc::new(Telemetry::default());
+        let q = Shared::new(Signal::Logs, 4, 1 << 20, Arc::clone(&t));
+        let req = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![LogRecord::default(); 3],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let len = prost::Message::encoded_len(&req) as u64;
+        q.sender().send(req, 3);
+        assert_eq!(q.sender().queued_bytes(), len);
     }
 
     #[test]
     fn closed_queue_drains_then_ends_and_refuses_new_requests() {
         let t = Arc::new(Telemetry::default());
-        let q = Shared::<u8>::new(Signal::Logs, 4, Arc::clone(&t));
-        let s = q.sender();
-        s.send(1, 5);
+        let q = Shared::<u8>::new(Signal::Logs, 4, u64::MAX, Arc::clone(&t));
+        q.push(1, 5, 1);
         q.close();
-        s.send(2, 7);
+        q.push(2, 7, 1);
         assert_eq!(counted(&t, Outcome::Dropped), 7);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        assert_eq!(rt.block_on(q.pop()), Some((1, 5)));
-        assert_eq!(rt.block_on(q.pop()), None);
+        assert_eq!(dropped(&t, DropReason::Shutdown), 7);
+        assert_eq!(block_on(q.pop()), Some((1, 5)));
+        assert_eq!(block_on(q.pop()), None);
     }
 
     #[test]
     fn drain_counts_queued_as_dropped_and_in_flight_as_failed() {
         let t = Arc::new(Telemetry::default());
-        let q = Shared::<u8>::new(Signal::Logs, 4, Arc::clone(&t));
-        q.sender().send(1, 5);
-        q.sender().send(2, 6);
+        let q = Shared::<u8>::new(Signal::Logs, 4, u64::MAX, Arc::clone(&t));
+        q.push(1, 5, 10);
+        q.push(2, 6, 10);
         q.in_flight.store(3, Ordering::Relaxed);
         assert_eq!(q.drain_unsent(), 14);
         assert_eq!(counted(&t, Outcome::Dropped), 11);
+        assert_eq!(dropped(&t, DropReason::Shutdown), 11);
         assert_eq!(counted(&t, Outcome::Failed), 3);
-        assert_eq!(t.snapshot().queue_depth[Signal::Logs as usize], 0);
+        let snap = t.snapshot();
+        assert_eq!(snap.queue_depth[Signal::Logs as usize], 0);
+        assert_eq!(snap.exporter.queue_bytes[Signal::Logs as usize], 0);
     }
 
     #[tokio::test]
     async fn pop_wakes_on_send_from_another_thread() {
         let t = Arc::new(Telemetry::default());
-        let q = Shared::<u32>::new(Signal::Logs, 4, t);
-        let s = q.sender();
-        let producer = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            s.send(9, 1);
-        });
+        let q = Shared::<u32>::new(Signal::Logs, 4, u64::MAX, t);
+        let producer = {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                q.push(9, 1, 1);
+            })
+        };
         let got = tokio::time::timeout(Duration::from_secs(5), q.pop()).await;
         assert_eq!(got.unwrap(), Some((9, 1)));
         producer.join().unwrap();

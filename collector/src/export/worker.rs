@@ -1,12 +1,12 @@
 //! One signal's sender task: take the next request off the queue, deliver it with retries,
-//! and count every item as sent, rejected or failed.
+//! and count every item as sent, rejected or failed, and every attempt's duration.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::RetryConfig;
-use crate::telemetry::Outcome;
+use crate::telemetry::{Outcome, Telemetry};
 
 use super::error::DeliveryError;
 use super::grpc::GrpcClient;
@@ -33,11 +33,13 @@ pub(crate) struct GaveUp {
     pub elapsed: Duration,
 }
 
-/// Delivers one request, retrying retryable failures until the retry budget is spent.
+/// Delivers one request, retrying retryable failures until the retry budget is spent; each
+/// attempt's duration is recorded in `telemetry`.
 pub(crate) async fn deliver<R: OtlpRequest>(
     transport: &Transport,
     request: &R,
     retry: &RetryConfig,
+    telemetry: &Telemetry,
 ) -> Result<PartialSuccess, GaveUp> {
     let body = match transport {
         Transport::Http(http) => Some(http.encode(request).map_err(|error| GaveUp {
@@ -49,11 +51,13 @@ pub(crate) async fn deliver<R: OtlpRequest>(
     };
     let mut backoff = Backoff::new(retry);
     loop {
+        let started = tokio::time::Instant::now();
         let result = match (transport, &body) {
             (Transport::Http(http), Some(body)) => http.send::<R>(body.clone()).await,
             (Transport::Grpc(grpc), _) => grpc.send(request).await,
             (Transport::Http(_), None) => Err(DeliveryError::Local("no body".into())),
         };
+        telemetry.export_attempt(R::SIGNAL, started.elapsed());
         let error = match result {
             Ok(partial) => return Ok(partial),
             Err(e) => e,
@@ -97,7 +101,7 @@ pub(crate) async fn run<R: OtlpRequest>(
     let mut warn = WarnLimiter::new(WARN_INTERVAL);
     while let Some((request, items)) = queue.pop().await {
         queue.in_flight.store(items, Ordering::Relaxed);
-        let result = deliver(&transport, &request, &retry).await;
+        let result = deliver(&transport, &request, &retry, queue.telemetry()).await;
         drop(request);
         let telemetry = queue.telemetry();
         match result {
@@ -125,6 +129,7 @@ pub(crate) async fn run<R: OtlpRequest>(
             Err(gave_up) => {
                 telemetry.export(signal, Outcome::Failed, items);
                 queue.failed.fetch_add(items, Ordering::Relaxed);
+                queue.set_last_error(gave_up.error.to_string());
                 if let Some(suppressed) = warn.allow() {
                     let why = if gave_up.error.retryable() {
                         "gave up after retrying"
@@ -138,7 +143,8 @@ pub(crate) async fn run<R: OtlpRequest>(
                         elapsed_ms = gave_up.elapsed.as_millis() as u64,
                         earlier_warnings = suppressed,
                         error = %gave_up.error,
-                        "export failed ({why}); the items are lost"
+                        "export failed ({why}); the items are lost{}",
+                        gave_up.error.hint()
                     );
                 }
             }
