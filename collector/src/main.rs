@@ -152,7 +152,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             exporters,
             Arc::clone(&telemetry),
             Some(drops),
-            HostInfo::detect(),
+            HostInfo::detect().with_config(&cfg.resource, cfg.metrics.temporality),
         );
         let pipeline = tokio::spawn(pipeline.run(rx));
         // Long-lived connections: one pass over the kernel's map a second; each connection

@@ -61,6 +61,7 @@ pub struct Pipeline {
     spans: Batch<Span>,
     logs: Batch<LogRecord>,
     last_loss: Snapshot,
+    agent_metrics: agent::AgentMetrics,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -100,6 +101,7 @@ impl Pipeline {
             spans: Batch::default(),
             logs: Batch::default(),
             last_loss: Snapshot::default(),
+            agent_metrics: agent::AgentMetrics::default(),
         }
     }
 
@@ -264,7 +266,12 @@ impl Pipeline {
         };
         let now = unix_nanos_now();
         let mut resource_metrics = self.metrics.export(now, &self.host);
-        resource_metrics.push(agent::export(&snap, self.start_unix_nanos, now, &self.host));
+        resource_metrics.push(self.agent_metrics.export(
+            &snap,
+            self.start_unix_nanos,
+            now,
+            &self.host,
+        ));
         let items = resource_metrics
             .iter()
             .flat_map(|r| &r.scope_metrics)

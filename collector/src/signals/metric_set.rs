@@ -142,6 +142,8 @@ impl Store {
 pub struct MetricSet {
     defs: &'static [&'static MetricDef],
     stores: Vec<Store>,
+    /// When the previous export happened: the start of a delta interval.
+    last_export_unix_nanos: Option<u64>,
 }
 
 impl MetricSet {
@@ -157,6 +159,7 @@ impl MetricSet {
                     overflow: None,
                 })
                 .collect(),
+            last_export_unix_nanos: None,
         }
     }
 
@@ -199,11 +202,22 @@ impl MetricSet {
     }
 
     /// Every series as OTLP, one `ResourceMetrics` per service (plus Sonde's own resource
-    /// for overflow series). Cumulative temporality. Exemplars are handed out once: the
-    /// next export carries only those recorded after this one.
+    /// for overflow series). Cumulative temporality, unless `host.temporality` asks for
+    /// deltas: then every sum and histogram reports what was recorded since the previous
+    /// export (its start time) and is emptied, so a series with nothing new is not sent
+    /// and holds no memory. Exemplars are handed out once: the next export carries only
+    /// those recorded after this one.
     pub fn export(&mut self, now_unix_nanos: u64, host: &HostInfo) -> Vec<ResourceMetrics> {
+        let delta = host.temporality.delta_for(false);
+        let interval_start = self.last_export_unix_nanos.replace(now_unix_nanos);
         let mut by_service: BTreeMap<Option<ServiceKey>, Vec<Metric>> = BTreeMap::new();
         for store in &mut self.stores {
+            let resets = delta && store.def.instrument != Instrument::Gauge;
+            if let (true, Some(start)) = (resets, interval_start) {
+                for p in store.series.values_mut().chain(store.overflow.as_mut()) {
+                    p.start_unix_nanos = start;
+                }
+            }
             let mut points: BTreeMap<Option<ServiceKey>, Vec<(Vec<KeyValue>, &Point)>> =
                 BTreeMap::new();
             for ((svc, attrs), p) in &store.series {
@@ -219,10 +233,16 @@ impl MetricSet {
                     .push((vec![kv::bool(a::OTEL_METRIC_OVERFLOW, true)], p));
             }
             for (svc, pts) in points {
-                by_service
-                    .entry(svc)
-                    .or_default()
-                    .push(metric(store.def, pts, now_unix_nanos));
+                by_service.entry(svc).or_default().push(metric_with(
+                    store.def,
+                    pts,
+                    now_unix_nanos,
+                    resets,
+                ));
+            }
+            if resets {
+                store.series.clear();
+                store.overflow = None;
             }
             for p in store.series.values_mut().chain(store.overflow.as_mut()) {
                 if let Value::Hist { exemplars, .. } = &mut p.value {
@@ -260,11 +280,27 @@ fn to_kv(attrs: &Attrs) -> Vec<KeyValue> {
         .collect()
 }
 
-/// Builds one OTLP metric from its declaration and points.
+/// Builds one OTLP metric from its declaration and points, cumulative.
 pub(crate) fn metric(def: &MetricDef, points: Vec<(Vec<KeyValue>, &Point)>, now: u64) -> Metric {
+    metric_with(def, points, now, false)
+}
+
+/// Builds one OTLP metric from its declaration and points; with `delta` its sums and
+/// histograms say delta temporality (the points must then hold what the interval added).
+pub(crate) fn metric_with(
+    def: &MetricDef,
+    points: Vec<(Vec<KeyValue>, &Point)>,
+    now: u64,
+    delta: bool,
+) -> Metric {
+    let temporality = if delta {
+        AggregationTemporality::Delta
+    } else {
+        AggregationTemporality::Cumulative
+    } as i32;
     let data = match def.instrument {
         Instrument::Histogram => Data::Histogram(Histogram {
-            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            aggregation_temporality: temporality,
             data_points: points
                 .into_iter()
                 .filter_map(|(attributes, p)| match &p.value {
@@ -313,7 +349,7 @@ pub(crate) fn metric(def: &MetricDef, points: Vec<(Vec<KeyValue>, &Point)>, now:
             } else {
                 Data::Sum(Sum {
                     data_points,
-                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                    aggregation_temporality: temporality,
                     is_monotonic: true,
                 })
             }

@@ -51,8 +51,75 @@ fn record(m: &mut TcpMetrics, f: &Flow) {
 }
 
 fn host() -> HostInfo {
-    HostInfo {
-        host_name: "h".into(),
+    HostInfo::named("h")
+}
+
+#[test]
+fn delta_temporality_reports_each_interval_and_forgets_quiet_series() {
+    use crate::config::{AgentResource, Temporality};
+    for t in [Temporality::Delta, Temporality::LowMemory] {
+        let h = host().with_config(&AgentResource::default(), t);
+        let mut m = TcpMetrics::default();
+        record(&mut m, &flow("10.0.0.2:80", CloseReason::Fin, 100, 50));
+        let first = m.export(5_000, &h);
+        assert_eq!(
+            sum_of(
+                &first,
+                "sonde.tcp.bytes",
+                "network.io.direction",
+                "transmit"
+            ),
+            100
+        );
+        record(&mut m, &flow("10.0.0.2:80", CloseReason::Fin, 30, 50));
+        let second = m.export(9_000, &h);
+        assert_eq!(
+            sum_of(
+                &second,
+                "sonde.tcp.bytes",
+                "network.io.direction",
+                "transmit"
+            ),
+            30,
+            "{t:?}: only what the interval added"
+        );
+        let sums: Vec<_> = second[0].scope_metrics[0]
+            .metrics
+            .iter()
+            .filter_map(|metric| match &metric.data {
+                Some(Data::Sum(s)) => Some(s),
+                _ => None,
+            })
+            .collect();
+        assert!(sums.iter().all(|s| s.aggregation_temporality
+            == AggregationTemporality::Delta as i32
+            && s.data_points
+                .iter()
+                .all(|p| p.start_time_unix_nano == 5_000)));
+        let Some(Data::Histogram(hist)) = second[0].scope_metrics[0]
+            .metrics
+            .iter()
+            .find(|metric| metric.name == "sonde.tcp.srtt")
+            .and_then(|metric| metric.data.clone())
+        else {
+            panic!("no srtt histogram")
+        };
+        assert_eq!(
+            hist.aggregation_temporality,
+            AggregationTemporality::Delta as i32
+        );
+        assert_eq!(hist.data_points[0].count, 1);
+        assert!(
+            m.export(12_000, &h)
+                .iter()
+                .all(|r| r.scope_metrics[0].metrics.is_empty()),
+            "nothing new: nothing sent"
+        );
+        assert_eq!(
+            m.series(),
+            0,
+            "{t:?}: delta keeps no series between exports"
+        );
     }
 }
 
