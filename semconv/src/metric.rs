@@ -278,6 +278,29 @@ pub mod agent {
         buckets: &[],
     };
 
+    /// Items handed to an exporter, whatever became of them: the sum of its outcomes plus
+    /// what is still queued or in flight.
+    pub const EXPORT_HANDED: MetricDef = MetricDef {
+        name: "sonde.agent.export.handed",
+        unit: "{item}",
+        description: "Items handed to an OTLP exporter, by signal (sent, rejected, failed, dropped or still queued).",
+        instrument: Instrument::Counter,
+        attributes: &[SIGNAL],
+        max_series: 4,
+        buckets: &[],
+    };
+
+    /// Export requests taken off a queue to be delivered, each tried once or more.
+    pub const EXPORT_REQUESTS: MetricDef = MetricDef {
+        name: "sonde.agent.export.requests",
+        unit: "{request}",
+        description: "Export requests taken off the queue for delivery, by signal; sonde.agent.export.duration counts their attempts, retries included.",
+        instrument: Instrument::Counter,
+        attributes: &[SIGNAL],
+        max_series: 4,
+        buckets: &[],
+    };
+
     /// Items dropped before delivery, by why: `queue_full` (the request limit),
     /// `memory_budget` (the byte limit) or `shutdown` (still queued at the flush deadline).
     pub const EXPORT_DROPPED: MetricDef = MetricDef {
@@ -323,8 +346,10 @@ pub mod agent {
     pub const AGENT_METRICS: &[&MetricDef] = &[
         &EVENTS_RECEIVED,
         &EVENTS_LOST,
+        &EXPORT_HANDED,
         &EXPORT_ITEMS,
         &EXPORT_DROPPED,
+        &EXPORT_REQUESTS,
         &EXPORT_QUEUE_DEPTH,
         &EXPORT_QUEUE_SIZE,
         &EXPORT_DURATION,

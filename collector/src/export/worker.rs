@@ -101,6 +101,7 @@ pub(crate) async fn run<R: OtlpRequest>(
     let mut warn = WarnLimiter::new(WARN_INTERVAL);
     while let Some((request, items)) = queue.pop().await {
         queue.in_flight.store(items, Ordering::Relaxed);
+        queue.telemetry().export_request(signal);
         let result = deliver(&transport, &request, &retry, queue.telemetry()).await;
         drop(request);
         let telemetry = queue.telemetry();

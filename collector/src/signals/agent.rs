@@ -71,10 +71,19 @@ impl AgentMetrics {
                 )
             })
             .collect();
+        let mut handed = Vec::new();
+        let mut requests = Vec::new();
         let mut items = Vec::new();
         let mut dropped = Vec::new();
         for sig in Signal::ALL {
             let s = sig as usize;
+            let x = &snap.exporter;
+            let old = counter_base.map(|b| &b.exporter);
+            handed.push((by_signal(sig), sum(x.handed[s], old.map(|b| b.handed[s]))));
+            requests.push((
+                by_signal(sig),
+                sum(x.requests[s], old.map(|b| b.requests[s])),
+            ));
             for out in Outcome::ALL {
                 let o = out as usize;
                 let mut attrs = by_signal(sig);
@@ -132,8 +141,10 @@ impl AgentMetrics {
                 counters_delta,
             ),
             metric_with(&m::EVENTS_LOST, refs(&lost), now, counters_delta),
+            metric_with(&m::EXPORT_HANDED, refs(&handed), now, counters_delta),
             metric_with(&m::EXPORT_ITEMS, refs(&items), now, counters_delta),
             metric_with(&m::EXPORT_DROPPED, refs(&dropped), now, counters_delta),
+            metric_with(&m::EXPORT_REQUESTS, refs(&requests), now, counters_delta),
             metric(&m::EXPORT_QUEUE_DEPTH, refs(&depth), now),
             metric(&m::EXPORT_QUEUE_SIZE, refs(&bytes), now),
             duration,

@@ -90,6 +90,7 @@ impl DurationSnapshot {
 #[derive(Debug, Default)]
 pub(super) struct ExportCounters {
     handed: [AtomicU64; SIGNALS],
+    requests: [AtomicU64; SIGNALS],
     dropped: [[AtomicU64; DropReason::ALL.len()]; SIGNALS],
     queue_bytes: [AtomicU64; SIGNALS],
     duration: [AtomicHistogram; SIGNALS],
@@ -100,6 +101,8 @@ pub(super) struct ExportCounters {
 pub struct ExportSnapshot {
     /// Items handed to each signal's exporter, since start.
     pub handed: [u64; SIGNALS],
+    /// Requests taken off each signal's queue to be delivered (each tried once or more).
+    pub requests: [u64; SIGNALS],
     /// Dropped items by signal and [`DropReason`].
     pub dropped: [[u64; DropReason::ALL.len()]; SIGNALS],
     /// Encoded bytes queued now, by signal.
@@ -113,6 +116,7 @@ impl ExportCounters {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         ExportSnapshot {
             handed: std::array::from_fn(|s| load(&self.handed[s])),
+            requests: std::array::from_fn(|s| load(&self.requests[s])),
             dropped: std::array::from_fn(|s| std::array::from_fn(|r| load(&self.dropped[s][r]))),
             queue_bytes: std::array::from_fn(|s| load(&self.queue_bytes[s])),
             duration: std::array::from_fn(|s| {
@@ -132,6 +136,11 @@ impl Telemetry {
     /// Counts items handed to a signal's exporter, whatever becomes of them.
     pub fn export_handed(&self, signal: Signal, items: u64) {
         self.exporter.handed[signal as usize].fetch_add(items, Ordering::Relaxed);
+    }
+
+    /// Counts a request taken off the queue for delivery.
+    pub fn export_request(&self, signal: Signal) {
+        self.exporter.requests[signal as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts dropped items, both in the outcome totals and by reason.
@@ -167,7 +176,8 @@ impl Telemetry {
 
 impl super::Snapshot {
     /// One line on what became of a signal's items: handed to the exporter, then sent,
-    /// rejected, failed, dropped (by reason), still queued, and the attempts it took.
+    /// rejected, failed, dropped (by reason); then the requests delivered and the attempts
+    /// they took (more attempts than requests means retries), with their latency.
     pub fn export_summary(&self, signal: Signal) -> String {
         let s = signal as usize;
         let out = &self.export[s];
@@ -184,13 +194,15 @@ impl super::Snapshot {
             0.0
         };
         format!(
-            "handed={} sent={} rejected={} failed={} dropped={} ({}); attempts={} mean={:.1}ms max={:.1}ms",
+            "handed={} sent={} rejected={} failed={} dropped={} ({}); requests={} attempts={} \
+             mean={:.1}ms max={:.1}ms",
             x.handed[s],
             out[Outcome::Sent as usize],
             out[Outcome::Rejected as usize],
             out[Outcome::Failed as usize],
             out[Outcome::Dropped as usize],
             dropped.join(" "),
+            x.requests[s],
             attempts,
             mean_ms,
             d.max_secs * 1e3,
