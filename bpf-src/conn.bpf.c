@@ -448,7 +448,12 @@ static __always_inline void emit_proc(__u8 kind, struct task_struct *p)
 	e->_pad1 = 0;
 	e->ts_ns = bpf_ktime_get_ns();
 	BPF_CORE_READ_STR_INTO(&e->comm, p, comm);
-	bpf_ringbuf_submit(e, wakeup_flags());
+	/*
+	 * An exec wakes the reader at once: user space reads /proc/<pid> (executable,
+	 * command line, OTEL_SERVICE_NAME) while the process still runs, and a short-lived
+	 * client may be gone after a batching delay.
+	 */
+	bpf_ringbuf_submit(e, kind == SONDE_EV_PROC_EXEC ? BPF_RB_FORCE_WAKEUP : wakeup_flags());
 }
 
 SEC("tp_btf/sched_process_exec")

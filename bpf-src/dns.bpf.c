@@ -124,6 +124,22 @@ static __always_inline int capture(struct __sk_buff *skb, __u16 egress)
 	if (skb->len <= payload)
 		return 1; /* no payload: a handshake or a bare ACK */
 	len = skb->len - payload;
+	/*
+	 * Lookups are the client's view: a query leaving (QR=0 on egress) and an answer
+	 * arriving (QR=1 on ingress). A local DNS server's side of the same exchange (on
+	 * loopback, every packet is seen at both ends) is skipped here, before any copy.
+	 * TCP segments need not start a message, so user space sorts those out.
+	 */
+	if (proto == IPPROTO_UDP) {
+		__u8 flags_hi;
+
+		if (bpf_skb_load_bytes(skb, payload + 2, &flags_hi, 1))
+			return 1;
+		if (!!(flags_hi & 0x80) == !!egress) {
+			count(SONDE_DNS_DROP_SERVER_SIDE);
+			return 1;
+		}
+	}
 
 	e = bpf_ringbuf_reserve(&dns_events, sizeof(*e), 0);
 	if (!e) {

@@ -114,7 +114,8 @@ enum sonde_dns_drop {
 	SONDE_DNS_DROP_TRUNCATED = 1,	/* counted, not dropped: the copy was cut */
 	SONDE_DNS_DROP_UNPARSED_L3 = 2, /* IPv6 extension headers or IPv4 fragments: not followed */
 	SONDE_DNS_DROP_LOAD_FAILED = 3, /* bpf_skb_load_bytes of the payload failed */
-	SONDE_DNS_DROP_MAX = 4,
+	SONDE_DNS_DROP_SERVER_SIDE = 4, /* skipped, not lost: a local server's side of a lookup */
+	SONDE_DNS_DROP_MAX = 5,
 };
 
 /* SONDE_EV_DNS_PACKET */

@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use crate::decode::Direction;
+use crate::signals::dns::DnsLookup;
 use crate::signals::Flow;
 use crate::telemetry::{LostReason, Snapshot};
 
@@ -23,7 +24,10 @@ pub fn format_flow(flow: &Flow) -> String {
         truncate(&who, 23),
         dir,
         c.local.to_string(),
-        c.remote.to_string(),
+        match &flow.server_name {
+            Some(name) => truncate(&format!("{name}:{}", c.remote.port()), 22),
+            None => c.remote.to_string(),
+        },
         flow.state(),
         human_bytes(c.bytes_sent),
         human_bytes(c.bytes_received),
@@ -33,6 +37,21 @@ pub fn format_flow(flow: &Flow) -> String {
         human_micros(u64::from(c.srtt_us)),
         human_micros(c.duration_nanos() / 1000),
     )
+}
+
+/// One line per DNS lookup, in the same stream.
+pub fn format_dns(d: &DnsLookup) -> String {
+    format!(
+        "{} DNS {}",
+        clock_time(d.lookup.end_unix_nanos),
+        d.summary()
+    )
+}
+
+/// Prints a DNS line.
+pub fn print_dns(d: &DnsLookup) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", format_dns(d));
 }
 
 /// Prints a flow line; a closed stdout (`sonde | head`) is not an error worth dying for.

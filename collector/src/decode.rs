@@ -33,6 +33,10 @@ pub enum KernelEvent {
     ProcExec {
         /// The process.
         pid: u32,
+        /// Its parent.
+        ppid: u32,
+        /// Its name after the exec (the new executable's base name, 15 bytes at most).
+        comm: String,
     },
     /// A process exited.
     ProcExit {
@@ -304,7 +308,11 @@ pub fn decode(data: &[u8], clock: &Clock) -> Result<KernelEvent, DecodeError> {
         types::EV_PROC_EXEC | types::EV_PROC_EXIT => {
             let raw: &sonde_proc_event = from_bytes(kind, data)?;
             Ok(if kind == types::EV_PROC_EXEC {
-                KernelEvent::ProcExec { pid: raw.pid }
+                KernelEvent::ProcExec {
+                    pid: raw.pid,
+                    ppid: raw.ppid,
+                    comm: comm_to_string(&raw.comm),
+                }
             } else {
                 KernelEvent::ProcExit { pid: raw.pid }
             })

@@ -121,9 +121,15 @@ fn decodes_process_events() {
         Ok(KernelEvent::ProcExit { pid: 9 })
     );
     raw.kind = types::EV_PROC_EXEC;
+    raw.ppid = 1;
+    raw.comm[..3].copy_from_slice(&[b'd' as i8, b'i' as i8, b'g' as i8]);
     assert_eq!(
         decode(bytes_of(&raw), &Clock::with_offset(0)),
-        Ok(KernelEvent::ProcExec { pid: 9 })
+        Ok(KernelEvent::ProcExec {
+            pid: 9,
+            ppid: 1,
+            comm: "dig".into()
+        })
     );
 }
 

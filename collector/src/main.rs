@@ -48,6 +48,8 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // No colour escapes into journald or a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SONDE_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -136,6 +138,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let drops = probes.drop_counters()?;
+    let dns_counters = dns.as_ref().map(DnsProbes::counters).transpose()?;
     runtime.block_on(async move {
         let exporters = Exporters::start(&cfg.exporter, Arc::clone(&telemetry))?;
         let pipeline = Pipeline::new(
@@ -152,6 +155,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             exporters,
             Arc::clone(&telemetry),
             Some(drops),
+            dns_counters,
             HostInfo::detect().with_config(&cfg.resource, cfg.metrics.temporality),
         );
         let pipeline = tokio::spawn(pipeline.run(rx));
@@ -220,7 +224,7 @@ fn describe_outputs(cfg: &Config) -> String {
     .iter()
     .filter_map(|(name, ep)| {
         ep.as_ref()
-            .map(|ep| format!("{name} -> {} ({})", ep.url, ep.protocol))
+            .map(|ep| format!("{name} -> {} ({})", without_password(&ep.url), ep.protocol))
     })
     .collect();
     if cfg.console_enabled() {
@@ -231,6 +235,15 @@ fn describe_outputs(cfg: &Config) -> String {
     } else {
         parts.join(", ")
     }
+}
+
+/// The URL as it may be printed: a password in it becomes `***`.
+fn without_password(url: &url::Url) -> url::Url {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    shown
 }
 
 async fn wait_for_signal() -> &'static str {

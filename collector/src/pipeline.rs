@@ -15,16 +15,26 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use tokio::sync::mpsc;
 use tokio::time::{interval, interval_at, MissedTickBehavior};
 
+use crate::bpf::types::{DNS_DROP_RINGBUF_FULL, DNS_DROP_TRUNCATED};
 use crate::bpf::types::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL};
-use crate::bpf::DropCounters;
+use crate::bpf::{DnsCounters, DropCounters};
 use crate::console;
 use crate::correlate::Connections;
-use crate::decode::{ConnRecord, DnsPacket, KernelEvent};
+use crate::decode::{ConnRecord, Direction, DnsPacket, KernelEvent};
+use crate::dns::{DnsTracker, Lookup, NameCache};
 use crate::export::Exporters;
 use crate::process::ProcessCache;
+use crate::signals::dns::{DnsLookup, DnsMetrics};
 use crate::signals::resource::process_resource;
 use crate::signals::{agent, scope, Batch, Flow, HostInfo, TcpMetrics};
 use crate::telemetry::{LostReason, Snapshot, Telemetry};
+
+/// DNS queries awaiting their answer, at most.
+const DNS_MAX_PENDING: usize = 16_384;
+/// A query unanswered this long is a timeout (the glibc resolver's default per try).
+const DNS_TIMEOUT: Duration = Duration::from_secs(5);
+/// IP → name entries kept.
+const DNS_NAMES: usize = 65_536;
 
 /// What the pipeline needs to know.
 #[derive(Debug, Clone)]
@@ -58,6 +68,10 @@ pub struct Pipeline {
     processes: ProcessCache,
     connections: Connections,
     metrics: TcpMetrics,
+    dns: DnsTracker,
+    names: NameCache,
+    dns_metrics: DnsMetrics,
+    dns_kernel: Option<DnsCounters>,
     spans: Batch<Span>,
     logs: Batch<LogRecord>,
     last_loss: Snapshot,
@@ -84,6 +98,7 @@ impl Pipeline {
         exporters: Exporters,
         telemetry: Arc<Telemetry>,
         kernel: Option<DropCounters>,
+        dns_kernel: Option<DnsCounters>,
         host: HostInfo,
     ) -> Pipeline {
         let processes = ProcessCache::new(settings.process_cache_size, settings.command_line_max);
@@ -98,6 +113,10 @@ impl Pipeline {
             processes,
             connections: Connections::new(settings_max_connections),
             metrics: TcpMetrics::default(),
+            dns: DnsTracker::new(DNS_MAX_PENDING, DNS_TIMEOUT),
+            names: NameCache::new(DNS_NAMES),
+            dns_metrics: DnsMetrics::default(),
+            dns_kernel,
             spans: Batch::default(),
             logs: Batch::default(),
             last_loss: Snapshot::default(),
@@ -135,6 +154,9 @@ impl Pipeline {
                     // An open connection is reported every interval; one unseen for three
                     // lost its close (ring buffer full) and must not hold memory forever.
                     self.connections.expire(now, self.settings.report_interval.max(Duration::from_secs(1)) * 3);
+                    for lookup in self.dns.expire(unix_nanos_now()) {
+                        self.dns_lookup(lookup);
+                    }
                 }
                 _ = metric_tick.tick() => self.export_metrics(),
             }
@@ -148,9 +170,9 @@ impl Pipeline {
         match ev {
             KernelEvent::ConnClose(conn) => self.report(conn, false),
             KernelEvent::ConnUpdate(conn) => self.report(conn, true),
-            KernelEvent::ProcExec { pid } => self.processes.on_exec(pid),
+            KernelEvent::ProcExec { pid, ppid, comm } => self.processes.on_exec(pid, ppid, &comm),
             KernelEvent::ProcExit { pid } => self.processes.on_exit(pid, Instant::now()),
-            KernelEvent::DnsPacket(packet) => self.dns_packet(packet),
+            KernelEvent::DnsPacket(packet) => self.dns_packet(*packet),
         }
     }
 
@@ -164,7 +186,17 @@ impl Pipeline {
             self.connections.close(&conn)
         };
         let process = self.processes.lookup(&conn.owner);
-        let flow = Flow::new(conn, process, &report, ongoing);
+        let mut flow = Flow::new(conn, process, &report, ongoing);
+        if flow.conn.direction == Direction::Client {
+            flow.server_name = self
+                .names
+                .name_for(
+                    flow.conn.owner.pid,
+                    flow.conn.remote.ip(),
+                    flow.conn.end_unix_nanos,
+                )
+                .map(str::to_owned);
+        }
         self.metrics.record(&flow, &report.delta, report.first);
         if self.settings.console {
             console::print_flow(&flow);
@@ -183,8 +215,29 @@ impl Pipeline {
         }
     }
 
-    fn dns_packet(&mut self, packet: Box<DnsPacket>) {
-        tracing::debug!(egress = packet.egress, tcp = packet.tcp, src = %packet.src, dst = %packet.dst, pid = packet.owner.pid, comm = %packet.owner.comm, len = packet.payload.len(), "dns packet");
+    fn dns_packet(&mut self, packet: DnsPacket) {
+        for lookup in self.dns.packet(packet) {
+            self.dns_lookup(lookup);
+        }
+    }
+
+    /// A completed lookup (answered or timed out): learn its names, count, print, queue.
+    fn dns_lookup(&mut self, lookup: Lookup) {
+        let now = Instant::now();
+        self.names.learn(&lookup, lookup.end_unix_nanos);
+        let process = self.processes.lookup(&lookup.owner);
+        let d = DnsLookup::new(lookup, process);
+        self.dns_metrics.record(&d);
+        if self.settings.console {
+            console::print_dns(&d);
+        }
+        if self.exporters.logs.is_some() {
+            self.logs
+                .push(&d.process, d.log_record(unix_nanos_now()), now);
+        }
+        if self.exporters.traces.is_some() {
+            self.spans.push(&d.process, d.span(), now);
+        }
     }
 
     /// Sends the batches that are due (all of them when `all`).
@@ -251,6 +304,22 @@ impl Pipeline {
             );
             t.set_tracked_connections(k.tracked_connections());
         }
+        if let Some(k) = &self.dns_kernel {
+            let drops = k.read();
+            let t = &self.telemetry;
+            t.set_lost(
+                LostReason::KernelDnsRingbufFull,
+                drops[DNS_DROP_RINGBUF_FULL as usize],
+            );
+            t.set_lost(LostReason::DnsTruncated, drops[DNS_DROP_TRUNCATED as usize]);
+        }
+        let stats = self.dns.stats();
+        self.telemetry
+            .set_lost(LostReason::DnsParseError, stats.parse_errors);
+        self.telemetry
+            .set_lost(LostReason::DnsUnmatched, stats.unmatched_responses);
+        self.telemetry
+            .set_lost(LostReason::DnsPendingEvicted, stats.pending_evicted);
         let snap = self.telemetry.snapshot();
         if let Some(line) = console::loss_line(&snap, &self.last_loss) {
             // Losses are always said, on the terminal or in the journal.
@@ -266,6 +335,7 @@ impl Pipeline {
         };
         let now = unix_nanos_now();
         let mut resource_metrics = self.metrics.export(now, &self.host);
+        resource_metrics.extend(self.dns_metrics.export(now, &self.host));
         resource_metrics.push(self.agent_metrics.export(
             &snap,
             self.start_unix_nanos,

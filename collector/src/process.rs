@@ -97,8 +97,10 @@ impl ProcessCache {
             return Arc::new(ProcessInfo::from_owner(owner));
         }
         if let Some(info) = self.entries.get(&owner.pid) {
-            // A reused pid or a missed exec shows as a different comm.
-            if comm_matches(&info.exe_name, &owner.comm) || info.service_name_from_env {
+            // A reused pid or a missed exec shows as a different comm — but only the main
+            // thread's comm names the process: workers name themselves ("isc-net-0000").
+            let worker = owner.tid != 0 && owner.tid != owner.pid;
+            if worker || comm_matches(&info.exe_name, &owner.comm) || info.service_name_from_env {
                 return Arc::clone(info);
             }
         }
@@ -110,12 +112,21 @@ impl ProcessCache {
         info
     }
 
-    /// The process replaced its image: read it again now, while it runs.
-    pub fn on_exec(&mut self, pid: u32) {
+    /// The process replaced its image: read it again now, while it runs. If it is already
+    /// gone (a short-lived `dig`), remember what the kernel said at the exec: its name
+    /// then is the new executable's, which a worker thread's name later is not.
+    pub fn on_exec(&mut self, pid: u32, ppid: u32, comm: &str) {
         self.entries.remove(&pid);
-        if let Some(info) = self.read(pid) {
-            self.insert(pid, Arc::new(info));
-        }
+        let info = self.read(pid).unwrap_or_else(|| {
+            ProcessInfo::from_owner(&Owner {
+                pid,
+                tid: pid,
+                ppid,
+                comm: comm.to_owned(),
+                ..Owner::default()
+            })
+        });
+        self.insert(pid, Arc::new(info));
     }
 
     /// The process exited: forget it after the grace period.

@@ -136,3 +136,25 @@ fn unknown_owner_is_unknown_service() {
     assert_eq!(p.service_name, "unknown_service");
     assert!(cache.is_empty());
 }
+
+#[test]
+fn an_exec_names_a_process_gone_before_its_worker_thread_is_seen() {
+    let mut cache = ProcessCache::with_proc_root(PathBuf::from("/nonexistent"), 8, 64);
+    cache.on_exec(500, 4, "dig");
+    let worker = Owner {
+        pid: 500,
+        tid: 501,
+        comm: "isc-net-0000".into(),
+        ..Default::default()
+    };
+    let p = cache.lookup(&worker);
+    assert_eq!((p.exe_name.as_str(), p.ppid), ("dig", 4));
+    // The main thread under another name is another program: a reused pid.
+    let main = Owner {
+        pid: 500,
+        tid: 500,
+        comm: "bash".into(),
+        ..Default::default()
+    };
+    assert_eq!(cache.lookup(&main).exe_name, "bash");
+}

@@ -24,16 +24,31 @@ pub enum LostReason {
     PipelineQueueFull,
     /// A ring-buffer record was shorter than its declared type or of unknown kind.
     Undecodable,
+    /// The kernel could not reserve space in the DNS ring buffer.
+    KernelDnsRingbufFull,
+    /// A DNS message longer than the capture was cut (its answers may be incomplete).
+    DnsTruncated,
+    /// A captured DNS message did not parse.
+    DnsParseError,
+    /// A DNS answer matched no query Sonde saw.
+    DnsUnmatched,
+    /// The table of DNS queries awaiting an answer was full.
+    DnsPendingEvicted,
 }
 
 impl LostReason {
     /// Every reason, in index order.
-    pub const ALL: [LostReason; 5] = [
+    pub const ALL: [LostReason; 10] = [
         LostReason::KernelRingbufFull,
         LostReason::KernelConnMapFull,
         LostReason::KernelListenMapFull,
         LostReason::PipelineQueueFull,
         LostReason::Undecodable,
+        LostReason::KernelDnsRingbufFull,
+        LostReason::DnsTruncated,
+        LostReason::DnsParseError,
+        LostReason::DnsUnmatched,
+        LostReason::DnsPendingEvicted,
     ];
 
     /// The value of the `sonde.reason` attribute.
@@ -44,6 +59,11 @@ impl LostReason {
             LostReason::KernelListenMapFull => "kernel_listen_map_full",
             LostReason::PipelineQueueFull => "pipeline_queue_full",
             LostReason::Undecodable => "undecodable",
+            LostReason::KernelDnsRingbufFull => "kernel_dns_ringbuf_full",
+            LostReason::DnsTruncated => "dns_truncated",
+            LostReason::DnsParseError => "dns_parse_error",
+            LostReason::DnsUnmatched => "dns_unmatched",
+            LostReason::DnsPendingEvicted => "dns_pending_evicted",
         }
     }
 }

@@ -212,8 +212,19 @@ fn root_tcp_flows_spans_and_metrics_over_grpc() {
     });
     assert!(
         arrived,
-        "flow records did not all arrive: {:?}",
-        receiver.request_counts()
+        "flow records did not all arrive: {:?}; got (service, port): {:?}",
+        receiver.request_counts(),
+        receiver
+            .log_records()
+            .iter()
+            .map(|(res, l)| (service(res), attr_int(&l.attributes, a::SERVER_PORT)))
+            .fold(
+                BTreeMap::<(String, Option<i64>), usize>::new(),
+                |mut m, k| {
+                    *m.entry(k).or_default() += 1;
+                    m
+                }
+            )
     );
 
     // Flow logs: exactly N per side, exact byte counts, mirrored between the sides.
@@ -505,13 +516,18 @@ fn root_long_lived_connections_are_reported_periodically() {
     assert!(ongoing
         .iter()
         .all(|(_, l)| l.span_id == last.span_id && l.trace_id == last.trace_id));
-    let spans: Vec<_> = receiver
-        .spans()
-        .into_iter()
-        .filter(|(res, s)| {
-            service(res) == CLIENT_SERVICE && attr_int(&s.attributes, a::SERVER_PORT) == Some(9200)
-        })
-        .collect();
+    let spans_at_9200 = |rx: &Receiver| -> Vec<_> {
+        rx.spans()
+            .into_iter()
+            .filter(|(res, s)| {
+                service(res) == CLIENT_SERVICE
+                    && attr_int(&s.attributes, a::SERVER_PORT) == Some(9200)
+            })
+            .collect()
+    };
+    // Spans and logs go out in separate requests: wait for the span too.
+    receiver.wait_until(Duration::from_secs(10), |rx| !spans_at_9200(rx).is_empty());
+    let spans = spans_at_9200(&receiver);
     assert_eq!(spans.len(), 1, "one span per connection, at close");
     assert_eq!(spans[0].1.span_id, last.span_id);
     // Metrics count each byte and the connection once across all reports.

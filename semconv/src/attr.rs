@@ -31,7 +31,24 @@ pub const PROCESS_PARENT_PID: &str = "process.parent_pid";
 /// The thread that made the call attributed to the process.
 pub const THREAD_ID: &str = "thread.id";
 
+/// The name being queried (OTel semconv `dns.question.name`), lowercased, no trailing dot.
+pub const DNS_QUESTION_NAME: &str = "dns.question.name";
+/// The DNS response code name: NOERROR, NXDOMAIN, SERVFAIL, REFUSED, ... (OTel semconv).
+pub const DNS_RESPONSE_CODE: &str = "dns.response.code";
+/// The answers, one string each: `A 192.0.2.1`, `CNAME www.example.com` (OTel semconv
+/// `dns.answers`).
+pub const DNS_ANSWERS: &str = "dns.answers";
+
 // --- Sonde's own, where no convention exists ------------------------------------------------
+
+/// The query type: A, AAAA, CNAME, PTR, ... (no semconv key exists yet).
+pub const DNS_QUESTION_TYPE: &str = "sonde.dns.question.type";
+/// The lookup's latency in milliseconds (float), on the lookup's log record.
+pub const DNS_LATENCY_MS: &str = "sonde.dns.latency_ms";
+/// The DNS transaction id.
+pub const DNS_ID: &str = "sonde.dns.id";
+/// The answer was cut (TC bit) and the client must retry over TCP.
+pub const DNS_TRUNCATED: &str = "sonde.dns.truncated";
 
 /// Who opened the connection, from the observed process's side: `client` (it called
 /// `connect`) or `server` (it accepted). Values: [`DIRECTION_CLIENT`], [`DIRECTION_SERVER`].
@@ -89,6 +106,9 @@ pub mod close_reason {
     /// Closed for a reason the kernel did not tell (e.g. aborted before established).
     pub const OTHER: &str = "other";
 }
+
+/// `error.type` of a DNS lookup that got no answer in time; otherwise the rcode name.
+pub const DNS_ERROR_TIMEOUT: &str = "timeout";
 
 /// Values of [`NETWORK_IO_DIRECTION`].
 pub mod io_direction {

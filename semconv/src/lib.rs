@@ -22,10 +22,14 @@ pub const SCOPE_NAME: &str = "sonde";
 pub mod event {
     /// One record per closed TCP connection, and one per periodic update of a long-lived one.
     pub const TCP_FLOW: &str = "sonde.tcp.flow";
+    /// One record per DNS lookup a local process made.
+    pub const DNS_LOOKUP: &str = "sonde.dns.lookup";
 }
 
 /// Span names.
 pub mod span {
     /// The span covering one TCP connection, from its first SYN to its close.
     pub const TCP_CONNECTION: &str = "tcp.connection";
+    /// A DNS lookup: `DNS <type>`, e.g. `DNS AAAA` (the type keeps names low-cardinality).
+    pub const DNS_LOOKUP_PREFIX: &str = "DNS";
 }

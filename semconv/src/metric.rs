@@ -211,6 +211,50 @@ pub const TCP_METRICS: &[&MetricDef] = &[
     &TCP_SRTT,
 ];
 
+/// DNS lookup latency buckets in seconds: a cache hit (< 1 ms) to a resolver timeout (5 s+).
+pub const DNS_BUCKETS: &[f64] = &[
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// Series bound for the DNS metrics (names are the high-cardinality part).
+pub const DNS_MAX_SERIES: usize = 2000;
+
+/// DNS lookup latency as the querying process saw it (OTel semconv `dns.lookup.duration`).
+pub const DNS_LOOKUP_DURATION: MetricDef = MetricDef {
+    name: "dns.lookup.duration",
+    unit: "s",
+    description: "DNS lookup latency, from the query leaving the process to the answer arriving; timeouts at the timeout.",
+    instrument: Instrument::Histogram,
+    attributes: &[
+        attr::DNS_QUESTION_NAME,
+        attr::DNS_QUESTION_TYPE,
+        attr::ERROR_TYPE,
+        attr::NETWORK_PEER_ADDRESS,
+    ],
+    max_series: DNS_MAX_SERIES,
+    buckets: DNS_BUCKETS,
+};
+
+/// DNS answers by response code.
+pub const DNS_RESPONSES: MetricDef = MetricDef {
+    name: "sonde.dns.responses",
+    unit: "{response}",
+    description: "DNS answers received by local processes, by response code (NOERROR, NXDOMAIN, SERVFAIL, ...).",
+    instrument: Instrument::Counter,
+    attributes: &[
+        attr::DNS_QUESTION_NAME,
+        attr::DNS_QUESTION_TYPE,
+        attr::DNS_RESPONSE_CODE,
+        attr::NETWORK_PEER_ADDRESS,
+    ],
+    max_series: DNS_MAX_SERIES,
+    buckets: &[],
+};
+
+/// Every DNS metric, in export order.
+pub const DNS_METRICS: &[&MetricDef] = &[&DNS_LOOKUP_DURATION, &DNS_RESPONSES];
+
 /// Sonde's metrics about itself (resource `service.name=sonde`).
 pub mod agent {
     use super::{Instrument, MetricDef};
@@ -370,6 +414,11 @@ mod tests {
             "sonde_tcp_connections_opened_total"
         );
         assert_eq!(TCP_SEGMENTS.prometheus_name(), "sonde_tcp_segments_total");
+        assert_eq!(
+            DNS_LOOKUP_DURATION.prometheus_name(),
+            "dns_lookup_duration_seconds"
+        );
+        assert_eq!(DNS_RESPONSES.prometheus_name(), "sonde_dns_responses_total");
     }
 
     #[test]

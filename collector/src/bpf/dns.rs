@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject};
+use libbpf_rs::{Link, MapHandle, OpenObject};
 
+use super::loader::sum_percpu;
 use super::types::{DnsSkel, DnsSkelBuilder, DNS_DROP_MAX, DNS_PORTS_MAX};
 use super::BpfError;
 
@@ -114,18 +115,7 @@ pub struct DnsCounters {
 impl DnsCounters {
     /// The per-CPU counters summed, indexed by `enum sonde_dns_drop`.
     pub fn read(&self) -> [u64; DNS_DROP_MAX as usize] {
-        let mut out = [0u64; DNS_DROP_MAX as usize];
-        for (i, slot) in out.iter_mut().enumerate() {
-            let key = (i as u32).to_ne_bytes();
-            if let Ok(Some(per_cpu)) = self.drops.lookup_percpu(&key, MapFlags::ANY) {
-                *slot = per_cpu
-                    .iter()
-                    .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()))
-                    .map(u64::from_ne_bytes)
-                    .sum();
-            }
-        }
-        out
+        sum_percpu(&self.drops)
     }
 }
 

@@ -5,13 +5,15 @@
 pub enum BpfError {
     /// The process lacks the privileges to load BPF.
     #[error(
-        "sonde needs root, or the capabilities CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN \
-         (effective capabilities here: {effective:#x}); run it with sudo or grant them \
-         (see otel-examples/systemd)"
+        "sonde needs root, or the capabilities CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN; \
+         missing here: {missing} (effective mask {effective:#x}); run it with sudo or \
+         grant them (see otel-examples/systemd)"
     )]
     NotPrivileged {
         /// The effective capability mask read from /proc/self/status.
         effective: u64,
+        /// The capabilities that are missing, comma-separated.
+        missing: String,
     },
     /// The kernel exposes no BTF, so CO-RE relocations cannot be resolved.
     #[error(

@@ -149,24 +149,30 @@ pub struct DropCounters {
 impl DropCounters {
     /// The per-CPU counters summed, indexed by `enum sonde_drop`.
     pub fn read(&self) -> [u64; DROP_MAX as usize] {
-        let mut out = [0u64; DROP_MAX as usize];
-        for (i, slot) in out.iter_mut().enumerate() {
-            let key = (i as u32).to_ne_bytes();
-            if let Ok(Some(per_cpu)) = self.drops.lookup_percpu(&key, MapFlags::ANY) {
-                *slot = per_cpu
-                    .iter()
-                    .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()))
-                    .map(u64::from_ne_bytes)
-                    .sum();
-            }
-        }
-        out
+        sum_percpu(&self.drops)
     }
 
     /// How many connections the kernel tracks now (walks the map's keys: call rarely).
     pub fn tracked_connections(&self) -> u64 {
         self.conns.keys().count() as u64
     }
+}
+
+/// Every slot of a per-CPU array of u64 counters, summed over the CPUs (0 where a slot
+/// cannot be read).
+pub(crate) fn sum_percpu<const N: usize>(map: &MapHandle) -> [u64; N] {
+    let mut out = [0u64; N];
+    for (i, slot) in out.iter_mut().enumerate() {
+        let key = u32::try_from(i).unwrap_or(u32::MAX).to_ne_bytes();
+        if let Ok(Some(per_cpu)) = map.lookup_percpu(&key, MapFlags::ANY) {
+            *slot = per_cpu
+                .iter()
+                .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()))
+                .map(u64::from_ne_bytes)
+                .sum();
+        }
+    }
+    out
 }
 
 /// libbpf's own messages go to our log at debug level, warnings at warn.

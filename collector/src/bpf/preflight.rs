@@ -43,10 +43,21 @@ fn check_privileges() -> Result<(), BpfError> {
     let has = |cap: u32| effective & (1u64 << cap) != 0;
     let bpf_ok = has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON));
     if bpf_ok && (has(CAP_NET_ADMIN) || has(CAP_SYS_ADMIN)) {
-        Ok(())
-    } else {
-        Err(BpfError::NotPrivileged { effective })
+        return Ok(());
     }
+    let missing: Vec<&str> = [
+        (CAP_BPF, "CAP_BPF"),
+        (CAP_PERFMON, "CAP_PERFMON"),
+        (CAP_NET_ADMIN, "CAP_NET_ADMIN"),
+    ]
+    .into_iter()
+    .filter(|(cap, _)| !has(*cap) && !has(CAP_SYS_ADMIN))
+    .map(|(_, name)| name)
+    .collect();
+    Err(BpfError::NotPrivileged {
+        effective,
+        missing: missing.join(", "),
+    })
 }
 
 /// The `CapEff` mask of this process.

@@ -59,8 +59,10 @@ pub const DNS_DROP_TRUNCATED: u32 = 1;
 pub const DNS_DROP_UNPARSED_L3: u32 = 2;
 /// The payload could not be loaded.
 pub const DNS_DROP_LOAD_FAILED: u32 = 3;
+/// A local server's side of a lookup, skipped (not lost).
+pub const DNS_DROP_SERVER_SIDE: u32 = 4;
 /// Number of DNS drop counters.
-pub const DNS_DROP_MAX: u32 = 4;
+pub const DNS_DROP_MAX: u32 = 5;
 
 /// Indexes of the kernel's `drops` array (`enum sonde_drop`).
 pub const DROP_RINGBUF_FULL: u32 = 0;

@@ -28,6 +28,8 @@ pub struct Flow {
     pub span_id: [u8; 8],
     /// A periodic report of a connection still open (no span, no close reason yet).
     pub ongoing: bool,
+    /// The name the process resolved for the remote address, when DNS told us.
+    pub server_name: Option<String>,
 }
 
 impl Flow {
@@ -44,6 +46,18 @@ impl Flow {
             trace_id: report.trace_id,
             span_id: report.span_id,
             ongoing,
+            server_name: None,
+        }
+    }
+
+    /// `server.address`: the remote's DNS name for a client when known, else its IP; the
+    /// local IP for a server.
+    pub fn server_address(&self) -> String {
+        let c = &self.conn;
+        match (c.direction, &self.server_name) {
+            (Direction::Client, Some(name)) => name.clone(),
+            (Direction::Client, None) => c.remote.ip().to_string(),
+            (Direction::Server, _) => c.local.ip().to_string(),
         }
     }
 
@@ -74,12 +88,9 @@ impl Flow {
             kv::int(a::NETWORK_PEER_PORT, c.remote.port()),
             kv::int(a::SERVER_PORT, c.server_port()),
         ];
-        match c.direction {
-            Direction::Client => attrs.push(kv::str(a::SERVER_ADDRESS, c.remote.ip().to_string())),
-            Direction::Server => {
-                attrs.push(kv::str(a::SERVER_ADDRESS, c.local.ip().to_string()));
-                attrs.push(kv::str(a::CLIENT_ADDRESS, c.remote.ip().to_string()));
-            }
+        attrs.push(kv::str(a::SERVER_ADDRESS, self.server_address()));
+        if c.direction == Direction::Server {
+            attrs.push(kv::str(a::CLIENT_ADDRESS, c.remote.ip().to_string()));
         }
         attrs.extend([
             kv::int(a::PROCESS_PID, c.owner.pid),

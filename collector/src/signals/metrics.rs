@@ -41,7 +41,7 @@ impl TcpMetrics {
             (a::NETWORK_TYPE, s(c.network_type())),
         ];
         if c.direction == Direction::Client {
-            peer.push((a::SERVER_ADDRESS, s(c.remote.ip().to_string())));
+            peer.push((a::SERVER_ADDRESS, s(flow.server_address())));
         }
         let set = &mut self.set;
         if !flow.ongoing && c.reason.is_failed_connect() {

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod batch;
+pub mod dns;
 pub mod flow;
 pub mod kv;
 pub mod metric_set;

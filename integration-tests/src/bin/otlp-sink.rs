@@ -10,7 +10,11 @@ use sonde_integration_tests::{Receiver, Signal, Transport};
 
 fn main() -> anyhow::Result<()> {
     let receiver = Receiver::start()?;
-    println!("grpc={} http={}", receiver.grpc_endpoint(), receiver.http_endpoint());
+    println!(
+        "grpc={} http={}",
+        receiver.grpc_endpoint(),
+        receiver.http_endpoint()
+    );
     // Runs until stdin closes (the benchmark script holds it open).
     let mut sink = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut sink);
@@ -18,7 +22,10 @@ fn main() -> anyhow::Result<()> {
     let logs = receiver.log_records().len();
     let requests: usize = [Signal::Traces, Signal::Metrics, Signal::Logs]
         .iter()
-        .map(|s| receiver.request_count(Transport::Grpc, *s) + receiver.request_count(Transport::Http, *s))
+        .map(|s| {
+            receiver.request_count(Transport::Grpc, *s)
+                + receiver.request_count(Transport::Http, *s)
+        })
         .sum();
     println!("received spans={spans} log_records={logs} requests={requests}");
     Ok(())

@@ -1,0 +1,30 @@
+//! DNS correlation: captured DNS packets become lookups, and answered lookups teach an
+//! IP → name cache.
+//!
+//! The kernel (cgroup_skb) hands user space one [`DnsPacket`] per DNS packet it sees, in
+//! either direction, over UDP or TCP. [`DnsTracker`] keeps the client's view: a query
+//! leaving a local socket is matched with the response arriving for it, by transaction id,
+//! client address, resolver address and transport, and the pair becomes a [`Lookup`]; a
+//! query with no response within the timeout becomes a [`Lookup`] with
+//! [`Outcome::Timeout`]. The server-side copies of the same messages (seen twice on
+//! loopback) are ignored. TCP payloads are reassembled per socket and direction first.
+//!
+//! [`NameCache`] learns from answered lookups which name each address was resolved from,
+//! per process, so a later connection to that address can be labelled with the name its
+//! process asked for.
+//!
+//! Both are pure: time comes in as arguments, and every table is bounded, with what it
+//! drops counted in [`DnsStats`].
+
+mod name_cache;
+mod packet;
+mod tcp_streams;
+mod tracker;
+
+pub use crate::decode::DnsPacket;
+pub use name_cache::NameCache;
+pub use packet::{Lookup, Outcome};
+pub use tracker::{DnsStats, DnsTracker};
+
+#[cfg(test)]
+mod test_support;

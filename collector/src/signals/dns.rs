@@ -1,0 +1,262 @@
+//! A DNS lookup with its process: the lookup span, its log record, and the DNS metrics.
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, SeverityNumber};
+use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use opentelemetry_proto::tonic::trace::v1::{Span, Status};
+use sonde_semconv::attr as a;
+use sonde_semconv::metric as m;
+
+use super::kv;
+use super::metric_set::{AttrValue, ExemplarRef, MetricSet};
+use super::resource::{HostInfo, ServiceKey};
+use crate::correlate::new_ids;
+use crate::dns::{Lookup, Outcome};
+use crate::process::ProcessInfo;
+use crate::protocol::dns::RecordData;
+
+/// One lookup, correlated with the process that made it, with its span's ids.
+#[derive(Debug, Clone)]
+pub struct DnsLookup {
+    /// What the tracker matched.
+    pub lookup: Lookup,
+    /// Who asked.
+    pub process: Arc<ProcessInfo>,
+    /// The lookup span's trace id.
+    pub trace_id: [u8; 16],
+    /// The lookup span's id.
+    pub span_id: [u8; 8],
+}
+
+impl DnsLookup {
+    /// A lookup with fresh span ids.
+    pub fn new(lookup: Lookup, process: Arc<ProcessInfo>) -> DnsLookup {
+        let (trace_id, span_id) = new_ids();
+        DnsLookup {
+            lookup,
+            process,
+            trace_id,
+            span_id,
+        }
+    }
+
+    /// `error.type`: the rcode name of an error answer, `timeout`, or none.
+    pub fn error_type(&self) -> Option<String> {
+        match &self.lookup.outcome {
+            Outcome::Answered { rcode, .. } if rcode.is_error() => Some(rcode.name().into_owned()),
+            Outcome::Answered { .. } => None,
+            Outcome::Timeout => Some(a::DNS_ERROR_TIMEOUT.to_owned()),
+        }
+    }
+
+    /// The answers as `TYPE value` strings.
+    pub fn answers(&self) -> Vec<String> {
+        let Outcome::Answered { answers, .. } = &self.lookup.outcome else {
+            return Vec::new();
+        };
+        answers
+            .iter()
+            .map(|r| match &r.data {
+                RecordData::A(ip) => format!("A {ip}"),
+                RecordData::Aaaa(ip) => format!("AAAA {ip}"),
+                RecordData::Cname(n) => format!("CNAME {n}"),
+                RecordData::Ptr(n) => format!("PTR {n}"),
+                RecordData::Other { len } => format!("{} ({len} bytes)", r.rtype.name()),
+            })
+            .collect()
+    }
+
+    fn rcode(&self) -> Option<String> {
+        match &self.lookup.outcome {
+            Outcome::Answered { rcode, .. } => Some(rcode.name().into_owned()),
+            Outcome::Timeout => None,
+        }
+    }
+
+    fn duration_nanos(&self) -> u64 {
+        self.lookup
+            .end_unix_nanos
+            .saturating_sub(self.lookup.start_unix_nanos)
+    }
+
+    /// The attributes shared by the span and the log record.
+    pub fn attributes(&self) -> Vec<KeyValue> {
+        let l = &self.lookup;
+        let mut attrs = vec![
+            kv::str(a::DNS_QUESTION_NAME, &l.question.name),
+            kv::str(a::DNS_QUESTION_TYPE, l.question.qtype.name()),
+            kv::str(a::NETWORK_PEER_ADDRESS, l.resolver.ip().to_string()),
+            kv::int(a::NETWORK_PEER_PORT, l.resolver.port()),
+            kv::str(a::SERVER_ADDRESS, l.resolver.ip().to_string()),
+            kv::int(a::SERVER_PORT, l.resolver.port()),
+            kv::str(a::NETWORK_LOCAL_ADDRESS, l.client.ip().to_string()),
+            kv::int(a::NETWORK_LOCAL_PORT, l.client.port()),
+            kv::str(a::NETWORK_TRANSPORT, if l.tcp { "tcp" } else { "udp" }),
+            kv::int(a::PROCESS_PID, l.owner.pid),
+            kv::int(a::DNS_ID, l.id),
+            kv::double(a::DNS_LATENCY_MS, self.duration_nanos() as f64 / 1e6),
+        ];
+        if let Some(rcode) = self.rcode() {
+            attrs.push(kv::str(a::DNS_RESPONSE_CODE, rcode));
+        }
+        if let Outcome::Answered {
+            truncated: true, ..
+        } = &l.outcome
+        {
+            attrs.push(kv::bool(a::DNS_TRUNCATED, true));
+        }
+        let answers = self.answers();
+        if !answers.is_empty() {
+            attrs.push(KeyValue {
+                key: a::DNS_ANSWERS.to_owned(),
+                value: Some(AnyValue {
+                    value: Some(Value::ArrayValue(ArrayValue {
+                        values: answers
+                            .into_iter()
+                            .map(|s| AnyValue {
+                                value: Some(Value::StringValue(s)),
+                            })
+                            .collect(),
+                    })),
+                }),
+                ..Default::default()
+            });
+        }
+        if let Some(e) = self.error_type() {
+            attrs.push(kv::str(a::ERROR_TYPE, e));
+        }
+        attrs
+    }
+
+    /// One line for people: `dig[42] A example.com -> NOERROR [A 192.0.2.1] 1.234ms via 10.0.0.2:53`.
+    pub fn summary(&self) -> String {
+        let l = &self.lookup;
+        let result = self.rcode().unwrap_or_else(|| "TIMEOUT".to_owned());
+        format!(
+            "{}[{}] {} {} -> {} [{}] {:.3}ms via {}{}",
+            self.process.exe_name,
+            l.owner.pid,
+            l.question.qtype.name(),
+            l.question.name,
+            result,
+            self.answers().join(", "),
+            self.duration_nanos() as f64 / 1e6,
+            l.resolver,
+            if l.tcp { " (tcp)" } else { "" },
+        )
+    }
+
+    /// The lookup's span: CLIENT, `DNS <type>`, from query to answer.
+    pub fn span(&self) -> Span {
+        let l = &self.lookup;
+        let status = match self.error_type() {
+            Some(e) => Status {
+                code: StatusCode::Error as i32,
+                message: e,
+            },
+            None => Status::default(),
+        };
+        Span {
+            trace_id: self.trace_id.to_vec(),
+            span_id: self.span_id.to_vec(),
+            name: format!(
+                "{} {}",
+                sonde_semconv::span::DNS_LOOKUP_PREFIX,
+                l.question.qtype.name()
+            ),
+            kind: SpanKind::Client as i32,
+            start_time_unix_nano: l.start_unix_nanos,
+            end_time_unix_nano: l.end_unix_nanos.max(l.start_unix_nanos),
+            attributes: self.attributes(),
+            status: Some(status),
+            ..Default::default()
+        }
+    }
+
+    /// The lookup's log record.
+    pub fn log_record(&self, observed_unix_nanos: u64) -> LogRecord {
+        let error = self.error_type().is_some();
+        LogRecord {
+            time_unix_nano: self.lookup.end_unix_nanos,
+            observed_time_unix_nano: observed_unix_nanos,
+            severity_number: if error {
+                SeverityNumber::Warn
+            } else {
+                SeverityNumber::Info
+            } as i32,
+            severity_text: if error { "WARN" } else { "INFO" }.to_owned(),
+            event_name: sonde_semconv::event::DNS_LOOKUP.to_owned(),
+            body: Some(AnyValue {
+                value: Some(Value::StringValue(self.summary())),
+            }),
+            attributes: self.attributes(),
+            trace_id: self.trace_id.to_vec(),
+            span_id: self.span_id.to_vec(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The DNS metrics of every service on the host.
+#[derive(Debug)]
+pub struct DnsMetrics {
+    set: MetricSet,
+}
+
+impl Default for DnsMetrics {
+    fn default() -> Self {
+        DnsMetrics {
+            set: MetricSet::new(m::DNS_METRICS),
+        }
+    }
+}
+
+impl DnsMetrics {
+    /// Records one lookup: its latency (with the lookup span as exemplar) and its rcode.
+    pub fn record(&mut self, d: &DnsLookup) {
+        let l = &d.lookup;
+        let now = l.end_unix_nanos;
+        let svc = ServiceKey::of(&d.process);
+        let s = |v: String| AttrValue::Str(v);
+        let mut attrs = vec![
+            (a::DNS_QUESTION_NAME, s(l.question.name.clone())),
+            (
+                a::DNS_QUESTION_TYPE,
+                s(l.question.qtype.name().into_owned()),
+            ),
+            (a::NETWORK_PEER_ADDRESS, s(l.resolver.ip().to_string())),
+        ];
+        if let Some(rcode) = d.rcode() {
+            let mut by_code = attrs.clone();
+            by_code.push((a::DNS_RESPONSE_CODE, s(rcode)));
+            self.set.add(&m::DNS_RESPONSES, &svc, by_code, 1, now);
+        }
+        if let Some(e) = d.error_type() {
+            attrs.push((a::ERROR_TYPE, s(e)));
+        }
+        let exemplar = ExemplarRef {
+            trace_id: d.trace_id,
+            span_id: d.span_id,
+            time_unix_nanos: now,
+        };
+        let secs = d.duration_nanos() as f64 / 1e9;
+        self.set.observe(
+            &m::DNS_LOOKUP_DURATION,
+            &svc,
+            attrs,
+            secs,
+            Some(exemplar),
+            now,
+        );
+    }
+
+    /// Every series as OTLP.
+    pub fn export(&mut self, now_unix_nanos: u64, host: &HostInfo) -> Vec<ResourceMetrics> {
+        self.set.export(now_unix_nanos, host)
+    }
+}

@@ -1,0 +1,326 @@
+//! DNS, end to end: dnsmasq in one network namespace, dig and python's getaddrinfo in the
+//! other, the real `sonde`, and what an OTLP receiver decoded. Root only.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use sonde_integration_tests::otlp::{attr, attr_int, attr_str};
+use sonde_integration_tests::{require_root, Agent, NetnsPair, Receiver, Side};
+use sonde_semconv::attr as a;
+use sonde_semconv::metric as m;
+use sonde_semconv::resource as r;
+
+const PYTHON: &str = "/usr/bin/python3";
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Processes killed on drop.
+struct Kill(Vec<Child>);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_listening(child: &mut Child) {
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "listening");
+}
+
+fn dig(pair: &NetnsPair, args: &[&str]) -> String {
+    let server = format!("@{}", pair.addr(Side::B));
+    let mut all = vec![server.as_str(), "+time=1", "+tries=1"];
+    all.extend_from_slice(args);
+    let out = pair.output(Side::A, "dig", &all).unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn lookups(rx: &Receiver) -> Vec<(Resource, Vec<KeyValue>)> {
+    rx.log_records()
+        .into_iter()
+        .filter(|(_, l)| l.event_name == sonde_semconv::event::DNS_LOOKUP)
+        .map(|(res, l)| (res, l.attributes))
+        .collect()
+}
+
+fn of(
+    all: &[(Resource, Vec<KeyValue>)],
+    name: &str,
+    qtype: &str,
+) -> Vec<(Resource, Vec<KeyValue>)> {
+    all.iter()
+        .filter(|(_, at)| {
+            attr_str(at, a::DNS_QUESTION_NAME).as_deref() == Some(name)
+                && attr_str(at, a::DNS_QUESTION_TYPE).as_deref() == Some(qtype)
+        })
+        .cloned()
+        .collect()
+}
+
+fn answers(at: &[KeyValue]) -> Vec<String> {
+    match attr(at, a::DNS_ANSWERS).and_then(|v| v.value.as_ref()) {
+        Some(Value::ArrayValue(arr)) => arr
+            .values
+            .iter()
+            .filter_map(|v| match &v.value {
+                Some(Value::StringValue(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => vec![],
+    }
+}
+
+fn exe(res: &Resource) -> String {
+    attr_str(&res.attributes, r::PROCESS_EXECUTABLE_NAME).unwrap_or_default()
+}
+
+/// `query[TYPE] name from` lines in dnsmasq's log.
+fn dnsmasq_queries(log: &str, name: &str, qtype: &str) -> usize {
+    let needle = format!("query[{qtype}] {name} from");
+    log.lines().filter(|l| l.contains(&needle)).count()
+}
+
+#[test]
+#[ignore = "needs root: loads BPF"]
+fn root_dns_lookups_errors_latency_and_names_on_flows() {
+    require_root();
+    let receiver = Receiver::start().unwrap();
+    let pair = NetnsPair::create("dns", 74).unwrap();
+    let b = pair.addr(Side::B).to_string();
+    let dir = std::env::temp_dir().join(format!("sonde-dns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("dnsmasq.log");
+    let conf = dir.join("dnsmasq.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "no-resolv\nno-hosts\nbind-interfaces\nlisten-address={b}\nport=53\nlog-queries\nlog-facility={}\n\
+             cache-size=0\nhost-record=www.sonde.test,{b}\nhost-record=v6.sonde.test,{}\n\
+             cname=alias.sonde.test,www.sonde.test\naddress=/nx.sonde.test/\n\
+             server=/broken.test/{b}#5300\nserver=/silent.test/{b}#5301\n",
+            log.display(),
+            pair.addr6(Side::B),
+        ),
+    )
+    .unwrap();
+    // The client namespace resolves through dnsmasq (ip netns exec bind-mounts this file).
+    let etc = PathBuf::from("/etc/netns").join(&pair.a);
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("resolv.conf"), format!("nameserver {b}\n")).unwrap();
+
+    let agent = Agent::start(
+        &[],
+        &[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                receiver.grpc_endpoint().as_str(),
+            ),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+        ],
+    )
+    .unwrap();
+    agent.wait_ready(Duration::from_secs(30)).unwrap();
+
+    let mut upstream = pair.command(
+        Side::B,
+        PYTHON,
+        &[&fixture("dns_servfail_upstream.py"), &b, "5300"],
+    );
+    let mut upstream = upstream.stdout(Stdio::piped()).spawn().unwrap();
+    wait_listening(&mut upstream);
+    let dnsmasq = pair
+        .command(
+            Side::B,
+            "dnsmasq",
+            &[
+                "--keep-in-foreground",
+                &format!("--conf-file={}", conf.display()),
+            ],
+        )
+        .spawn()
+        .unwrap();
+    let _procs = Kill(vec![upstream, dnsmasq]);
+    std::thread::sleep(Duration::from_millis(500));
+
+    assert!(dig(&pair, &["www.sonde.test", "A"]).contains("status: NOERROR"));
+    assert!(dig(&pair, &["v6.sonde.test", "AAAA"]).contains("status: NOERROR"));
+    assert!(dig(&pair, &["alias.sonde.test", "A"]).contains("status: NOERROR"));
+    assert!(dig(&pair, &["a.nx.sonde.test", "A"]).contains("status: NXDOMAIN"));
+    assert!(dig(&pair, &["x.broken.test", "A"]).contains("status: SERVFAIL"));
+    assert!(dig(&pair, &["+tcp", "www.sonde.test", "A"]).contains("status: NOERROR"));
+    dig(&pair, &["y.silent.test", "A"]); // never answered
+                                         // python resolves through resolv.conf, then connects to the name it resolved.
+    let mut server = pair.command(
+        Side::B,
+        PYTHON,
+        &[&fixture("tcp_server.py"), "9300", "sink"],
+    );
+    let mut server = server.stdout(Stdio::piped()).spawn().unwrap();
+    wait_listening(&mut server);
+    let _server = Kill(vec![server]);
+    let script = "import socket\n\
+                  socket.getaddrinfo('alias.sonde.test', 9300, socket.AF_INET)\n\
+                  c = socket.create_connection(('www.sonde.test', 9300))\n\
+                  c.sendall(b'hello'); c.shutdown(socket.SHUT_WR); c.recv(10); c.close()\n";
+    let out = pair.output(Side::A, PYTHON, &["-c", script]).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The silent one times out in Sonde after its 5 s lookup timeout.
+    let arrived = receiver.wait_until(Duration::from_secs(20), |rx| {
+        let all = lookups(rx);
+        !of(&all, "y.silent.test", "A").is_empty() && of(&all, "www.sonde.test", "A").len() >= 3
+    });
+    let all = lookups(&receiver);
+    assert!(
+        arrived,
+        "lookups did not all arrive: {:#?}",
+        all.iter().map(|(_, at)| at.clone()).collect::<Vec<_>>()
+    );
+
+    let rcode = |at: &[KeyValue]| attr_str(at, a::DNS_RESPONSE_CODE).unwrap_or_default();
+    let www = of(&all, "www.sonde.test", "A");
+    // dig (UDP), dig +tcp, python's connect (getaddrinfo of www.sonde.test).
+    assert_eq!(www.len(), 3, "{www:#?}");
+    assert!(www
+        .iter()
+        .all(|(_, at)| answers(at) == vec![format!("A {b}")] && rcode(at) == "NOERROR"));
+    assert_eq!(
+        www.iter()
+            .filter(|(_, at)| attr_str(at, a::NETWORK_TRANSPORT).as_deref() == Some("tcp"))
+            .count(),
+        1
+    );
+    assert_eq!(www.iter().filter(|(res, _)| exe(res) == "dig").count(), 2);
+    assert!(www.iter().any(|(res, _)| exe(res).starts_with("python3")));
+    let v6 = of(&all, "v6.sonde.test", "AAAA");
+    assert_eq!(v6.len(), 1);
+    assert_eq!(
+        answers(&v6[0].1),
+        vec![format!("AAAA {}", pair.addr6(Side::B))]
+    );
+    let alias = of(&all, "alias.sonde.test", "A");
+    assert_eq!(alias.len(), 2, "dig and getaddrinfo");
+    assert!(alias
+        .iter()
+        .all(|(_, at)| answers(at) == vec!["CNAME www.sonde.test".to_owned(), format!("A {b}")]));
+    let nx = of(&all, "a.nx.sonde.test", "A");
+    assert_eq!(nx.len(), 1);
+    assert_eq!(rcode(&nx[0].1), "NXDOMAIN");
+    assert_eq!(
+        attr_str(&nx[0].1, a::ERROR_TYPE).as_deref(),
+        Some("NXDOMAIN")
+    );
+    let sf = of(&all, "x.broken.test", "A");
+    assert_eq!(sf.len(), 1);
+    assert_eq!(rcode(&sf[0].1), "SERVFAIL");
+    let silent = of(&all, "y.silent.test", "A");
+    assert_eq!(silent.len(), 1);
+    assert_eq!(
+        attr_str(&silent[0].1, a::ERROR_TYPE).as_deref(),
+        Some("timeout")
+    );
+    for (_, at) in &all {
+        assert_eq!(
+            attr_str(at, a::NETWORK_PEER_ADDRESS).as_deref(),
+            Some(b.as_str())
+        );
+    }
+
+    // Every lookup Sonde saw, dnsmasq logged, and the other way round.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    for (name, qtype) in [
+        ("www.sonde.test", "A"),
+        ("v6.sonde.test", "AAAA"),
+        ("alias.sonde.test", "A"),
+        ("a.nx.sonde.test", "A"),
+        ("x.broken.test", "A"),
+        ("y.silent.test", "A"),
+    ] {
+        assert_eq!(
+            of(&all, name, qtype).len(),
+            dnsmasq_queries(&logged, name, qtype),
+            "{name} {qtype}"
+        );
+    }
+
+    // The TCP flow to the resolved name carries that name.
+    let named = receiver.wait_until(Duration::from_secs(10), |rx| {
+        rx.log_records().iter().any(|(_, l)| {
+            l.event_name == sonde_semconv::event::TCP_FLOW
+                && attr_int(&l.attributes, a::SERVER_PORT) == Some(9300)
+                && attr_str(&l.attributes, a::CONNECTION_DIRECTION).as_deref() == Some("client")
+                && attr_str(&l.attributes, a::SERVER_ADDRESS).as_deref() == Some("www.sonde.test")
+        })
+    });
+    assert!(
+        named,
+        "the flow to www.sonde.test:9300 does not carry its DNS name"
+    );
+
+    // Metrics: latency histogram with exemplars that are exported DNS spans; rcodes counted.
+    let span_ids: HashSet<Vec<u8>> = receiver
+        .spans()
+        .iter()
+        .filter(|(_, s)| s.name.starts_with("DNS "))
+        .map(|(_, s)| s.trace_id.clone())
+        .collect();
+    let with_exemplars = receiver.wait_until(Duration::from_secs(10), |rx| {
+        rx.metrics_named(m::DNS_LOOKUP_DURATION.name).iter().any(|(_, metric)| {
+            matches!(&metric.data, Some(Data::Histogram(h)) if h.data_points.iter().any(|p| !p.exemplars.is_empty()))
+        })
+    });
+    assert!(with_exemplars, "no exemplars on dns.lookup.duration");
+    let mut exemplar_traces = 0;
+    for (_, metric) in receiver.metrics_named(m::DNS_LOOKUP_DURATION.name) {
+        let Some(Data::Histogram(h)) = &metric.data else {
+            panic!("not a histogram")
+        };
+        for p in &h.data_points {
+            for e in &p.exemplars {
+                assert!(
+                    span_ids.contains(&e.trace_id),
+                    "exemplar trace id is not an exported DNS span"
+                );
+                exemplar_traces += 1;
+            }
+        }
+    }
+    assert!(exemplar_traces > 0);
+    assert_eq!(
+        receiver.latest_cumulative_sum(m::DNS_RESPONSES.name, |at| {
+            attr_str(at, a::DNS_RESPONSE_CODE).as_deref() == Some("NXDOMAIN")
+        }),
+        1.0
+    );
+
+    agent.stop().unwrap();
+    let _ = std::fs::remove_dir_all(&etc);
+    let _ = std::fs::remove_dir_all(&dir);
+}
