@@ -11,6 +11,8 @@ pub mod correlate;
 pub mod decode;
 pub mod dns;
 pub mod export;
+#[cfg(test)]
+mod golden;
 pub mod pipeline;
 pub mod process;
 pub mod protocol;

@@ -6,12 +6,12 @@
 #![allow(clippy::unwrap_used)]
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::*;
 
 pub(crate) fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/dns")
+    crate::golden::dir("dns")
 }
 
 /// Every `.bin` case, sorted by name: (case name, bytes).
@@ -105,27 +105,11 @@ pub(crate) fn render(msg: &[u8]) -> String {
 
 #[test]
 fn golden_messages_match_expected() {
-    let update = std::env::var_os("SONDE_UPDATE_GOLDEN").is_some_and(|v| v == "1");
     let cases = golden_cases();
     assert!(cases.len() >= 40, "only {} golden cases found", cases.len());
-    let mut failures = Vec::new();
-    for (case, bytes) in &cases {
-        let got = render(bytes);
-        let path = golden_dir().join(format!("{case}.expected"));
-        if update {
-            std::fs::write(&path, &got).unwrap();
-            continue;
-        }
-        match std::fs::read_to_string(&path) {
-            Ok(want) if want == got => {}
-            Ok(want) => failures.push(format!("{case}:\n--- expected\n{want}+++ got\n{got}")),
-            Err(e) => failures.push(format!("{case}: cannot read {}: {e}", path.display())),
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} golden case(s) differ (SONDE_UPDATE_GOLDEN=1 rewrites them after an intended change):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|(case, bytes)| crate::golden::check("dns", case, &render(bytes)))
+        .collect();
+    crate::golden::assert_all(&failures);
 }

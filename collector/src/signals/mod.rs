@@ -8,6 +8,8 @@ pub mod agent;
 pub mod batch;
 pub mod dns;
 pub mod flow;
+#[cfg(test)]
+mod golden_tests;
 pub mod kv;
 pub mod metric_set;
 pub mod metrics;

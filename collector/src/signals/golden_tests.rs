@@ -1,0 +1,285 @@
+//! Golden tests of the OTLP mapping: a fixed TCP flow and a fixed DNS lookup rendered as
+//! the log records, spans and metrics Sonde exports (`testdata/signals/*.expected`).
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics};
+use opentelemetry_proto::tonic::trace::v1::Span;
+
+use super::dns::{DnsLookup, DnsMetrics};
+use super::metrics::TcpMetrics;
+use super::{Flow, HostInfo};
+use crate::correlate::{Counters, Report};
+use crate::decode::{CloseReason, ConnRecord, Direction, Owner};
+use crate::dns::{Lookup, Outcome};
+use crate::golden;
+use crate::process::ProcessInfo;
+use crate::protocol::dns::{Question, Record, RecordData};
+use crate::protocol::{Rcode, RecordType};
+
+const T0: u64 = 1_763_800_000_000_000_000;
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn value(v: &Option<AnyValue>) -> String {
+    match v.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(Value::StringValue(s)) => format!("{s:?}"),
+        Some(Value::IntValue(i)) => i.to_string(),
+        Some(Value::DoubleValue(d)) => d.to_string(),
+        Some(Value::BoolValue(b)) => b.to_string(),
+        Some(Value::ArrayValue(a)) => {
+            let items: Vec<String> = a.values.iter().map(|v| value(&Some(v.clone()))).collect();
+            format!("[{}]", items.join(", "))
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+fn attrs(kvs: &[KeyValue], indent: &str) -> String {
+    kvs.iter()
+        .map(|kv| format!("{indent}{} = {}\n", kv.key, value(&kv.value)))
+        .collect()
+}
+
+fn render_span(s: &Span) -> String {
+    format!(
+        "span {:?} kind={} trace={} span={} parent={:?}\nstart={} end={}\nstatus={:?}\n{}",
+        s.name,
+        s.kind,
+        hex(&s.trace_id),
+        hex(&s.span_id),
+        hex(&s.parent_span_id),
+        s.start_time_unix_nano,
+        s.end_time_unix_nano,
+        s.status.as_ref().map(|st| (st.code, st.message.clone())),
+        attrs(&s.attributes, "  "),
+    )
+}
+
+fn render_log(l: &LogRecord) -> String {
+    format!(
+        "log {:?} severity={} {:?} time={} trace={} span={}\nbody={}\n{}",
+        l.event_name,
+        l.severity_number,
+        l.severity_text,
+        l.time_unix_nano,
+        hex(&l.trace_id),
+        hex(&l.span_id),
+        value(&l.body),
+        attrs(&l.attributes, "  "),
+    )
+}
+
+fn render_point_attrs(kvs: &[KeyValue]) -> String {
+    let mut v: Vec<String> = kvs
+        .iter()
+        .map(|kv| format!("{}={}", kv.key, value(&kv.value)))
+        .collect();
+    v.sort();
+    v.join(" ")
+}
+
+fn render_metrics(rms: &[ResourceMetrics]) -> String {
+    let mut out = String::new();
+    for rm in rms {
+        out.push_str("resource\n");
+        out.push_str(&attrs(
+            &rm.resource
+                .as_ref()
+                .map(|r| r.attributes.clone())
+                .unwrap_or_default(),
+            "  ",
+        ));
+        for m in rms_metrics(rm) {
+            let mut points: Vec<String> = match &m.data {
+                Some(Data::Sum(s)) => s
+                    .data_points
+                    .iter()
+                    .map(|p| format!("    {} -> {:?} (temporality {}, monotonic {})", render_point_attrs(&p.attributes), p.value, s.aggregation_temporality, s.is_monotonic))
+                    .collect(),
+                Some(Data::Histogram(h)) => h
+                    .data_points
+                    .iter()
+                    .map(|p| {
+                        let ex: Vec<String> = p
+                            .exemplars
+                            .iter()
+                            .map(|e| format!("{:?}@{}/{}", e.value, hex(&e.trace_id), hex(&e.span_id)))
+                            .collect();
+                        format!(
+                            "    {} -> count={} sum={:?} min={:?} max={:?} buckets={:?} exemplars={:?} (temporality {})",
+                            render_point_attrs(&p.attributes), p.count, p.sum, p.min, p.max, p.bucket_counts, ex, h.aggregation_temporality
+                        )
+                    })
+                    .collect(),
+                other => vec![format!("    {other:?}")],
+            };
+            points.sort();
+            out.push_str(&format!(
+                "  metric {} [{}] {:?}\n{}\n",
+                m.name,
+                m.unit,
+                m.description,
+                points.join("\n")
+            ));
+        }
+    }
+    out
+}
+
+fn rms_metrics(rm: &ResourceMetrics) -> Vec<&Metric> {
+    rm.scope_metrics.iter().flat_map(|s| &s.metrics).collect()
+}
+
+fn process() -> Arc<ProcessInfo> {
+    Arc::new(ProcessInfo {
+        pid: 4242,
+        ppid: 1,
+        exe_name: "curl".into(),
+        exe_path: Some("/usr/bin/curl".into()),
+        command_line: Some("curl http://www.example.test/".into()),
+        container_id: None,
+        service_name: "checkout".into(),
+        service_name_from_env: true,
+    })
+}
+
+fn owner() -> Owner {
+    Owner {
+        pid: 4242,
+        tid: 4242,
+        ppid: 1,
+        cgroup_id: 77,
+        comm: "curl".into(),
+        from_listener: false,
+    }
+}
+
+fn flow(reason: CloseReason, ongoing: bool) -> Flow {
+    let conn = ConnRecord {
+        cookie: 99,
+        direction: Direction::Client,
+        local: "10.1.0.1:40000".parse().unwrap(),
+        remote: "192.0.2.10:443".parse().unwrap(),
+        netns: 4_026_531_840,
+        start_unix_nanos: T0,
+        end_unix_nanos: T0 + 12_500_000,
+        bytes_sent: 517,
+        bytes_received: 4096,
+        segs_out: 9,
+        segs_in: 11,
+        retransmits: 1,
+        srtt_us: 840,
+        min_rtt_us: 610,
+        reason,
+        owner: owner(),
+    };
+    let report = Report {
+        delta: Counters::of(&conn),
+        first: true,
+        trace_id: [0x11; 16],
+        span_id: [0x22; 8],
+    };
+    let mut f = Flow::new(Box::new(conn), process(), &report, ongoing);
+    f.server_name = Some("www.example.test".into());
+    f
+}
+
+fn lookup(outcome: Outcome) -> DnsLookup {
+    let l = Lookup {
+        start_unix_nanos: T0,
+        end_unix_nanos: T0 + 1_250_000,
+        owner: owner(),
+        client: "10.1.0.1:53001".parse().unwrap(),
+        resolver: "10.1.0.53:53".parse().unwrap(),
+        tcp: false,
+        id: 0xbeef,
+        question: Question {
+            name: "www.example.test".into(),
+            qtype: RecordType(1),
+            class: 1,
+        },
+        outcome,
+    };
+    let mut d = DnsLookup::new(l, process());
+    d.trace_id = [0x33; 16];
+    d.span_id = [0x44; 8];
+    d
+}
+
+fn answered() -> Outcome {
+    Outcome::Answered {
+        rcode: Rcode(0),
+        answers: vec![
+            Record {
+                name: "www.example.test".into(),
+                rtype: RecordType(5),
+                class: 1,
+                ttl: 300,
+                data: RecordData::Cname("edge.example.test".into()),
+            },
+            Record {
+                name: "edge.example.test".into(),
+                rtype: RecordType(1),
+                class: 1,
+                ttl: 60,
+                data: RecordData::A("192.0.2.10".parse().unwrap()),
+            },
+        ],
+        truncated: false,
+    }
+}
+
+fn host() -> HostInfo {
+    HostInfo::named("node-1")
+}
+
+#[test]
+fn otlp_mapping_matches_golden_files() {
+    let mut failures = Vec::new();
+    let mut check = |case: &str, got: String| failures.extend(golden::check("signals", case, &got));
+
+    let closed = flow(CloseReason::Fin, false);
+    check(
+        "tcp_flow_log",
+        render_log(&closed.log_record(T0 + 13_000_000)),
+    );
+    check("tcp_flow_span", render_span(&closed.span()));
+    let refused = flow(CloseReason::Refused, false);
+    check("tcp_refused_span", render_span(&refused.span()));
+    check(
+        "tcp_ongoing_log",
+        render_log(&flow(CloseReason::Fin, true).log_record(T0)),
+    );
+    let mut tcp = TcpMetrics::default();
+    tcp.record(&closed, &Counters::of(&closed.conn), true);
+    check(
+        "tcp_metrics",
+        render_metrics(&tcp.export(T0 + 60_000_000_000, &host())),
+    );
+
+    let ok = lookup(answered());
+    check("dns_lookup_log", render_log(&ok.log_record(T0 + 2_000_000)));
+    check("dns_lookup_span", render_span(&ok.span()));
+    check(
+        "dns_timeout_span",
+        render_span(&lookup(Outcome::Timeout).span()),
+    );
+    let mut dns = DnsMetrics::default();
+    dns.record(&ok);
+    dns.record(&lookup(Outcome::Timeout));
+    check(
+        "dns_metrics",
+        render_metrics(&dns.export(T0 + 60_000_000_000, &host())),
+    );
+
+    golden::assert_all(&failures);
+}
