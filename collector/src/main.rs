@@ -101,17 +101,21 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     })?;
     // DNS capture is worth having but not worth refusing to start over: without it the
     // TCP signals still flow, and the reason is said once.
-    let dns_ring: u32 = 1 << 20;
-    let dns = match DnsProbes::load(&DnsProbeOptions {
-        ports: vec![53],
-        ring_buffer_bytes: dns_ring,
-        wakeup_bytes: u64::from(dns_ring / 16).min(WAKEUP_BYTES_MAX),
-    }) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            eprintln!("sonde: DNS capture disabled: {e}");
-            None
+    let dns = if cfg.dns.enabled {
+        let ring = cfg.dns.ring_buffer_size;
+        match DnsProbes::load(&DnsProbeOptions {
+            ports: cfg.dns.ports.clone(),
+            ring_buffer_bytes: ring,
+            wakeup_bytes: u64::from(ring / 16).min(WAKEUP_BYTES_MAX),
+        }) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("sonde: DNS capture disabled: {e}");
+                None
+            }
         }
+    } else {
+        None
     };
     let telemetry = Arc::new(Telemetry::default());
     let (tx, rx) = mpsc::channel(cfg.pipeline.queue_size);
@@ -151,6 +155,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
                 command_line_max: cfg.process.command_line_max,
                 max_connections: cfg.tcp.max_connections as usize,
                 report_interval: cfg.tcp.report_interval,
+                dns_timeout: cfg.dns.timeout,
             },
             exporters,
             Arc::clone(&telemetry),

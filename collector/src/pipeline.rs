@@ -31,8 +31,6 @@ use crate::telemetry::{LostReason, Snapshot, Telemetry};
 
 /// DNS queries awaiting their answer, at most.
 const DNS_MAX_PENDING: usize = 16_384;
-/// A query unanswered this long is a timeout (the glibc resolver's default per try).
-const DNS_TIMEOUT: Duration = Duration::from_secs(5);
 /// IP → name entries kept.
 const DNS_NAMES: usize = 65_536;
 
@@ -55,6 +53,8 @@ pub struct PipelineSettings {
     pub max_connections: usize,
     /// How often the kernel reports long-lived connections.
     pub report_interval: Duration,
+    /// A DNS query unanswered this long is a timeout.
+    pub dns_timeout: Duration,
 }
 
 /// The pipeline's state.
@@ -103,6 +103,7 @@ impl Pipeline {
     ) -> Pipeline {
         let processes = ProcessCache::new(settings.process_cache_size, settings.command_line_max);
         let settings_max_connections = settings.max_connections;
+        let settings_dns_timeout = settings.dns_timeout;
         Pipeline {
             settings,
             exporters,
@@ -113,7 +114,7 @@ impl Pipeline {
             processes,
             connections: Connections::new(settings_max_connections),
             metrics: TcpMetrics::default(),
-            dns: DnsTracker::new(DNS_MAX_PENDING, DNS_TIMEOUT),
+            dns: DnsTracker::new(DNS_MAX_PENDING, settings_dns_timeout),
             names: NameCache::new(DNS_NAMES),
             dns_metrics: DnsMetrics::default(),
             dns_kernel,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::error::ConfigError;
 use super::secure::{FileAuth, FileTls};
 use super::types::{
-    AgentResource, BatchConfig, Compression, ConsoleMode, MetricsConfig, PipelineConfig,
+    AgentResource, BatchConfig, Compression, ConsoleMode, DnsConfig, MetricsConfig, PipelineConfig,
     ProcessConfig, Protocol, RetryConfig, TcpConfig,
 };
 use super::units::{duration, nonzero, opt_duration, size};
@@ -22,6 +22,7 @@ pub(crate) struct FileConfig {
     pub batch: BatchConfig,
     pub metrics: MetricsConfig,
     pub tcp: TcpConfig,
+    pub dns: DnsConfig,
     pub process: ProcessConfig,
     pub console: ConsoleMode,
     pub pipeline: PipelineConfig,

@@ -22,8 +22,9 @@ pub use error::ConfigError;
 pub use resolve::DEFAULT_GRPC_PORT;
 pub use secure::{basic_auth_value, load_certs, load_key, TlsSettings};
 pub use types::{
-    AgentResource, BatchConfig, Compression, Config, ConsoleMode, ExportConfig, MetricsConfig,
-    PipelineConfig, ProcessConfig, Protocol, RetryConfig, SignalEndpoint, TcpConfig, Temporality,
+    AgentResource, BatchConfig, Compression, Config, ConsoleMode, DnsConfig, ExportConfig,
+    MetricsConfig, PipelineConfig, ProcessConfig, Protocol, RetryConfig, SignalEndpoint, TcpConfig,
+    Temporality,
 };
 pub use units::{format_duration, format_size, parse_duration, parse_size};
 

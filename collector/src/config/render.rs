@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::secure::{FileTls, TlsSettings};
 use super::types::{
-    AgentResource, BatchConfig, Compression, Config, ConsoleMode, MetricsConfig, PipelineConfig,
-    ProcessConfig, Protocol, RetryConfig, SignalEndpoint, TcpConfig,
+    AgentResource, BatchConfig, Compression, Config, ConsoleMode, DnsConfig, MetricsConfig,
+    PipelineConfig, ProcessConfig, Protocol, RetryConfig, SignalEndpoint, TcpConfig,
 };
 use super::units::{duration, size};
 
@@ -24,6 +24,7 @@ struct Rendered<'a> {
     batch: &'a BatchConfig,
     metrics: &'a MetricsConfig,
     tcp: &'a TcpConfig,
+    dns: &'a DnsConfig,
     process: &'a ProcessConfig,
     console: ConsoleMode,
     pipeline: &'a PipelineConfig,
@@ -136,6 +137,7 @@ impl Config {
             batch: &self.batch,
             metrics: &self.metrics,
             tcp: &self.tcp,
+            dns: &self.dns,
             process: &self.process,
             console: self.console,
             pipeline: &self.pipeline,

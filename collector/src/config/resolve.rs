@@ -53,6 +53,7 @@ pub(crate) fn resolve(
         batch: cfg.batch,
         metrics,
         tcp: cfg.tcp,
+        dns: cfg.dns,
         process: cfg.process,
         console: cfg.console,
         pipeline: cfg.pipeline,
@@ -310,6 +311,7 @@ fn check_file_values(cfg: &FileConfig, file: &str) -> Result<(), ConfigError> {
         ("batch.timeout".into(), cfg.batch.timeout),
         ("metrics.interval".into(), cfg.metrics.interval),
         ("tcp.report_interval".into(), cfg.tcp.report_interval),
+        ("dns.timeout".into(), cfg.dns.timeout),
     ];
     for signal in Signal::ALL {
         if let Some(t) = file_signal(e, signal).timeout {
@@ -325,6 +327,13 @@ fn check_file_values(cfg: &FileConfig, file: &str) -> Result<(), ConfigError> {
         return Err(inconsistent(
             "exporter.retry.max_backoff",
             "must not be shorter than exporter.retry.initial_backoff",
+        ));
+    }
+    let ports = &cfg.dns.ports;
+    if cfg.dns.enabled && (ports.is_empty() || ports.len() > 8 || ports.contains(&0)) {
+        return Err(inconsistent(
+            "dns.ports",
+            "must list 1 to 8 ports between 1 and 65535, e.g. [53, 5353]",
         ));
     }
     Ok(())

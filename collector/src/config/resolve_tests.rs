@@ -309,3 +309,21 @@ fn inconsistent_values_name_the_key() {
     let e = load_str("metrics:\n  interval: 0s\n", "t.yaml", &env_of(&[])).unwrap_err();
     assert!(e.to_string().contains("metrics.interval"), "{e}");
 }
+
+#[test]
+fn dns_ports_are_bounded() {
+    let ok = load_str("dns:\n  ports: [53, 5353]\n", "f", &|_| None).unwrap();
+    assert_eq!(ok.dns.ports, vec![53, 5353]);
+    assert!(ok.dns.enabled);
+    for bad in [
+        "dns:\n  ports: []\n",
+        "dns:\n  ports: [0]\n",
+        "dns:\n  ports: [1,2,3,4,5,6,7,8,9]\n",
+    ] {
+        let err = load_str(bad, "f", &|_| None).unwrap_err().to_string();
+        assert!(err.contains("dns.ports"), "{err}");
+    }
+    // Disabled, the list is not used.
+    let off = load_str("dns:\n  enabled: false\n  ports: []\n", "f", &|_| None).unwrap();
+    assert!(!off.dns.enabled);
+}

@@ -20,6 +20,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// TCP connection tracking.
     pub tcp: TcpConfig,
+    /// DNS capture.
+    pub dns: DnsConfig,
     /// Process metadata lookup.
     pub process: ProcessConfig,
     /// Whether flows are printed to the terminal.
@@ -333,6 +335,33 @@ impl Default for TcpConfig {
             report_interval: Duration::from_secs(30),
             max_connections: 65_536,
             ring_buffer_size: 4 << 20,
+        }
+    }
+}
+
+/// DNS capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Capture DNS at all (needs a cgroup-v2 mount).
+    pub enabled: bool,
+    /// UDP and TCP ports that carry DNS: 1 to 8 of them.
+    pub ports: Vec<u16>,
+    /// BPF ring buffer size in bytes: a power of two between 4KiB and 1GiB.
+    #[serde(with = "ring_size")]
+    pub ring_buffer_size: u32,
+    /// A query unanswered this long is a timeout.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            enabled: true,
+            ports: vec![53],
+            ring_buffer_size: 1 << 20,
+            timeout: Duration::from_secs(5),
         }
     }
 }
