@@ -18,6 +18,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "events.h"
+#include "sock_lookup.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -386,31 +387,14 @@ int BPF_PROG(sonde_receive_reset, struct sock *sk)
 /* accept()/accept4() returned fd: the calling task owns the accepted socket. */
 static __always_inline int on_accept_exit(long fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct file **fds;
-	struct file *file = NULL;
-	struct socket *sock;
-	struct sock *sk;
-	__u64 cookie;
+	struct sock *sk = sonde_fd_tcp_sock(fd);
 	struct conn *c;
-	__u32 max_fds;
+	__u64 cookie;
 
-	if (fd < 0)
-		return 0;
-	max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
-	if (fd >= max_fds)
-		return 0;
-	fds = BPF_CORE_READ(task, files, fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
-		return 0;
-	sock = BPF_CORE_READ(file, private_data);
-	if (!sock)
-		return 0;
-	sk = BPF_CORE_READ(sock, sk);
 	if (!sk)
 		return 0;
 	/* The cookie was generated when the child was tracked; 0 means it never was. */
-	cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	cookie = sonde_sk_cookie(sk);
 	if (!cookie)
 		return 0;
 	c = bpf_map_lookup_elem(&conns, &cookie);

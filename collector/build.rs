@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use libbpf_cargo::SkeletonBuilder;
 
-const PROGRAMS: &[&str] = &["conn", "dns"];
+const PROGRAMS: &[&str] = &["conn", "dns", "data"];
 
 fn main() {
     let manifest =

@@ -16,6 +16,7 @@ enum sonde_event_kind {
 	SONDE_EV_PROC_EXIT = 3,	 /* a process (thread-group leader) exited */
 	SONDE_EV_CONN_UPDATE = 4, /* periodic report of a long-lived connection (same layout as CLOSE) */
 	SONDE_EV_DNS_PACKET = 5,  /* a DNS message on a watched port (dns.bpf.c) */
+	SONDE_EV_DATA = 6,	  /* bytes a data syscall moved on an HTTP connection (data.bpf.c) */
 };
 
 /* Who opened the connection, seen from the owning process. */
@@ -135,6 +136,39 @@ struct sonde_dns_event {
 	__u8 daddr[16];
 	struct sonde_owner owner; /* valid with SONDE_DNS_F_OWNER */
 	__u8 data[SONDE_DNS_MAX];
+};
+
+/* ---- data.bpf.c ----------------------------------------------------------------------- */
+
+/* Bytes copied per data syscall at most; the capture length below it is set at load. */
+#define SONDE_DATA_MAX 1024
+
+enum sonde_data_flags {
+	SONDE_DATA_F_EGRESS = 1 << 0,	/* written by the process (else read) */
+	SONDE_DATA_F_SENDFILE = 1 << 1, /* sendfile(): a length, no bytes */
+	SONDE_DATA_F_CUT = 1 << 2,	/* the syscall moved more than was copied */
+};
+
+enum sonde_data_drop {
+	SONDE_DATA_DROP_RINGBUF_FULL = 0,
+	SONDE_DATA_DROP_ARGS_MAP_FULL = 1, /* syscall arguments could not be kept until exit */
+	SONDE_DATA_DROP_NO_COOKIE = 2,	   /* a socket Sonde did not see open: not followed */
+	SONDE_DATA_DROP_READ_FAILED = 3,   /* bpf_probe_read_user of the buffer failed */
+	SONDE_DATA_DROP_MAX = 4,
+};
+
+/* SONDE_EV_DATA: a header and `captured` bytes (the record is only as long as that). */
+struct sonde_data_event {
+	__u8 kind; /* SONDE_EV_DATA */
+	__u8 flags; /* enum sonde_data_flags */
+	__u16 captured;
+	__u32 pid;
+	__u32 tid;
+	__u32 fd;
+	__u64 cookie;
+	__u64 ts_ns; /* CLOCK_MONOTONIC at syscall exit */
+	__u64 len;   /* bytes the syscall moved */
+	__u8 data[SONDE_DATA_MAX];
 };
 
 #endif /* SONDE_EVENTS_H */

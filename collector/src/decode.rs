@@ -45,6 +45,29 @@ pub enum KernelEvent {
     },
     /// A DNS message seen on a watched port.
     DnsPacket(Box<DnsPacket>),
+    /// Bytes a data syscall moved on an HTTP connection.
+    Data(Box<DataSegment>),
+}
+
+/// One data syscall on an HTTP connection: its length and a bounded prefix of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataSegment {
+    /// Wall-clock time of the syscall's exit, Unix nanoseconds.
+    pub ts_unix_nanos: u64,
+    /// Socket cookie.
+    pub cookie: u64,
+    /// Process.
+    pub pid: u32,
+    /// Thread.
+    pub tid: u32,
+    /// Written by the process (else read).
+    pub egress: bool,
+    /// A sendfile(): `len` bytes, none captured.
+    pub sendfile: bool,
+    /// Bytes the syscall moved (may exceed `data`).
+    pub len: u64,
+    /// The captured prefix.
+    pub data: Vec<u8>,
 }
 
 /// One DNS message as captured, owned.
@@ -317,12 +340,48 @@ pub fn decode(data: &[u8], clock: &Clock) -> Result<KernelEvent, DecodeError> {
                 KernelEvent::ProcExit { pid: raw.pid }
             })
         }
+        types::EV_DATA => decode_data(data, clock).map(|d| KernelEvent::Data(Box::new(d))),
         types::EV_DNS_PACKET => {
             let raw: &sonde_dns_event = from_bytes(kind, data)?;
             decode_dns(raw, clock).map(|p| KernelEvent::DnsPacket(Box::new(p)))
         }
         other => Err(DecodeError::UnknownKind(other)),
     }
+}
+
+/// The data record is variable-length (header + captured bytes), so it is read by
+/// offset rather than as the whole `sonde_data_event`.
+fn decode_data(data: &[u8], clock: &Clock) -> Result<DataSegment, DecodeError> {
+    let header = data
+        .get(..types::DATA_HEADER)
+        .ok_or(DecodeError::Truncated {
+            kind: types::EV_DATA,
+            len: data.len(),
+            want: types::DATA_HEADER,
+        })?;
+    let u16_at = |o: usize| u16::from_ne_bytes([header[o], header[o + 1]]);
+    let u32_at =
+        |o: usize| u32::from_ne_bytes([header[o], header[o + 1], header[o + 2], header[o + 3]]);
+    let u64_at = |o: usize| u64::from(u32_at(o)) | (u64::from(u32_at(o + 4)) << 32);
+    let flags = header[1];
+    let captured = usize::from(u16_at(2));
+    let body = data
+        .get(types::DATA_HEADER..types::DATA_HEADER + captured)
+        .ok_or(DecodeError::Truncated {
+            kind: types::EV_DATA,
+            len: data.len(),
+            want: types::DATA_HEADER + captured,
+        })?;
+    Ok(DataSegment {
+        ts_unix_nanos: clock.to_unix_nanos(u64_at(24)),
+        cookie: u64_at(16),
+        pid: u32_at(4),
+        tid: u32_at(8),
+        egress: flags & types::DATA_F_EGRESS != 0,
+        sendfile: flags & types::DATA_F_SENDFILE != 0,
+        len: u64_at(32),
+        data: body.to_vec(),
+    })
 }
 
 fn decode_dns(raw: &sonde_dns_event, clock: &Clock) -> Result<DnsPacket, DecodeError> {

@@ -205,3 +205,37 @@ fn decodes_a_dns_query_on_egress() {
     assert_eq!(p.payload.len(), raw.data.len());
     assert_eq!(p.owner.pid, 0, "ingress packets carry no owner");
 }
+
+#[test]
+fn decodes_a_variable_length_data_record() {
+    let mut raw = crate::bpf::types::sonde_data_event {
+        kind: types::EV_DATA,
+        flags: types::DATA_F_EGRESS,
+        captured: 5,
+        pid: 10,
+        tid: 11,
+        fd: 3,
+        cookie: 77,
+        ts_ns: 5,
+        len: 900,
+        ..Default::default()
+    };
+    raw.data[..5].copy_from_slice(b"GET /");
+    // Only the header and the captured bytes travel.
+    let bytes = &bytes_of(&raw)[..types::DATA_HEADER + 5];
+    let KernelEvent::Data(d) = decode(bytes, &Clock::with_offset(1)).unwrap() else {
+        panic!("not a data record");
+    };
+    assert_eq!(
+        (d.pid, d.tid, d.cookie, d.len, d.ts_unix_nanos),
+        (10, 11, 77, 900, 6)
+    );
+    assert!(d.egress && !d.sendfile);
+    assert_eq!(d.data, b"GET /");
+    // A record claiming more bytes than it carries is an error, not a panic.
+    assert!(matches!(
+        decode(&bytes[..types::DATA_HEADER + 2], &Clock::with_offset(0)),
+        Err(DecodeError::Truncated { kind: 6, .. })
+    ));
+    assert!(decode(&bytes[..20], &Clock::with_offset(0)).is_err());
+}

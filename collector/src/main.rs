@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sonde::bpf::{self, DnsProbeOptions, DnsProbes, ProbeOptions, Probes, RingReader};
+use sonde::bpf::{
+    self, DataProbeOptions, DataProbes, DnsProbeOptions, DnsProbes, ProbeOptions, Probes,
+    RingReader,
+};
 use sonde::config::{self, Config};
 use sonde::decode::Clock;
 use sonde::export::Exporters;
@@ -117,10 +120,23 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    let data = if cfg.http.enabled {
+        let ring = cfg.http.ring_buffer_size;
+        Some(DataProbes::load(&DataProbeOptions {
+            capture_bytes: u32::try_from(cfg.http.capture_bytes).unwrap_or(u32::MAX),
+            ring_buffer_bytes: ring,
+            wakeup_bytes: u64::from(ring / 16).min(WAKEUP_BYTES_MAX),
+        })?)
+    } else {
+        None
+    };
     let telemetry = Arc::new(Telemetry::default());
     let (tx, rx) = mpsc::channel(cfg.pipeline.queue_size);
     let mut rings = vec![probes.events_map()?];
     if let Some(d) = &dns {
+        rings.push(d.events_map()?);
+    }
+    if let Some(d) = &data {
         rings.push(d.events_map()?);
     }
     let reader = RingReader::start(rings, Clock::measure(), tx, Arc::clone(&telemetry))?;
@@ -192,6 +208,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             reader.stop();
             drop(probes);
             drop(dns);
+            drop(data);
         })
         .await
         .context("stopping the ring-buffer reader")?;

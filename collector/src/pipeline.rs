@@ -20,7 +20,7 @@ use crate::bpf::types::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_F
 use crate::bpf::{DnsCounters, DropCounters};
 use crate::console;
 use crate::correlate::Connections;
-use crate::decode::{ConnRecord, Direction, DnsPacket, KernelEvent};
+use crate::decode::{ConnRecord, DataSegment, Direction, DnsPacket, KernelEvent};
 use crate::dns::{DnsTracker, Lookup, NameCache};
 use crate::export::Exporters;
 use crate::process::ProcessCache;
@@ -174,6 +174,7 @@ impl Pipeline {
             KernelEvent::ProcExec { pid, ppid, comm } => self.processes.on_exec(pid, ppid, &comm),
             KernelEvent::ProcExit { pid } => self.processes.on_exit(pid, Instant::now()),
             KernelEvent::DnsPacket(packet) => self.dns_packet(*packet),
+            KernelEvent::Data(segment) => self.data_segment(*segment),
         }
     }
 
@@ -220,6 +221,17 @@ impl Pipeline {
         for lookup in self.dns.packet(packet) {
             self.dns_lookup(lookup);
         }
+    }
+
+    /// HTTP data: pairing and signals come with the HTTP tracker; counted meanwhile.
+    fn data_segment(&mut self, segment: DataSegment) {
+        tracing::trace!(
+            cookie = segment.cookie,
+            pid = segment.pid,
+            egress = segment.egress,
+            len = segment.len,
+            "http data"
+        );
     }
 
     /// A completed lookup (answered or timed out): learn its names, count, print, queue.

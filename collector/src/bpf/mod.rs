@@ -6,6 +6,7 @@
 //! [`RingReader`] polls the ring buffer and hands decoded events to the pipeline over a
 //! bounded channel, counting what it cannot hand over.
 
+mod data;
 mod dns;
 mod error;
 mod loader;
@@ -13,6 +14,7 @@ pub mod preflight;
 mod ringbuf;
 pub(crate) mod types;
 
+pub use data::{DataProbeOptions, DataProbes};
 pub use dns::{DnsCounters, DnsProbeOptions, DnsProbes};
 pub use error::BpfError;
 pub use loader::{DropCounters, ProbeOptions, Probes, Reporter};

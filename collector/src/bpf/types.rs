@@ -27,6 +27,13 @@ pub mod dns {
 
 pub use conn::types::{sonde_conn_event, sonde_owner, sonde_proc_event};
 pub use conn::{ConnSkel, ConnSkelBuilder};
+/// The skeleton of data.bpf.c.
+pub mod data {
+    include!(concat!(env!("OUT_DIR"), "/data.skel.rs"));
+}
+
+pub use data::types::sonde_data_event;
+pub use data::{DataSkel, DataSkelBuilder};
 pub use dns::types::sonde_dns_event;
 pub use dns::{DnsSkel, DnsSkelBuilder};
 
@@ -40,6 +47,21 @@ pub const EV_PROC_EXIT: u8 = 3;
 pub const EV_CONN_UPDATE: u8 = 4;
 /// A DNS message.
 pub const EV_DNS_PACKET: u8 = 5;
+/// Bytes a data syscall moved on an HTTP connection.
+pub const EV_DATA: u8 = 6;
+
+/// `SONDE_DATA_MAX`: bytes copied per syscall at most.
+pub const DATA_MAX: u32 = 1024;
+/// Bytes before `data[]` in a data record.
+pub const DATA_HEADER: usize = 40;
+/// `enum sonde_data_flags`: written by the process.
+pub const DATA_F_EGRESS: u8 = 1 << 0;
+/// sendfile(): a length, no bytes.
+pub const DATA_F_SENDFILE: u8 = 1 << 1;
+/// The syscall moved more than was copied.
+pub const DATA_F_CUT: u8 = 1 << 2;
+/// Number of data drop counters (`enum sonde_data_drop`).
+pub const DATA_DROP_MAX: u32 = 4;
 
 /// `enum sonde_dns_flags`.
 pub const DNS_F_EGRESS: u16 = 1 << 0;
@@ -78,6 +100,7 @@ const _: () = assert!(std::mem::size_of::<sonde_conn_event>() == 152);
 const _: () = assert!(std::mem::size_of::<sonde_proc_event>() == 40);
 const _: () = assert!(std::mem::size_of::<sonde_owner>() == 40);
 const _: () = assert!(std::mem::size_of::<sonde_dns_event>() == 1584);
+const _: () = assert!(std::mem::size_of::<sonde_data_event>() == DATA_HEADER + DATA_MAX as usize);
 
 // SAFETY: both are `#[repr(C)]` structs of integers and byte arrays, valid for any bit
 // pattern, which is what `plain::from_bytes` requires.
@@ -86,3 +109,5 @@ unsafe impl plain::Plain for sonde_conn_event {}
 unsafe impl plain::Plain for sonde_proc_event {}
 // SAFETY: as above.
 unsafe impl plain::Plain for sonde_dns_event {}
+// SAFETY: as above.
+unsafe impl plain::Plain for sonde_data_event {}

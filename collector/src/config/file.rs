@@ -9,8 +9,8 @@ use serde::Deserialize;
 use super::error::ConfigError;
 use super::secure::{FileAuth, FileTls};
 use super::types::{
-    AgentResource, BatchConfig, Compression, ConsoleMode, DnsConfig, MetricsConfig, PipelineConfig,
-    ProcessConfig, Protocol, RetryConfig, TcpConfig,
+    AgentResource, BatchConfig, Compression, ConsoleMode, DnsConfig, HttpConfig, MetricsConfig,
+    PipelineConfig, ProcessConfig, Protocol, RetryConfig, TcpConfig,
 };
 use super::units::{duration, nonzero, opt_duration, size};
 
@@ -23,6 +23,7 @@ pub(crate) struct FileConfig {
     pub metrics: MetricsConfig,
     pub tcp: TcpConfig,
     pub dns: DnsConfig,
+    pub http: HttpConfig,
     pub process: ProcessConfig,
     pub console: ConsoleMode,
     pub pipeline: PipelineConfig,

@@ -23,8 +23,8 @@ pub use resolve::DEFAULT_GRPC_PORT;
 pub use secure::{basic_auth_value, load_certs, load_key, TlsSettings};
 pub use types::{
     AgentResource, BatchConfig, Compression, Config, ConsoleMode, DnsConfig, ExportConfig,
-    MetricsConfig, PipelineConfig, ProcessConfig, Protocol, RetryConfig, SignalEndpoint, TcpConfig,
-    Temporality,
+    HttpConfig, MetricsConfig, PipelineConfig, ProcessConfig, Protocol, RetryConfig,
+    SignalEndpoint, TcpConfig, Temporality,
 };
 pub use units::{format_duration, format_size, parse_duration, parse_size};
 

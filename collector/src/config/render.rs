@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::secure::{FileTls, TlsSettings};
 use super::types::{
-    AgentResource, BatchConfig, Compression, Config, ConsoleMode, DnsConfig, MetricsConfig,
-    PipelineConfig, ProcessConfig, Protocol, RetryConfig, SignalEndpoint, TcpConfig,
+    AgentResource, BatchConfig, Compression, Config, ConsoleMode, DnsConfig, HttpConfig,
+    MetricsConfig, PipelineConfig, ProcessConfig, Protocol, RetryConfig, SignalEndpoint, TcpConfig,
 };
 use super::units::{duration, size};
 
@@ -25,6 +25,7 @@ struct Rendered<'a> {
     metrics: &'a MetricsConfig,
     tcp: &'a TcpConfig,
     dns: &'a DnsConfig,
+    http: &'a HttpConfig,
     process: &'a ProcessConfig,
     console: ConsoleMode,
     pipeline: &'a PipelineConfig,
@@ -138,6 +139,7 @@ impl Config {
             metrics: &self.metrics,
             tcp: &self.tcp,
             dns: &self.dns,
+            http: &self.http,
             process: &self.process,
             console: self.console,
             pipeline: &self.pipeline,

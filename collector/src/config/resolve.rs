@@ -54,6 +54,7 @@ pub(crate) fn resolve(
         metrics,
         tcp: cfg.tcp,
         dns: cfg.dns,
+        http: cfg.http,
         process: cfg.process,
         console: cfg.console,
         pipeline: cfg.pipeline,
@@ -327,6 +328,12 @@ fn check_file_values(cfg: &FileConfig, file: &str) -> Result<(), ConfigError> {
         return Err(inconsistent(
             "exporter.retry.max_backoff",
             "must not be shorter than exporter.retry.initial_backoff",
+        ));
+    }
+    if !(64..=1024).contains(&cfg.http.capture_bytes) {
+        return Err(inconsistent(
+            "http.capture_bytes",
+            "must be between 64B and 1KiB (the request line, status line and headers)",
         ));
     }
     let ports = &cfg.dns.ports;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::secure::TlsSettings;
-use super::units::{duration, nonzero, ring_size};
+use super::units::{duration, nonzero, ring_size, size};
 
 /// Everything the agent is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub struct Config {
     pub tcp: TcpConfig,
     /// DNS capture.
     pub dns: DnsConfig,
+    /// HTTP capture.
+    pub http: HttpConfig,
     /// Process metadata lookup.
     pub process: ProcessConfig,
     /// Whether flows are printed to the terminal.
@@ -362,6 +364,30 @@ impl Default for DnsConfig {
             ports: vec![53],
             ring_buffer_size: 1 << 20,
             timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// HTTP capture on the data syscalls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Capture HTTP/1.x at all. Off until the HTTP signals are complete.
+    pub enabled: bool,
+    /// Bytes copied per data syscall: the request line, status line and headers.
+    #[serde(with = "size")]
+    pub capture_bytes: u64,
+    /// BPF ring buffer size in bytes: a power of two between 4KiB and 1GiB.
+    #[serde(with = "ring_size")]
+    pub ring_buffer_size: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            enabled: false,
+            capture_bytes: 512,
+            ring_buffer_size: 4 << 20,
         }
     }
 }
