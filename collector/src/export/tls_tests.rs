@@ -234,6 +234,38 @@ async fn an_untrusted_server_is_refused_unless_verification_is_off() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_the_system_trust_store_decides() {
+    // The system store loads (Debian: ca-certificates, which .ci/run installs) ...
+    let config = super::tls::client_config(Signal::Traces, &TlsSettings::default()).unwrap();
+    assert!(config.alpn_protocols.is_empty());
+    // ... and it does not trust the test CA: without ca_file the handshake fails.
+    let pki = TestPki::generate().unwrap();
+    let rx = receiver(&pki, false);
+    let ep = endpoint(
+        format!("{}/v1/traces", rx.http_endpoint()),
+        Protocol::HttpProtobuf,
+        TOKEN,
+        TlsSettings::default(),
+    );
+    let client = HttpClient::new(Signal::Traces, &ep).unwrap();
+    let quick = retry(Duration::from_millis(300));
+    let e = deliver(
+        &Transport::Http(client),
+        &spans(1),
+        &quick,
+        &Telemetry::default(),
+    )
+    .await
+    .unwrap_err();
+    let text = e.error.to_string().to_lowercase();
+    assert!(
+        text.contains("certificate") || text.contains("unknownissuer"),
+        "{text}"
+    );
+    assert!(rx.spans().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_are_not_retried() {
     let pki = TestPki::generate().unwrap();
     let rx = receiver(&pki, false);
