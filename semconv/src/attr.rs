@@ -39,6 +39,19 @@ pub const DNS_RESPONSE_CODE: &str = "dns.response.code";
 /// `dns.answers`).
 pub const DNS_ANSWERS: &str = "dns.answers";
 
+/// HTTP request method (OTel semconv; `_OTHER` for methods outside the known set).
+pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
+/// HTTP response status code.
+pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
+/// The matched route template (`/users/{id}`): only from configured templates.
+pub const HTTP_ROUTE: &str = "http.route";
+/// `http` (TLS is a later capture).
+pub const URL_SCHEME: &str = "url.scheme";
+/// The request path, without the query string: on spans only, never on metrics.
+pub const URL_PATH: &str = "url.path";
+/// `1.0` or `1.1`.
+pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
+
 // --- Sonde's own, where no convention exists ------------------------------------------------
 
 /// The query type: A, AAAA, CNAME, PTR, ... (no semconv key exists yet).

@@ -255,6 +255,54 @@ pub const DNS_RESPONSES: MetricDef = MetricDef {
 /// Every DNS metric, in export order.
 pub const DNS_METRICS: &[&MetricDef] = &[&DNS_LOOKUP_DURATION, &DNS_RESPONSES];
 
+/// The OpenTelemetry semantic conventions' recommended HTTP duration buckets (s).
+pub const HTTP_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Series bound for the HTTP metrics.
+pub const HTTP_MAX_SERIES: usize = 2000;
+
+/// Requests a local server answered, by how long it took (OTel semconv, stable).
+pub const HTTP_SERVER_DURATION: MetricDef = MetricDef {
+    name: "http.server.request.duration",
+    unit: "s",
+    description: "Duration of HTTP requests served by local processes: first request byte read to last response byte written.",
+    instrument: Instrument::Histogram,
+    attributes: &[
+        attr::HTTP_REQUEST_METHOD,
+        attr::HTTP_RESPONSE_STATUS_CODE,
+        attr::ERROR_TYPE,
+        attr::URL_SCHEME,
+        attr::HTTP_ROUTE,
+        attr::NETWORK_PROTOCOL_VERSION,
+    ],
+    max_series: HTTP_MAX_SERIES,
+    buckets: HTTP_BUCKETS,
+};
+
+/// Requests a local client sent, by how long the answer took (OTel semconv, stable).
+pub const HTTP_CLIENT_DURATION: MetricDef = MetricDef {
+    name: "http.client.request.duration",
+    unit: "s",
+    description: "Duration of HTTP requests sent by local processes: request written to response read.",
+    instrument: Instrument::Histogram,
+    attributes: &[
+        attr::HTTP_REQUEST_METHOD,
+        attr::HTTP_RESPONSE_STATUS_CODE,
+        attr::ERROR_TYPE,
+        attr::URL_SCHEME,
+        attr::NETWORK_PROTOCOL_VERSION,
+        attr::SERVER_ADDRESS,
+        attr::SERVER_PORT,
+    ],
+    max_series: HTTP_MAX_SERIES,
+    buckets: HTTP_BUCKETS,
+};
+
+/// Every HTTP metric, in export order.
+pub const HTTP_METRICS: &[&MetricDef] = &[&HTTP_SERVER_DURATION, &HTTP_CLIENT_DURATION];
+
 /// Sonde's metrics about itself (resource `service.name=sonde`).
 pub mod agent {
     use super::{Instrument, MetricDef};
@@ -419,6 +467,10 @@ mod tests {
             "dns_lookup_duration_seconds"
         );
         assert_eq!(DNS_RESPONSES.prometheus_name(), "sonde_dns_responses_total");
+        assert_eq!(
+            HTTP_SERVER_DURATION.prometheus_name(),
+            "http_server_request_duration_seconds"
+        );
     }
 
     #[test]
