@@ -18,6 +18,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "events.h"
+#include "counters.h"
 #include "sock_lookup.h"
 
 #define AF_INET 2
@@ -86,10 +87,7 @@ struct sonde_proc_event _proc_event = {};
 
 static __always_inline void count_drop(__u32 which)
 {
-	__u64 *n = bpf_map_lookup_elem(&drops, &which);
-
-	if (n)
-		*n += 1;
+	sonde_count(&drops, which);
 }
 
 static __always_inline __u64 wakeup_flags(void)

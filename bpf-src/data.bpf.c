@@ -13,6 +13,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "events.h"
+#include "counters.h"
 #include "sock_lookup.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -71,10 +72,7 @@ struct sonde_data_event _data_event = {};
 
 static __always_inline void count(__u32 which)
 {
-	__u64 *n = bpf_map_lookup_elem(&data_drops, &which);
-
-	if (n)
-		*n += 1;
+	sonde_count(&data_drops, which);
 }
 
 static __always_inline void save(__u64 fd, __u64 buf, __u32 op)

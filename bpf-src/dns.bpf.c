@@ -14,6 +14,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "events.h"
+#include "counters.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -44,10 +45,7 @@ struct sonde_dns_event _dns_event = {};
 
 static __always_inline void count(__u32 which)
 {
-	__u64 *n = bpf_map_lookup_elem(&dns_drops, &which);
-
-	if (n)
-		*n += 1;
+	sonde_count(&dns_drops, which);
 }
 
 static __always_inline int watched(__u16 port)

@@ -21,3 +21,12 @@ pub use agent::{require_root, Agent, AgentOutput};
 pub use netns::{NetnsPair, Side};
 pub use pki::TestPki;
 pub use receiver::{Failure, Receiver, ReceiverOptions, ServerTls, Signal, Transport};
+
+/// The path of a file in `integration-tests/fixtures/` (test programs and configs).
+pub fn fixture(name: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}

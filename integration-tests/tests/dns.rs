@@ -14,20 +14,12 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use sonde_integration_tests::otlp::{attr, attr_int, attr_str};
-use sonde_integration_tests::{require_root, Agent, NetnsPair, Receiver, Side};
+use sonde_integration_tests::{fixture, require_root, Agent, NetnsPair, Receiver, Side};
 use sonde_semconv::attr as a;
 use sonde_semconv::metric as m;
 use sonde_semconv::resource as r;
 
 const PYTHON: &str = "/usr/bin/python3";
-
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
 
 /// Processes killed on drop.
 struct Kill(Vec<Child>);

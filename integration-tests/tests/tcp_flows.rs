@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -17,7 +16,9 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use sonde_integration_tests::netns::{add_drop_rule, nstat_retrans_segs};
 use sonde_integration_tests::otlp::{attr_int, attr_str};
-use sonde_integration_tests::{require_root, Agent, NetnsPair, Receiver, Side, Signal, Transport};
+use sonde_integration_tests::{
+    fixture, require_root, Agent, NetnsPair, Receiver, Side, Signal, Transport,
+};
 use sonde_semconv::attr as a;
 use sonde_semconv::metric as m;
 use sonde_semconv::resource as r;
@@ -25,14 +26,6 @@ use sonde_semconv::resource as r;
 const PYTHON: &str = "/usr/bin/python3";
 const CLIENT_SERVICE: &str = "sonde-e2e-client";
 const SERVER_SERVICE: &str = "sonde-e2e-server";
-
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
 
 /// A fixture server in namespace B, ready when it returns; killed on drop.
 struct Server(Child);
