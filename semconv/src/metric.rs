@@ -2,8 +2,9 @@
 
 use crate::attr;
 
-/// The kind of instrument a metric is recorded with. All sums are monotonic and exported
-/// with cumulative temporality (Mimir rejects delta).
+/// The kind of instrument a metric is recorded with. Sums are monotonic; they and the
+/// histograms are exported with cumulative temporality unless
+/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` asks for delta (Mimir rejects delta).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Instrument {
     /// Monotonic cumulative sum.
@@ -285,7 +286,8 @@ pub const HTTP_SERVER_DURATION: MetricDef = MetricDef {
 pub const HTTP_CLIENT_DURATION: MetricDef = MetricDef {
     name: "http.client.request.duration",
     unit: "s",
-    description: "Duration of HTTP requests sent by local processes: request written to response read.",
+    description:
+        "Duration of HTTP requests sent by local processes: request written to response read.",
     instrument: Instrument::Histogram,
     attributes: &[
         attr::HTTP_REQUEST_METHOD,

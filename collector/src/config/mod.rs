@@ -6,6 +6,7 @@
 //! general environment variable, per-signal YAML key, general YAML key, built-in default.
 //! Errors name the file, key path, line and column, or the environment variable.
 
+mod capture;
 mod env;
 mod error;
 mod file;

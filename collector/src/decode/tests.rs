@@ -1,5 +1,11 @@
 #![allow(clippy::unwrap_used)]
 
+use std::net::{IpAddr, Ipv6Addr};
+
+use super::conn::{
+    AF_INET, AF_INET6, ECONNREFUSED, ECONNRESET, EHOSTUNREACH, ETIMEDOUT, F_ESTABLISHED,
+    F_RST_RECEIVED, F_RST_SENT,
+};
 use super::*;
 
 fn raw_conn() -> sonde_conn_event {

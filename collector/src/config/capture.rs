@@ -1,0 +1,83 @@
+//! The kernel capture sections: `tcp:`, `dns:` and `http:`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::units::{duration, nonzero, ring_size, size};
+
+/// TCP connection tracking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TcpConfig {
+    /// How often long-lived connections report their counters.
+    #[serde(with = "duration")]
+    pub report_interval: Duration,
+    /// Connections tracked at once in the kernel (BPF map entries).
+    #[serde(deserialize_with = "nonzero")]
+    pub max_connections: u32,
+    /// BPF ring buffer size in bytes: a power of two between 4KiB and 1GiB.
+    #[serde(with = "ring_size")]
+    pub ring_buffer_size: u32,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            report_interval: Duration::from_secs(30),
+            max_connections: 65_536,
+            ring_buffer_size: 4 << 20,
+        }
+    }
+}
+
+/// DNS capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Capture DNS at all (needs a cgroup-v2 mount).
+    pub enabled: bool,
+    /// UDP and TCP ports that carry DNS: 1 to 8 of them.
+    pub ports: Vec<u16>,
+    /// BPF ring buffer size in bytes: a power of two between 4KiB and 1GiB.
+    #[serde(with = "ring_size")]
+    pub ring_buffer_size: u32,
+    /// A query unanswered this long is a timeout.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            enabled: true,
+            ports: vec![53],
+            ring_buffer_size: 1 << 20,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// HTTP capture on the data syscalls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Capture HTTP/1.x at all. Off until the HTTP signals are complete.
+    pub enabled: bool,
+    /// Bytes copied per data syscall: the request line, status line and headers.
+    #[serde(with = "size")]
+    pub capture_bytes: u64,
+    /// BPF ring buffer size in bytes: a power of two between 4KiB and 1GiB.
+    #[serde(with = "ring_size")]
+    pub ring_buffer_size: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            enabled: false,
+            capture_bytes: 512,
+            ring_buffer_size: 4 << 20,
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Captured bytes: DNS messages and HTTP data-syscall prefixes.
+
+use std::net::SocketAddr;
+
+use super::conn::{comm_to_string, ip4, ip6, Owner, AF_INET, AF_INET6};
+use super::{Clock, DecodeError};
+use crate::bpf::types::{self, sonde_dns_event};
+
+/// One data syscall on an HTTP connection: its length and a bounded prefix of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataSegment {
+    /// Wall-clock time of the syscall's exit, Unix nanoseconds.
+    pub ts_unix_nanos: u64,
+    /// Socket cookie.
+    pub cookie: u64,
+    /// Process.
+    pub pid: u32,
+    /// Thread.
+    pub tid: u32,
+    /// Written by the process (else read).
+    pub egress: bool,
+    /// A sendfile(): `len` bytes, none captured.
+    pub sendfile: bool,
+    /// Bytes the syscall moved (may exceed `data`).
+    pub len: u64,
+    /// The captured prefix.
+    pub data: Vec<u8>,
+}
+
+/// One DNS message as captured, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsPacket {
+    /// Wall-clock capture time, Unix nanoseconds.
+    pub ts_unix_nanos: u64,
+    /// Leaving a local socket (else arriving at one).
+    pub egress: bool,
+    /// TCP payload (length-prefixed framing), else one UDP datagram.
+    pub tcp: bool,
+    /// Source address and port.
+    pub src: SocketAddr,
+    /// Destination address and port.
+    pub dst: SocketAddr,
+    /// Socket cookie (0: none).
+    pub cookie: u64,
+    /// Cgroup v2 id of the socket.
+    pub cgroup_id: u64,
+    /// The sending task on egress; `pid` 0 on ingress.
+    pub owner: Owner,
+    /// The captured bytes.
+    pub payload: Vec<u8>,
+    /// The message was longer than the capture.
+    pub truncated: bool,
+}
+
+/// The data record is variable-length (header + captured bytes), so it is read by
+/// offset rather than as the whole `sonde_data_event`.
+pub(super) fn decode_data(data: &[u8], clock: &Clock) -> Result<DataSegment, DecodeError> {
+    let header = data
+        .get(..types::DATA_HEADER)
+        .ok_or(DecodeError::Truncated {
+            kind: types::EV_DATA,
+            len: data.len(),
+            want: types::DATA_HEADER,
+        })?;
+    let u16_at = |o: usize| u16::from_ne_bytes([header[o], header[o + 1]]);
+    let u32_at =
+        |o: usize| u32::from_ne_bytes([header[o], header[o + 1], header[o + 2], header[o + 3]]);
+    let u64_at = |o: usize| u64::from(u32_at(o)) | (u64::from(u32_at(o + 4)) << 32);
+    let flags = header[1];
+    let captured = usize::from(u16_at(2));
+    let body = data
+        .get(types::DATA_HEADER..types::DATA_HEADER + captured)
+        .ok_or(DecodeError::Truncated {
+            kind: types::EV_DATA,
+            len: data.len(),
+            want: types::DATA_HEADER + captured,
+        })?;
+    Ok(DataSegment {
+        ts_unix_nanos: clock.to_unix_nanos(u64_at(24)),
+        cookie: u64_at(16),
+        pid: u32_at(4),
+        tid: u32_at(8),
+        egress: flags & types::DATA_F_EGRESS != 0,
+        sendfile: flags & types::DATA_F_SENDFILE != 0,
+        len: u64_at(32),
+        data: body.to_vec(),
+    })
+}
+
+pub(super) fn decode_dns(raw: &sonde_dns_event, clock: &Clock) -> Result<DnsPacket, DecodeError> {
+    let (src, dst) = match raw.family {
+        AF_INET => (ip4(&raw.saddr, raw.sport), ip4(&raw.daddr, raw.dport)),
+        AF_INET6 => (ip6(&raw.saddr, raw.sport), ip6(&raw.daddr, raw.dport)),
+        other => return Err(DecodeError::Family(other)),
+    };
+    let captured = usize::from(raw.captured).min(raw.data.len());
+    let owner = if raw.flags & types::DNS_F_OWNER != 0 {
+        Owner {
+            pid: raw.owner.pid,
+            tid: raw.owner.tid,
+            ppid: raw.owner.ppid,
+            cgroup_id: raw.owner.cgroup_id,
+            comm: comm_to_string(&raw.owner.comm),
+            from_listener: false,
+        }
+    } else {
+        Owner::default()
+    };
+    Ok(DnsPacket {
+        ts_unix_nanos: clock.to_unix_nanos(raw.ts_ns),
+        egress: raw.flags & types::DNS_F_EGRESS != 0,
+        tcp: raw.flags & types::DNS_F_TCP != 0,
+        src,
+        dst,
+        cookie: raw.cookie,
+        cgroup_id: raw.cgroup_id,
+        owner,
+        payload: raw.data[..captured].to_vec(),
+        truncated: raw.flags & types::DNS_F_TRUNCATED != 0,
+    })
+}

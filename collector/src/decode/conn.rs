@@ -1,0 +1,256 @@
+//! TCP connection records: who, where, how much, how it ended.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use sonde_semconv::attr::close_reason;
+
+use super::{Clock, DecodeError};
+use crate::bpf::types::sonde_conn_event;
+
+pub(super) const AF_INET: u8 = 2;
+pub(super) const AF_INET6: u8 = 10;
+pub(super) const ECONNREFUSED: u32 = 111;
+pub(super) const ETIMEDOUT: u32 = 110;
+pub(super) const ECONNRESET: u32 = 104;
+pub(super) const EHOSTUNREACH: u32 = 113;
+pub(super) const ENETUNREACH: u32 = 101;
+
+// enum sonde_conn_flags
+pub(super) const F_ESTABLISHED: u16 = 1 << 0;
+pub(super) const F_RST_SENT: u16 = 1 << 1;
+pub(super) const F_RST_RECEIVED: u16 = 1 << 2;
+pub(super) const F_OWNER_LISTENER: u16 = 1 << 4;
+
+/// Who opened the connection, seen from the owning process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The process called connect().
+    Client,
+    /// The process accepted it.
+    Server,
+}
+
+impl Direction {
+    /// The `sonde.connection.direction` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Client => sonde_semconv::attr::DIRECTION_CLIENT,
+            Direction::Server => sonde_semconv::attr::DIRECTION_SERVER,
+        }
+    }
+}
+
+/// The process that owned the socket, as the kernel saw it in process context.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Owner {
+    /// Process id (tgid); 0 when no owner was seen (listener opened before Sonde started).
+    pub pid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// Parent process id.
+    pub ppid: u32,
+    /// Cgroup v2 id.
+    pub cgroup_id: u64,
+    /// The kernel's 16-byte task name.
+    pub comm: String,
+    /// The owner is the listening process because accept() was not seen.
+    pub from_listener: bool,
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// Orderly close.
+    Fin,
+    /// This side sent a RST.
+    RstSent,
+    /// The peer sent a RST.
+    RstReceived,
+    /// The kernel gave up on an established connection.
+    Timeout,
+    /// connect() answered by a RST.
+    Refused,
+    /// connect() timed out.
+    ConnectTimeout,
+    /// connect() failed otherwise (unreachable, aborted).
+    Failed,
+    /// Closed before it was established, for no reason the kernel recorded.
+    Other,
+}
+
+impl CloseReason {
+    /// The `sonde.tcp.close_reason` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Fin => close_reason::FIN,
+            CloseReason::RstSent => close_reason::RST_SENT,
+            CloseReason::RstReceived => close_reason::RST_RECEIVED,
+            CloseReason::Timeout | CloseReason::ConnectTimeout => close_reason::TIMEOUT,
+            CloseReason::Refused => close_reason::REFUSED,
+            CloseReason::Failed => close_reason::FAILED,
+            CloseReason::Other => close_reason::OTHER,
+        }
+    }
+
+    /// A connect() that never reached ESTABLISHED.
+    pub fn is_failed_connect(self) -> bool {
+        matches!(
+            self,
+            CloseReason::Refused | CloseReason::ConnectTimeout | CloseReason::Failed
+        )
+    }
+
+    /// Whether the span of the connection is an error.
+    pub fn is_error(self) -> bool {
+        !matches!(self, CloseReason::Fin | CloseReason::Other)
+    }
+}
+
+/// One TCP connection as reported by the kernel at close.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnRecord {
+    /// Socket cookie: unique per socket for the life of the boot.
+    pub cookie: u64,
+    /// Who opened it.
+    pub direction: Direction,
+    /// Local address and port.
+    pub local: SocketAddr,
+    /// Remote address and port.
+    pub remote: SocketAddr,
+    /// Network namespace inode.
+    pub netns: u32,
+    /// Wall-clock start, nanoseconds since the Unix epoch.
+    pub start_unix_nanos: u64,
+    /// Wall-clock end, nanoseconds since the Unix epoch.
+    pub end_unix_nanos: u64,
+    /// Payload bytes sent (each byte once).
+    pub bytes_sent: u64,
+    /// Payload bytes received.
+    pub bytes_received: u64,
+    /// Segments sent.
+    pub segs_out: u32,
+    /// Segments received.
+    pub segs_in: u32,
+    /// Segments retransmitted.
+    pub retransmits: u32,
+    /// Smoothed RTT in microseconds (0: never measured).
+    pub srtt_us: u32,
+    /// Lowest RTT seen, microseconds.
+    pub min_rtt_us: u32,
+    /// How it ended.
+    pub reason: CloseReason,
+    /// The owning process.
+    pub owner: Owner,
+}
+
+impl ConnRecord {
+    /// Duration in nanoseconds.
+    pub fn duration_nanos(&self) -> u64 {
+        self.end_unix_nanos.saturating_sub(self.start_unix_nanos)
+    }
+
+    /// `ipv4` or `ipv6` (an IPv4-mapped IPv6 socket counts as IPv6).
+    pub fn network_type(&self) -> &'static str {
+        if self.remote.is_ipv4() {
+            "ipv4"
+        } else {
+            "ipv6"
+        }
+    }
+
+    /// The server's port: the remote one for a client, the local one for a server.
+    pub fn server_port(&self) -> u16 {
+        match self.direction {
+            Direction::Client => self.remote.port(),
+            Direction::Server => self.local.port(),
+        }
+    }
+}
+
+pub(super) fn decode(raw: &sonde_conn_event, clock: &Clock) -> Result<ConnRecord, DecodeError> {
+    let (local, remote) = match raw.family {
+        AF_INET => (ip4(&raw.laddr, raw.lport), ip4(&raw.raddr, raw.rport)),
+        AF_INET6 => (ip6(&raw.laddr, raw.lport), ip6(&raw.raddr, raw.rport)),
+        other => return Err(DecodeError::Family(other)),
+    };
+    let direction = if raw.direction == 2 {
+        Direction::Server
+    } else {
+        Direction::Client
+    };
+    Ok(ConnRecord {
+        cookie: raw.cookie,
+        direction,
+        local,
+        remote,
+        netns: raw.netns,
+        start_unix_nanos: clock.to_unix_nanos(raw.start_ns),
+        end_unix_nanos: clock.to_unix_nanos(raw.end_ns),
+        bytes_sent: raw.bytes_sent,
+        bytes_received: raw.bytes_received,
+        segs_out: raw.segs_out,
+        segs_in: raw.segs_in,
+        retransmits: raw.total_retrans,
+        srtt_us: raw.srtt_us,
+        min_rtt_us: raw.min_rtt_us,
+        reason: classify(raw.flags, raw.sk_err, direction),
+        owner: Owner {
+            pid: raw.owner.pid,
+            tid: raw.owner.tid,
+            ppid: raw.owner.ppid,
+            cgroup_id: raw.owner.cgroup_id,
+            comm: comm_to_string(&raw.owner.comm),
+            from_listener: raw.flags & F_OWNER_LISTENER != 0,
+        },
+    })
+}
+
+/// How the connection ended, from the facts the hooks gathered.
+pub fn classify(flags: u16, sk_err: u32, direction: Direction) -> CloseReason {
+    let established = flags & F_ESTABLISHED != 0;
+    // An abortive close we made also leaves ECONNRESET in sk_err: our own RST wins.
+    let rst_sent = flags & F_RST_SENT != 0;
+    let rst_received = flags & F_RST_RECEIVED != 0 || (sk_err == ECONNRESET && !rst_sent);
+    if !established {
+        return match (direction, sk_err) {
+            (Direction::Client, ECONNREFUSED) => CloseReason::Refused,
+            (Direction::Client, _) if rst_received => CloseReason::Refused,
+            (Direction::Client, ETIMEDOUT) => CloseReason::ConnectTimeout,
+            (Direction::Client, EHOSTUNREACH | ENETUNREACH) => CloseReason::Failed,
+            (Direction::Client, _) => CloseReason::Failed,
+            (Direction::Server, _) => CloseReason::Other,
+        };
+    }
+    if rst_received {
+        CloseReason::RstReceived
+    } else if rst_sent {
+        CloseReason::RstSent
+    } else if sk_err == ETIMEDOUT {
+        CloseReason::Timeout
+    } else {
+        CloseReason::Fin
+    }
+}
+
+pub(super) fn ip4(addr: &[u8; 16], port: u16) -> SocketAddr {
+    SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3])),
+        port,
+    )
+}
+
+pub(super) fn ip6(addr: &[u8; 16], port: u16) -> SocketAddr {
+    let v6 = Ipv6Addr::from(*addr);
+    // A dual-stack socket talking IPv4 reports a v4-mapped address: show it as IPv4.
+    let ip = v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4);
+    SocketAddr::new(ip, port)
+}
+
+pub(super) fn comm_to_string(comm: &[i8; 16]) -> String {
+    let bytes: Vec<u8> = comm
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
