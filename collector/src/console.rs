@@ -4,6 +4,7 @@ use std::io::Write;
 
 use crate::decode::Direction;
 use crate::signals::dns::DnsLookup;
+use crate::signals::http::HttpExchange;
 use crate::signals::Flow;
 use crate::telemetry::{LostReason, Snapshot};
 
@@ -46,6 +47,17 @@ pub fn format_dns(d: &DnsLookup) -> String {
         clock_time(d.lookup.end_unix_nanos),
         d.summary()
     )
+}
+
+/// Prints an HTTP exchange line.
+pub fn print_http(h: &HttpExchange) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{} HTTP {}",
+        clock_time(h.exchange.end_unix_nanos),
+        h.summary()
+    );
 }
 
 /// Prints a DNS line.

@@ -4,6 +4,7 @@
 //! hand to the exporters. One task owns all of it, so no state is shared or locked.
 //! It ends when the ring-buffer side closes the channel, after flushing everything.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -20,17 +21,25 @@ use crate::bpf::types::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_F
 use crate::bpf::{DnsCounters, DropCounters};
 use crate::console;
 use crate::correlate::Connections;
-use crate::decode::{ConnRecord, DataSegment, Direction, DnsPacket, KernelEvent};
+use crate::correlate::ServingThreads;
+use crate::decode::{ConnRecord, DataSegment, Direction, DnsPacket, KernelEvent, Owner};
 use crate::dns::{DnsTracker, Lookup, NameCache};
 use crate::export::Exporters;
+use crate::http::{Exchange, HttpSegment, HttpTracker, Role};
 use crate::process::ProcessCache;
+use crate::protocol::http1;
 use crate::signals::dns::{DnsLookup, DnsMetrics};
+use crate::signals::http::{HttpExchange, HttpMetrics};
 use crate::signals::resource::process_resource;
 use crate::signals::{agent, scope, Batch, Flow, HostInfo, TcpMetrics};
 use crate::telemetry::{LostReason, Snapshot, Telemetry};
 
 /// DNS queries awaiting their answer, at most.
 const DNS_MAX_PENDING: usize = 16_384;
+/// How long a closed connection's HTTP state waits for its last data records.
+const HTTP_CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// An HTTP connection silent this long is forgotten (its unanswered requests reported).
+const HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// IP → name entries kept.
 const DNS_NAMES: usize = 65_536;
 
@@ -72,6 +81,13 @@ pub struct Pipeline {
     names: NameCache,
     dns_metrics: DnsMetrics,
     dns_kernel: Option<DnsCounters>,
+    http: HttpTracker,
+    http_metrics: HttpMetrics,
+    threads: ServingThreads,
+    /// Connections closed by the kernel whose HTTP state closes after a grace period.
+    http_closes: VecDeque<(Instant, u64, u64)>,
+    /// Mixed into derived server span ids, so two agents never derive the same ones.
+    salt: u64,
     spans: Batch<Span>,
     logs: Batch<LogRecord>,
     last_loss: Snapshot,
@@ -118,6 +134,11 @@ impl Pipeline {
             names: NameCache::new(DNS_NAMES),
             dns_metrics: DnsMetrics::default(),
             dns_kernel,
+            http: HttpTracker::new(settings_max_connections, HTTP_IDLE_TIMEOUT),
+            http_metrics: HttpMetrics::default(),
+            threads: ServingThreads::default(),
+            http_closes: VecDeque::new(),
+            salt: rand::random(),
             spans: Batch::default(),
             logs: Batch::default(),
             last_loss: Snapshot::default(),
@@ -158,10 +179,15 @@ impl Pipeline {
                     for lookup in self.dns.expire(unix_nanos_now()) {
                         self.dns_lookup(lookup);
                     }
+                    for exchange in self.http.expire(unix_nanos_now()) {
+                        self.http_exchange(exchange);
+                    }
+                    self.close_http(now, false);
                 }
                 _ = metric_tick.tick() => self.export_metrics(),
             }
         }
+        self.close_http(Instant::now(), true);
         self.flush(true);
         self.export_metrics();
         self.exporters
@@ -180,8 +206,27 @@ impl Pipeline {
 
     /// A connection report: correlate, count, print, and queue its log record (and its
     /// span, at close).
+    /// Closes the HTTP state of connections whose grace has passed (all when `all`).
+    fn close_http(&mut self, now: Instant, all: bool) {
+        while let Some(&(due, cookie, end)) = self.http_closes.front() {
+            if !all && due > now {
+                break;
+            }
+            self.http_closes.pop_front();
+            for exchange in self.http.close(cookie, end) {
+                self.http_exchange(exchange);
+            }
+        }
+    }
+
     fn report(&mut self, conn: Box<ConnRecord>, ongoing: bool) {
         let now = Instant::now();
+        if !ongoing {
+            // The close may be read before the last data records of the connection: the
+            // two come through different ring buffers. Give those a moment.
+            self.http_closes
+                .push_back((now + HTTP_CLOSE_GRACE, conn.cookie, conn.end_unix_nanos));
+        }
         let report = if ongoing {
             self.connections.update(&conn, now)
         } else {
@@ -223,15 +268,64 @@ impl Pipeline {
         }
     }
 
-    /// HTTP data: pairing and signals come with the HTTP tracker; counted meanwhile.
+    /// HTTP data: note server requests in flight per thread, pair requests with
+    /// responses, and turn completed exchanges into spans and metrics.
     fn data_segment(&mut self, segment: DataSegment) {
-        tracing::trace!(
-            cookie = segment.cookie,
-            pid = segment.pid,
-            egress = segment.egress,
-            len = segment.len,
-            "http data"
-        );
+        if !segment.egress && http1::check_request(&segment.data) {
+            // A read that starts with a request line: this thread now serves a request.
+            let trace = match http1::parse_request(&segment.data) {
+                Ok(http1::Parsed::Complete { msg, .. }) => msg.traceparent.map(|t| t.trace_id),
+                _ => None,
+            };
+            self.threads.begin(
+                (segment.pid, segment.tid),
+                segment.cookie,
+                segment.ts_unix_nanos,
+                trace,
+            );
+        }
+        let seg = HttpSegment {
+            ts_unix_nanos: segment.ts_unix_nanos,
+            cookie: segment.cookie,
+            tid: segment.tid,
+            pid: segment.pid,
+            egress: segment.egress,
+            data: segment.data,
+            len: segment.len,
+        };
+        for exchange in self.http.segment(seg) {
+            self.http_exchange(exchange);
+        }
+    }
+
+    /// A completed HTTP exchange: its span (linked to its caller or its serving thread),
+    /// its duration metric with the span as exemplar.
+    fn http_exchange(&mut self, exchange: Exchange) {
+        let now = Instant::now();
+        let parent = match exchange.role {
+            Role::Server => {
+                self.threads
+                    .end((exchange.pid, exchange.tid), exchange.cookie);
+                None
+            }
+            Role::Client => self
+                .threads
+                .parent_of((exchange.pid, exchange.tid), self.salt),
+        };
+        let owner = Owner {
+            pid: exchange.pid,
+            tid: exchange.tid,
+            ..Owner::default()
+        };
+        let process = self.processes.lookup(&owner);
+        let h = HttpExchange::new(exchange, process, self.salt, parent);
+        self.http_metrics.record(&h);
+        if self.settings.console {
+            console::print_http(&h);
+        }
+        if self.exporters.traces.is_some() {
+            self.spans.push(&h.process, h.span(), now);
+        }
     }
 
     /// A completed lookup (answered or timed out): learn its names, count, print, queue.
@@ -349,6 +443,7 @@ impl Pipeline {
         let now = unix_nanos_now();
         let mut resource_metrics = self.metrics.export(now, &self.host);
         resource_metrics.extend(self.dns_metrics.export(now, &self.host));
+        resource_metrics.extend(self.http_metrics.export(now, &self.host));
         resource_metrics.push(self.agent_metrics.export(
             &snap,
             self.start_unix_nanos,

@@ -7,12 +7,14 @@
 //!
 //! - [`dns`]: DNS messages (RFC 1035 wire format, compression, A/AAAA/CNAME/PTR answers).
 //! - [`dns_tcp`]: DNS-over-TCP framing (2-byte length prefix) across TCP payload chunks.
+//! - [`http1`]: HTTP/1.0 and 1.1 message heads, body framing and chunked bodies.
 
 pub mod dns;
 mod dns_codes;
 mod dns_error;
 mod dns_name;
 pub mod dns_tcp;
+pub mod http1;
 
 pub use dns_codes::{Rcode, RecordType};
 pub use dns_error::{DnsError, Section};

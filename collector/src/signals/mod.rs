@@ -10,6 +10,7 @@ pub mod dns;
 pub mod flow;
 #[cfg(test)]
 mod golden_tests;
+pub mod http;
 pub mod kv;
 pub mod metric_set;
 pub mod metrics;

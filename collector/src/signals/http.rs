@@ -1,0 +1,345 @@
+//! An HTTP exchange with its process: the request span and the HTTP duration metrics.
+//!
+//! Ids: a server span continues the caller's W3C `traceparent` when the request carries
+//! one. A client span whose request carries the application's own `traceparent` adopts
+//! that trace and span id, so the downstream server span (whose parent is that id) links
+//! to it. A client call made on a thread while it serves one — and only one — request
+//! becomes that server span's child: server span ids are derived from (agent salt, socket
+//! cookie, request start), so the child can name its parent before the parent completes.
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use opentelemetry_proto::tonic::trace::v1::{Span, Status};
+use sonde_semconv::attr as a;
+use sonde_semconv::metric as m;
+
+use super::kv;
+use super::metric_set::{AttrValue, ExemplarRef, MetricSet};
+use super::resource::{HostInfo, ServiceKey};
+use crate::correlate::new_ids;
+use crate::http::{Exchange, Role};
+use crate::process::ProcessInfo;
+use crate::protocol::http1::Method;
+
+/// The ids of a span and where it hangs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpanIds {
+    /// The trace.
+    pub trace_id: [u8; 16],
+    /// This span.
+    pub span_id: [u8; 8],
+    /// The parent span, if any.
+    pub parent_span_id: Option<[u8; 8]>,
+}
+
+/// Derives a server request's span ids from what identifies the request, so that a
+/// client call made while it is in flight can name it as its parent.
+pub fn server_span_ids(salt: u64, cookie: u64, start_unix_nanos: u64) -> ([u8; 16], [u8; 8]) {
+    // Two rounds of a 64-bit mixer (splitmix64) over the key: not cryptographic, but ids
+    // only need to be unique and non-zero.
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let a = mix(salt ^ mix(cookie ^ mix(start_unix_nanos)));
+    let b = mix(a ^ 0x5EED);
+    let c = mix(b ^ 0xC0FFEE);
+    let mut trace_id = [0u8; 16];
+    trace_id[..8].copy_from_slice(&a.to_be_bytes());
+    trace_id[8..].copy_from_slice(&b.to_be_bytes());
+    let mut span_id = c.to_be_bytes();
+    trace_id[0] |= 1;
+    span_id[0] |= 1;
+    (trace_id, span_id)
+}
+
+/// One exchange, correlated with its process, with its span's ids.
+#[derive(Debug, Clone)]
+pub struct HttpExchange {
+    /// What the tracker paired.
+    pub exchange: Exchange,
+    /// Who served or sent it.
+    pub process: Arc<ProcessInfo>,
+    /// The span's ids.
+    pub ids: SpanIds,
+}
+
+impl HttpExchange {
+    /// Chooses the span ids: see the module docs. `parent` is the in-flight server span on
+    /// the client's thread, when exactly one exists.
+    pub fn new(
+        exchange: Exchange,
+        process: Arc<ProcessInfo>,
+        salt: u64,
+        parent: Option<([u8; 16], [u8; 8])>,
+    ) -> Self {
+        let tp = exchange.request.traceparent.as_ref();
+        let ids = match (exchange.role, tp) {
+            (Role::Server, Some(tp)) => {
+                let (_, span_id) =
+                    server_span_ids(salt, exchange.cookie, exchange.start_unix_nanos);
+                SpanIds {
+                    trace_id: tp.trace_id,
+                    span_id,
+                    parent_span_id: Some(tp.parent_id),
+                }
+            }
+            (Role::Server, None) => {
+                let (trace_id, span_id) =
+                    server_span_ids(salt, exchange.cookie, exchange.start_unix_nanos);
+                SpanIds {
+                    trace_id,
+                    span_id,
+                    parent_span_id: None,
+                }
+            }
+            (Role::Client, Some(tp)) => SpanIds {
+                trace_id: tp.trace_id,
+                span_id: tp.parent_id,
+                parent_span_id: parent.filter(|(t, _)| *t == tp.trace_id).map(|(_, s)| s),
+            },
+            (Role::Client, None) => match parent {
+                Some((trace_id, parent_id)) => SpanIds {
+                    trace_id,
+                    span_id: new_ids().1,
+                    parent_span_id: Some(parent_id),
+                },
+                None => {
+                    let (trace_id, span_id) = new_ids();
+                    SpanIds {
+                        trace_id,
+                        span_id,
+                        parent_span_id: None,
+                    }
+                }
+            },
+        };
+        HttpExchange {
+            exchange,
+            process,
+            ids,
+        }
+    }
+
+    fn status(&self) -> Option<u16> {
+        self.exchange.response.as_ref().map(|r| r.status)
+    }
+
+    /// `error.type`: the status code of a failed response (5xx for servers, 4xx and 5xx
+    /// for clients, as the semantic conventions say), or `no_response`.
+    pub fn error_type(&self) -> Option<String> {
+        match (self.status(), self.exchange.role) {
+            (None, _) => Some("no_response".to_owned()),
+            (Some(s), Role::Server) if s >= 500 => Some(s.to_string()),
+            (Some(s), Role::Client) if s >= 400 => Some(s.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The method as the semantic conventions want it on metrics (`_OTHER` past the
+    /// known set).
+    pub fn method(&self) -> &str {
+        match &self.exchange.request.method {
+            Method::Other(_) => "_OTHER",
+            m => m.as_str(),
+        }
+    }
+
+    fn version(&self) -> &'static str {
+        if self.exchange.request.version == 0 {
+            "1.0"
+        } else {
+            "1.1"
+        }
+    }
+
+    /// `(host, port)` from the Host header (the client's idea of the server).
+    fn host(&self) -> Option<(String, u16)> {
+        let host = self.exchange.request.host.as_deref()?;
+        match host.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => Some((
+                h.trim_matches(['[', ']']).to_owned(),
+                p.parse().unwrap_or(80),
+            )),
+            _ => Some((host.trim_matches(['[', ']']).to_owned(), 80)),
+        }
+    }
+
+    fn duration_nanos(&self) -> u64 {
+        self.exchange
+            .end_unix_nanos
+            .saturating_sub(self.exchange.start_unix_nanos)
+    }
+
+    /// The span's attributes.
+    pub fn attributes(&self) -> Vec<KeyValue> {
+        let r = &self.exchange.request;
+        let mut attrs = vec![
+            kv::str(a::HTTP_REQUEST_METHOD, r.method.as_str()),
+            kv::str(a::URL_PATH, &r.path),
+            kv::str(a::URL_SCHEME, "http"),
+            kv::str(a::NETWORK_PROTOCOL_VERSION, self.version()),
+            kv::int(a::PROCESS_PID, self.exchange.pid),
+            kv::int(a::THREAD_ID, self.exchange.tid),
+            kv::str(a::TCP_SOCKET_COOKIE, self.exchange.cookie.to_string()),
+        ];
+        if let Some(s) = self.status() {
+            attrs.push(kv::int(a::HTTP_RESPONSE_STATUS_CODE, s));
+        }
+        if let Some((host, port)) = self.host() {
+            attrs.push(kv::str(a::SERVER_ADDRESS, host));
+            attrs.push(kv::int(a::SERVER_PORT, port));
+        }
+        if let Some(e) = self.error_type() {
+            attrs.push(kv::str(a::ERROR_TYPE, e));
+        }
+        attrs
+    }
+
+    /// The request's span: SERVER or CLIENT, named by its method.
+    pub fn span(&self) -> Span {
+        let x = &self.exchange;
+        let status = match self.error_type() {
+            Some(e) => Status {
+                code: StatusCode::Error as i32,
+                message: e,
+            },
+            None => Status::default(),
+        };
+        Span {
+            trace_id: self.ids.trace_id.to_vec(),
+            span_id: self.ids.span_id.to_vec(),
+            parent_span_id: self
+                .ids
+                .parent_span_id
+                .map(|p| p.to_vec())
+                .unwrap_or_default(),
+            name: x.request.method.as_str().to_owned(),
+            kind: match x.role {
+                Role::Server => SpanKind::Server,
+                Role::Client => SpanKind::Client,
+            } as i32,
+            start_time_unix_nano: x.start_unix_nanos,
+            end_time_unix_nano: x.end_unix_nanos.max(x.start_unix_nanos),
+            attributes: self.attributes(),
+            status: Some(status),
+            ..Default::default()
+        }
+    }
+
+    /// One line for people (and the terminal).
+    pub fn summary(&self) -> String {
+        let x = &self.exchange;
+        format!(
+            "{}[{}] {} {} {} -> {} {:.3}ms",
+            self.process.exe_name,
+            x.pid,
+            match x.role {
+                Role::Server => "served",
+                Role::Client => "sent",
+            },
+            x.request.method,
+            x.request.path,
+            self.status()
+                .map_or_else(|| "no response".to_owned(), |s| s.to_string()),
+            self.duration_nanos() as f64 / 1e6,
+        )
+    }
+
+    /// A log record of the exchange (not exported by default: spans carry the same).
+    pub fn log_record(&self, observed_unix_nanos: u64) -> LogRecord {
+        LogRecord {
+            time_unix_nano: self.exchange.end_unix_nanos,
+            observed_time_unix_nano: observed_unix_nanos,
+            body: Some(AnyValue {
+                value: Some(Value::StringValue(self.summary())),
+            }),
+            attributes: self.attributes(),
+            trace_id: self.ids.trace_id.to_vec(),
+            span_id: self.ids.span_id.to_vec(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The HTTP metrics of every service on the host.
+#[derive(Debug)]
+pub struct HttpMetrics {
+    set: MetricSet,
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        HttpMetrics {
+            set: MetricSet::new(m::HTTP_METRICS),
+        }
+    }
+}
+
+impl HttpMetrics {
+    /// Records one exchange's duration, with its span as the exemplar. Raw paths never
+    /// become attributes.
+    pub fn record(&mut self, h: &HttpExchange) {
+        let now = h.exchange.end_unix_nanos;
+        let svc = ServiceKey::of(&h.process);
+        let s = |v: &str| AttrValue::Str(v.to_owned());
+        let mut attrs = vec![
+            (a::HTTP_REQUEST_METHOD, s(h.method())),
+            (a::URL_SCHEME, s("http")),
+            (a::NETWORK_PROTOCOL_VERSION, s(h.version())),
+        ];
+        if let Some(st) = h.status() {
+            attrs.push((a::HTTP_RESPONSE_STATUS_CODE, AttrValue::Int(i64::from(st))));
+        }
+        if let Some(e) = h.error_type() {
+            attrs.push((a::ERROR_TYPE, AttrValue::Str(e)));
+        }
+        let def = match h.exchange.role {
+            Role::Server => &m::HTTP_SERVER_DURATION,
+            Role::Client => {
+                if let Some((host, port)) = h.host() {
+                    attrs.push((a::SERVER_ADDRESS, AttrValue::Str(host)));
+                    attrs.push((a::SERVER_PORT, AttrValue::Int(i64::from(port))));
+                }
+                &m::HTTP_CLIENT_DURATION
+            }
+        };
+        let exemplar = ExemplarRef {
+            trace_id: h.ids.trace_id,
+            span_id: h.ids.span_id,
+            time_unix_nanos: now,
+        };
+        let secs = h.duration_nanos() as f64 / 1e9;
+        self.set
+            .observe(def, &svc, attrs, secs, Some(exemplar), now);
+    }
+
+    /// Every series as OTLP.
+    pub fn export(&mut self, now_unix_nanos: u64, host: &HostInfo) -> Vec<ResourceMetrics> {
+        self.set.export(now_unix_nanos, host)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_span_ids_are_stable_per_request_and_distinct_across() {
+        let a = server_span_ids(7, 100, 5_000);
+        assert_eq!(a, server_span_ids(7, 100, 5_000));
+        assert_ne!(a, server_span_ids(7, 100, 5_001));
+        assert_ne!(a, server_span_ids(7, 101, 5_000));
+        assert_ne!(a, server_span_ids(8, 100, 5_000));
+        assert_ne!(a.0, [0; 16]);
+        assert_ne!(a.1, [0; 8]);
+    }
+}

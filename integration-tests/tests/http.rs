@@ -1,0 +1,209 @@
+//! HTTP/1.1, end to end: a threaded Python backend and a proxy in one network namespace,
+//! curl in the other, the real `sonde` with HTTP capture on, and what an OTLP receiver
+//! decoded. Root only.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use sonde_integration_tests::otlp::{attr_int, attr_str};
+use sonde_integration_tests::{fixture, require_root, Agent, NetnsPair, Receiver, Side};
+use sonde_semconv::attr as a;
+use sonde_semconv::metric as m;
+use sonde_semconv::resource as r;
+
+const PYTHON: &str = "/usr/bin/python3";
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT: &str = "00f067aa0ba902b7";
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(pair: &NetnsPair, service: &str, args: &[&str]) -> Kill {
+    let app = fixture("http_app.py");
+    let mut all = vec![app.as_str()];
+    all.extend_from_slice(args);
+    let mut cmd = pair.command(Side::B, PYTHON, &all);
+    cmd.env("OTEL_SERVICE_NAME", service).stdout(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "listening");
+    Kill(child)
+}
+
+fn curl(pair: &NetnsPair, url: &str, headers: &[&str]) {
+    let mut args = vec!["-s", "-o", "/dev/null", "--max-time", "10"];
+    for h in headers {
+        args.extend_from_slice(&["-H", h]);
+    }
+    args.push(url);
+    let out = pair.output(Side::A, "curl", &args).unwrap();
+    assert!(
+        out.status.success(),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn service(res: &Resource) -> String {
+    attr_str(&res.attributes, r::SERVICE_NAME).unwrap_or_default()
+}
+
+fn http_spans(rx: &Receiver, svc: &str, kind: SpanKind) -> Vec<Span> {
+    rx.spans()
+        .into_iter()
+        .filter(|(res, s)| {
+            service(res) == svc
+                && s.kind == kind as i32
+                && attr_str(&s.attributes, a::HTTP_REQUEST_METHOD).is_some()
+        })
+        .map(|(_, s)| s)
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root: loads BPF"]
+fn root_http_server_and_client_spans_traceparent_and_exemplars() {
+    require_root();
+    let receiver = Receiver::start().unwrap();
+    let pair = NetnsPair::create("http", 75).unwrap();
+    let b = pair.addr(Side::B).to_string();
+    let config = std::env::temp_dir().join(format!("sonde-http-{}.yaml", std::process::id()));
+    std::fs::write(&config, "http:\n  enabled: true\n").unwrap();
+    let agent = Agent::start(
+        &["--config", config.to_str().unwrap()],
+        &[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                receiver.grpc_endpoint().as_str(),
+            ),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+        ],
+    )
+    .unwrap();
+    agent.wait_ready(Duration::from_secs(30)).unwrap();
+    let _backend = serve(&pair, "sonde-http-backend", &["backend", "9500"]);
+    let _proxy = serve(&pair, "sonde-http-proxy", &["proxy", "9501", &b, "9500"]);
+
+    let url = |port: u16, path: &str| format!("http://{b}:{port}{path}");
+    let traceparent = format!("traceparent: 00-{TRACE}-{PARENT}-01");
+    for _ in 0..5 {
+        curl(&pair, &url(9500, "/ok"), &[]);
+    }
+    for _ in 0..3 {
+        curl(&pair, &url(9500, "/missing"), &[]);
+    }
+    for _ in 0..2 {
+        curl(&pair, &url(9500, "/fail"), &[]);
+    }
+    curl(&pair, &url(9500, "/ok"), &[&traceparent]);
+    curl(&pair, &url(9500, "/slow"), &[]);
+    for _ in 0..3 {
+        curl(&pair, &url(9501, "/proxy"), &[]);
+    }
+
+    // Backend: 6 + 1 slow direct /ok-like requests, 3 via the proxy; by status.
+    let arrived = receiver.wait_until(Duration::from_secs(20), |rx| {
+        http_spans(rx, "sonde-http-backend", SpanKind::Server).len() >= 15
+            && http_spans(rx, "sonde-http-proxy", SpanKind::Client).len() >= 3
+    });
+    let server = http_spans(&receiver, "sonde-http-backend", SpanKind::Server);
+    assert!(arrived, "got {} backend server spans", server.len());
+    assert_eq!(server.len(), 15);
+    let status = |s: &Span| attr_int(&s.attributes, a::HTTP_RESPONSE_STATUS_CODE);
+    assert_eq!(server.iter().filter(|s| status(s) == Some(200)).count(), 10);
+    assert_eq!(server.iter().filter(|s| status(s) == Some(404)).count(), 3);
+    assert_eq!(server.iter().filter(|s| status(s) == Some(500)).count(), 2);
+    assert!(server
+        .iter()
+        .filter(|s| status(s) == Some(500))
+        .all(|s| attr_str(&s.attributes, a::ERROR_TYPE).as_deref() == Some("500")));
+
+    // The request that carried a traceparent continues that trace, under that parent.
+    let joined: Vec<&Span> = server
+        .iter()
+        .filter(|s| hex(&s.trace_id) == TRACE)
+        .collect();
+    assert_eq!(joined.len(), 1, "one server span joins the caller's trace");
+    assert_eq!(hex(&joined[0].parent_span_id), PARENT);
+    assert!(server
+        .iter()
+        .filter(|s| hex(&s.trace_id) != TRACE)
+        .all(|s| s.parent_span_id.is_empty()));
+
+    // The proxy's calls to the backend are children of the proxy's server spans.
+    let proxy_server = http_spans(&receiver, "sonde-http-proxy", SpanKind::Server);
+    let proxy_client = http_spans(&receiver, "sonde-http-proxy", SpanKind::Client);
+    assert_eq!(proxy_server.len(), 3);
+    assert_eq!(proxy_client.len(), 3);
+    for c in &proxy_client {
+        let parent = proxy_server
+            .iter()
+            .find(|s| s.span_id == c.parent_span_id)
+            .unwrap_or_else(|| panic!("client span {} has no server parent", hex(&c.span_id)));
+        assert_eq!(parent.trace_id, c.trace_id);
+        assert!(parent.start_time_unix_nano <= c.start_time_unix_nano);
+        assert!(c.end_time_unix_nano <= parent.end_time_unix_nano);
+    }
+    // curl's own client spans.
+    assert!(http_spans(&receiver, "curl", SpanKind::Client).len() >= 14);
+
+    // Exemplars: trace ids of exported spans; the slow request's lands in (0.25, 0.5].
+    let traces: HashSet<Vec<u8>> = receiver
+        .spans()
+        .iter()
+        .map(|(_, s)| s.trace_id.clone())
+        .collect();
+    let slow_bucket =
+        receiver.wait_until(Duration::from_secs(10), |rx| {
+            rx.metrics_named(m::HTTP_SERVER_DURATION.name).iter().any(|(_, metric)| {
+            matches!(&metric.data, Some(Data::Histogram(h)) if h.data_points.iter().any(|p| {
+                let i = m::HTTP_BUCKETS.iter().position(|&b| b == 0.5).unwrap();
+                p.bucket_counts.get(i).copied().unwrap_or(0) > 0 && !p.exemplars.is_empty()
+            }))
+        })
+        });
+    assert!(
+        slow_bucket,
+        "no data point with the slow request in (0.25, 0.5]"
+    );
+    let mut exemplars = 0;
+    for (_, metric) in receiver.metrics_named(m::HTTP_SERVER_DURATION.name) {
+        let Some(Data::Histogram(h)) = &metric.data else {
+            panic!("not a histogram")
+        };
+        for p in &h.data_points {
+            for e in &p.exemplars {
+                assert!(
+                    traces.contains(&e.trace_id),
+                    "exemplar trace {} was not exported",
+                    hex(&e.trace_id)
+                );
+                exemplars += 1;
+            }
+        }
+    }
+    assert!(exemplars > 0);
+    agent.stop().unwrap();
+    let _ = std::fs::remove_file(config);
+}
