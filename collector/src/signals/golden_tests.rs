@@ -13,14 +13,17 @@ use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics};
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 use super::dns::{DnsLookup, DnsMetrics};
+use super::http::{HttpExchange, HttpMetrics};
 use super::metrics::TcpMetrics;
 use super::{Flow, HostInfo};
 use crate::correlate::{Counters, Report};
 use crate::decode::{CloseReason, ConnRecord, Direction, Owner};
 use crate::dns::{Lookup, Outcome};
 use crate::golden;
+use crate::http::{Exchange, Role};
 use crate::process::ProcessInfo;
 use crate::protocol::dns::{Question, Record, RecordData};
+use crate::protocol::http1::{parse_request, parse_response, Parsed};
 use crate::protocol::{Rcode, RecordType};
 
 const T0: u64 = 1_763_800_000_000_000_000;
@@ -281,5 +284,54 @@ fn otlp_mapping_matches_golden_files() {
         render_metrics(&dns.export(T0 + 60_000_000_000, &host())),
     );
 
+    let (server, client) = http_pair();
+    check("http_server_span", render_span(&server.span()));
+    check("http_client_span", render_span(&client.span()));
+    let mut http = HttpMetrics::default();
+    http.record(&server);
+    http.record(&client);
+    check(
+        "http_metrics",
+        render_metrics(&http.export(T0 + 60_000_000_000, &host())),
+    );
+
     golden::assert_all(&failures);
+}
+
+/// A request served with the caller's traceparent, and the call it made meanwhile.
+fn http_pair() -> (HttpExchange, HttpExchange) {
+    let head = |raw: &[u8]| match parse_request(raw).unwrap() {
+        Parsed::Complete { msg, .. } => msg,
+        Parsed::Partial => panic!("partial request"),
+    };
+    let response = |raw: &[u8]| match parse_response(raw).unwrap() {
+        Parsed::Complete { msg, .. } => msg,
+        Parsed::Partial => panic!("partial response"),
+    };
+    let served = Exchange {
+        cookie: 501,
+        role: Role::Server,
+        request: head(b"GET /orders/42?x=1 HTTP/1.1\r\nHost: shop.test:8080\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n"),
+        response: Some(response(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")),
+        start_unix_nanos: T0,
+        end_unix_nanos: T0 + 30_000_000,
+        pid: 4242,
+        tid: 4243,
+    };
+    let salt = 7;
+    let server = HttpExchange::new(served, process(), salt, None);
+    let parent = (server.ids.trace_id, server.ids.span_id);
+    let call = Exchange {
+        cookie: 502,
+        role: Role::Client,
+        request: head(b"POST /stock HTTP/1.1\r\nHost: inventory.test\r\nContent-Length: 2\r\n\r\n"),
+        response: Some(response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")),
+        start_unix_nanos: T0 + 5_000_000,
+        end_unix_nanos: T0 + 25_000_000,
+        pid: 4242,
+        tid: 4243,
+    };
+    let mut client = HttpExchange::new(call, process(), salt, Some(parent));
+    client.ids.span_id = [0x55; 8]; // fixed for the golden file; the parent link is not
+    (server, client)
 }
