@@ -66,7 +66,11 @@ pub fn parse_traceparent(v: &str) -> Option<TraceParent> {
 /// [`MAX_TRACESTATE_LEN`] bytes and 32 members; empty members are dropped, the others kept
 /// as sent (trimmed).
 pub(super) fn append_tracestate(out: &mut String, members: &mut usize, value: &[u8]) {
-    out.reserve(value.len().min(MAX_TRACESTATE_LEN - out.len().min(MAX_TRACESTATE_LEN)));
+    out.reserve(
+        value
+            .len()
+            .min(MAX_TRACESTATE_LEN - out.len().min(MAX_TRACESTATE_LEN)),
+    );
     for member in value.split(|&b| b == b',') {
         let member = trim_ows(member);
         if member.is_empty() || *members >= MAX_TRACESTATE_MEMBERS {
