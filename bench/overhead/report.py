@@ -11,7 +11,8 @@ median. "lost" is events the agent counted as lost; items it received but droppe
 export (the sink too slow, say) are added in brackets. Agent CPU is user+system of the agent's process during the workload only; per
 10k requests it is CPU milliseconds per 10,000 requests (20 ms per 10k requests is 2% of
 a core at 10k requests/s). "Others' CPU" is what every other task on the machine used
-during the run (other people's builds): it should be near 0 for the figures to hold.
+during the run (other people's builds), plus the time the hypervisor stole: it should be
+near 0 for the figures to hold.
 """
 import csv
 import statistics
