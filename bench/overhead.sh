@@ -14,10 +14,12 @@
 #   none        no agent
 #   sonde       target/release/sonde, built-in default config (TCP + DNS), exporting
 #               every signal over OTLP/gRPC to the local otlp-sink (bench/lib.sh)
-#   sonde-http  the same plus bench/overhead/sonde-http.yaml (http.enabled: true): the HTTP
-#               capture only, since the HTTP signals are not finished
+#   sonde-http  the same plus bench/overhead/sonde-http.yaml (http.enabled: true): up to
+#               e0686fd the HTTP capture alone, from eb2b3db on the HTTP signals too
 #   tcplife     libbpf-tools tcplife, output to /dev/null
 #   bpftrace    bench/overhead/hooks.bt: counts the tracepoints Sonde's TCP probes use (the floor)
+#   sonde-noexport  (diagnostic, not in the default list) sonde with every exporter off
+#               (OTEL_SDK_DISABLED=true, bench/overhead/sonde-noexport.yaml): no encoding, no sink
 #
 # Per run: req/s (lookups/s for dns), p99 latency, and for the agent process its CPU
 # (user+system from /proc/PID/stat over the workload), peak RSS (VmHWM), events received
@@ -34,7 +36,8 @@
 #               started, every run served requests, and the agent lost nothing
 #   --profile   instead of the comparison: WORKLOAD under sonde twice, with
 #               `perf record -g -p <agent>` then `perf record -g -a`; prints the agent's top
-#               symbols, then where every CPU's time went (BPF programs included)
+#               symbols, then where every CPU's time went (BPF programs included);
+#               BENCH_PERF_DWARF=1 adds DWARF call graphs (time per Sonde function)
 # Environment: CARGO_TARGET_DIR (where the release build goes), BENCH_OUT (results dir),
 # BENCH_MAX_LOAD (default 1.5: the full run waits up to 5 min for the 1-min load average
 # to fall below it, then runs anyway and records it).
@@ -76,7 +79,7 @@ need wrk wrk
 need dnsmasq dnsmasq-base
 for c in "${configs[@]}"; do
   case $c in
-    none | sonde | sonde-http) ;;
+    none | sonde | sonde-http | sonde-noexport) ;;
     tcplife) need tcplife libbpf-tools ;;
     bpftrace) need bpftrace bpftrace ;;
     *) echo "bench/overhead.sh: unknown configuration $c" >&2; exit 2 ;;
@@ -188,6 +191,10 @@ agent_start() {
     none) ;;
     sonde) bench_start >/dev/null || return 1; pid=$agent ;;
     sonde-http) bench_start --config bench/overhead/sonde-http.yaml >/dev/null || return 1; pid=$agent ;;
+    sonde-noexport)
+      BENCH_ENV=OTEL_SDK_DISABLED=true bench_start --config bench/overhead/sonde-noexport.yaml >/dev/null || return 1
+      pid=$agent
+      ;;
     tcplife)
       log=$run/tcplife.err
       tcplife >/dev/null 2>"$log" &
@@ -214,7 +221,7 @@ agent_stop() {
   events=- lost=- dropped=-
   case $1 in
     none) ;;
-    sonde | sonde-http)
+    sonde | sonde-http | sonde-noexport)
       bench_stop
       cp "$out/agent.err" "$results/$tag.agent.err"
       tail -1 "$out/sink.log" >"$results/$tag.sink" 2>/dev/null || true
@@ -257,7 +264,7 @@ quiet_wait() {
     b=$(others)
     waited=$((waited + 5))
     ((b - a < hz / 2)) && return 0
-    echo "   (other work on the machine: $((100 * (b - a) / hz / 5))% of a core; waiting)"
+    ((waited % 60 == 5)) && echo "   (other work on the machine: $((100 * (b - a) / hz / 5))% of a core; waiting)"
   done
   echo "   (waited ${waited} s in all for a quiet machine: running anyway)"
   return 1
@@ -309,12 +316,17 @@ workload() {
 # programs run in nginx's and wrk's context and are charged to them, not to the agent).
 if [ -n "$profile" ]; then
   set +o pipefail # `perf report | head` ends perf report early, on purpose
+  # Frame-pointer call graphs (-g) are what the release build has: self time is exact,
+  # callers are not. BENCH_PERF_DWARF=1 unwinds with DWARF instead (at 499 Hz, to keep
+  # the file small) and adds the inclusive time of Sonde's own functions.
+  callgraph=(-g)
+  [ "${BENCH_PERF_DWARF:-0}" = 1 ] && callgraph=(-F 499 --call-graph "dwarf,32768")
   report() { perf report -i "$1" --no-children -g none --stdio "${@:2}" 2>/dev/null | grep -v '^#' | grep -v '^$'; }
   for scope in agent system; do
     tag=profile-$profile-$scope
     agent_start sonde
-    if [ $scope = agent ]; then target=(-p "$pid"); else target=(-a); fi
-    perf record -g "${target[@]}" -o "$results/$tag.data" 2>"$results/$tag.err" &
+    if [ $scope = agent ]; then target=(-p "$pid" "${callgraph[@]}"); else target=(-a -g); fi
+    perf record "${target[@]}" -o "$results/$tag.data" 2>"$results/$tag.err" &
     perf_pid=$!
     sleep 1
     workload "$profile"
@@ -326,6 +338,11 @@ if [ -n "$profile" ]; then
       report "$results/$tag.data" --sort dso | head -6 | tee "$results/$tag-dso.txt"
       echo "-- the agent's top symbols (self time)"
       report "$results/$tag.data" --sort dso,sym | head -30 | tee "$results/$tag-sym.txt"
+      if [ "${BENCH_PERF_DWARF:-0}" = 1 ]; then
+        echo "-- Sonde's own functions, time including what they call (DWARF call graphs)"
+        perf report -i "$results/$tag.data" --children -g none --stdio --sort sym 2>/dev/null |
+          grep -E '\] (sonde::|<sonde::)' | head -40 | tee "$results/$tag-children.txt"
+      fi
     else
       echo "-- every CPU by command and shared object"
       report "$results/$tag.data" --sort comm,dso | head -15 | tee "$results/$tag-dso.txt"

@@ -21,7 +21,8 @@ import sys
 CONFIG_NAMES = {
     "none": "no agent",
     "sonde": "Sonde (default: TCP + DNS)",
-    "sonde-http": "Sonde + HTTP capture (capture only)",
+    "sonde-http": "Sonde + HTTP (`http.enabled: true`)",
+    "sonde-noexport": "Sonde, export off (diagnostic)",
     "tcplife": "tcplife (libbpf-tools)",
     "bpftrace": "bpftrace, hooks only (floor)",
 }
@@ -86,7 +87,7 @@ def tables(rows, load_start):
             has_agent = c != "none"
             pct = [100 * x / num(r["seconds"]) for x, r in zip(cpu, rs)] if has_agent else []
             per10k = [1e7 * x / num(r["reqs"]) for x, r in zip(cpu, rs) if num(r["reqs"])] if has_agent else []
-            sink = [100 * num(r["sink_cpu_s"]) / num(r["seconds"]) for r in rs] if c.startswith("sonde") else []
+            sink = [100 * num(r["sink_cpu_s"]) / num(r["seconds"]) for r in rs] if c in ("sonde", "sonde-http") else []
             hwm = [num(r["hwm_kib"]) / 1024 for r in rs if num(r["hwm_kib"])]
             events = [num(r["events"]) for r in rs]
             lost = [num(r["lost"]) for r in rs if num(r["lost"]) is not None]
