@@ -107,11 +107,11 @@ run=$(mktemp -d /tmp/sonde-overhead.XXXXXX)
 chmod 755 "$run" # nginx's worker (nobody) reads the static file
 results=${BENCH_OUT:-$run.results}
 mkdir -p "$results"
-nginx_pid="" nginx_worker="" ksoftirqd="" backend_pid="" dns_pid="" peer_pid="" perf_pid="" agent="" sink=""
+sleeper="" nginx_pid="" nginx_worker="" ksoftirqd="" backend_pid="" dns_pid="" peer_pid="" perf_pid="" agent="" sink=""
 cleanup() {
   set +e
   exec 3>&- 2>/dev/null # the sink stops when its stdin closes
-  local all="$perf_pid $peer_pid $agent $sink $nginx_pid $nginx_worker $backend_pid $dns_pid" p alive
+  local all="$perf_pid $peer_pid $agent $sink $nginx_pid $nginx_worker $backend_pid $dns_pid $sleeper" p alive
   for p in $all; do kill -TERM "$p" 2>/dev/null; done
   for _ in $(seq 50); do
     alive=0
@@ -122,6 +122,8 @@ cleanup() {
   for p in $all; do kill -KILL "$p" 2>/dev/null; done
   rm -rf "$run"
 }
+# sleep in the background, so that a signal ends the wait at once
+pause() { sleep "$1" & sleeper=$!; wait "$sleeper"; sleeper=""; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -136,7 +138,7 @@ if ((!smoke)) && [ -z "$profile" ]; then
   for _ in 1 2 3 4 5; do
     awk -v l="$load_start" -v m="$max" 'BEGIN { exit !(l > m) }' || break
     echo "== load average $load_start > $max (other work on this machine): waiting 60 s"
-    sleep 60
+    pause 60
     load_start=$(cut -d' ' -f1 /proc/loadavg)
   done
 fi
@@ -260,7 +262,7 @@ quiet_wait() {
   local a b pid="" sink=""
   while ((waited < ${BENCH_WAIT_BUDGET:-1800})); do
     a=$(others)
-    sleep 5
+    pause 5
     b=$(others)
     waited=$((waited + 5))
     ((b - a < hz / 2)) && return 0
