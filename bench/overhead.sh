@@ -34,7 +34,8 @@
 #               the waiting for quiet is at most BENCH_WAIT_BUDGET s (1800) over the run
 #   --smoke     1 round of 3 s, none and sonde only; exits non-zero unless the agent
 #               started, every run served requests, and the agent lost nothing
-#   --profile   instead of the comparison: WORKLOAD under sonde twice, with
+#   --profile   instead of the comparison: WORKLOAD under sonde (or the first of --configs,
+#               one of the sonde ones) twice, with
 #               `perf record -g -p <agent>` then `perf record -g -a`; prints the agent's top
 #               symbols, then where every CPU's time went (BPF programs included);
 #               BENCH_PERF_DWARF=1 adds DWARF call graphs (time per Sonde function)
@@ -45,7 +46,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 
-rounds=3 secs=15 dns_rate=10000 smoke=0 profile="" max_retries=3
+rounds=3 secs=15 dns_rate=10000 smoke=0 profile="" max_retries=3 configs_given=0
 workloads=keepalive,churn,dns,proxy
 configs=none,sonde,sonde-http,tcplife,bpftrace
 while (($#)); do
@@ -54,7 +55,7 @@ while (($#)); do
     --rounds) rounds=$2; shift ;;
     --seconds) secs=$2; shift ;;
     --workloads) workloads=$2; shift ;;
-    --configs) configs=$2; shift ;;
+    --configs) configs=$2 configs_given=1; shift ;;
     --dns-rate) dns_rate=$2; shift ;;
     --profile) profile=$2; shift ;;
     --retries) max_retries=$2; shift ;;
@@ -63,7 +64,11 @@ while (($#)); do
   esac
   shift
 done
-[ -n "$profile" ] && { workloads=$profile configs=sonde rounds=1; }
+if [ -n "$profile" ]; then
+  workloads=$profile rounds=1
+  ((configs_given)) || configs=sonde
+  configs=${configs%%,*}
+fi
 IFS=, read -ra workloads <<<"$workloads"
 IFS=, read -ra configs <<<"$configs"
 
@@ -313,7 +318,7 @@ workload() {
 }
 
 # --- profile mode -----------------------------------------------------------------------
-# Two runs of the workload under sonde: perf on the agent's process alone (where its own
+# Two runs of the workload under the agent: perf on the agent's process alone (where its own
 # CPU goes), then perf on every CPU (where the workload's extra time goes: the BPF
 # programs run in nginx's and wrk's context and are charged to them, not to the agent).
 if [ -n "$profile" ]; then
@@ -326,15 +331,15 @@ if [ -n "$profile" ]; then
   report() { perf report -i "$1" --no-children -g none --stdio "${@:2}" 2>/dev/null | grep -v '^#' | grep -v '^$'; }
   for scope in agent system; do
     tag=profile-$profile-$scope
-    agent_start sonde
+    agent_start "${configs[0]}"
     if [ $scope = agent ]; then target=(-p "$pid" "${callgraph[@]}"); else target=(-a -g); fi
     perf record "${target[@]}" -o "$results/$tag.data" 2>"$results/$tag.err" &
     perf_pid=$!
     sleep 1
     workload "$profile"
     kill -INT "$perf_pid"; wait "$perf_pid" || true; perf_pid=""
-    agent_stop sonde
-    echo "== $profile under sonde, perf on the $scope: $rps req/s, events $events, lost $lost"
+    agent_stop "${configs[0]}"
+    echo "== $profile under ${configs[0]}, perf on the $scope: $rps req/s, events $events, lost $lost"
     if [ $scope = agent ]; then
       echo "-- the agent's samples by shared object"
       report "$results/$tag.data" --sort dso | head -6 | tee "$results/$tag-dso.txt"
@@ -368,6 +373,10 @@ tsv=$results/results.tsv
 ((smoke)) || quiet_wait || true
 printf 'workload\tround\tconfig\treqs\tseconds\trps\tp99_ms\terrors\tagent_cpu_s\tsink_cpu_s\thwm_kib\tevents\tlost\tload1\tother_cpu_s\texport_dropped\tattempts\n' >"$tsv"
 for w in "${workloads[@]}"; do
+  # an unmeasured warm-up: the first run after a start or a change of workload was slow
+  tag=$w-warmup secs_saved=$secs secs=3
+  workload "$w" >/dev/null
+  secs=$secs_saved
   for r in $(seq "$rounds"); do
     for i in $(seq 0 $((n - 1))); do
       c=${configs[$(((i + r - 1) % n))]}
