@@ -11,6 +11,7 @@
 
 pub mod attr;
 pub mod metric;
+pub mod prometheus;
 pub mod resource;
 
 pub use metric::{Instrument, MetricDef};
