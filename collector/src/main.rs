@@ -14,6 +14,7 @@ use sonde::bpf::{
 use sonde::config::{self, Config};
 use sonde::decode::Clock;
 use sonde::export::Exporters;
+use sonde::http::route::{RouteRules, Template};
 use sonde::pipeline::{Pipeline, PipelineSettings};
 use sonde::signals::HostInfo;
 use sonde::telemetry::{Signal, Telemetry};
@@ -172,6 +173,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
                 max_connections: cfg.tcp.max_connections as usize,
                 report_interval: cfg.tcp.report_interval,
                 dns_timeout: cfg.dns.timeout,
+                http_routes: route_rules(&cfg.http.routes)?,
             },
             exporters,
             Arc::clone(&telemetry),
@@ -233,6 +235,20 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             }
         }
         anyhow::Ok(())
+    })
+}
+
+/// The route rules of the configuration (templates were checked when it was loaded).
+fn route_rules(cfg: &config::RoutesConfig) -> anyhow::Result<RouteRules> {
+    Ok(RouteRules {
+        templates: cfg
+            .templates
+            .iter()
+            .map(|t| Template::parse(t))
+            .collect::<Result<_, _>>()
+            .context("http.routes.templates")?,
+        heuristic: cfg.heuristic,
+        max_per_service: cfg.max_per_service,
     })
 }
 

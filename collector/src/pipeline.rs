@@ -25,6 +25,7 @@ use crate::correlate::ServingThreads;
 use crate::decode::{ConnRecord, DataSegment, Direction, DnsPacket, KernelEvent, Owner};
 use crate::dns::{DnsTracker, Lookup, NameCache};
 use crate::export::Exporters;
+use crate::http::route::{self, RouteRules, Router};
 use crate::http::{Exchange, HttpSegment, HttpTracker, Role};
 use crate::process::ProcessCache;
 use crate::protocol::http1;
@@ -64,6 +65,8 @@ pub struct PipelineSettings {
     pub report_interval: Duration,
     /// A DNS query unanswered this long is a timeout.
     pub dns_timeout: Duration,
+    /// How served requests get their `http.route`.
+    pub http_routes: RouteRules,
 }
 
 /// The pipeline's state.
@@ -84,6 +87,9 @@ pub struct Pipeline {
     http: HttpTracker,
     http_metrics: HttpMetrics,
     threads: ServingThreads,
+    router: Router,
+    /// The route cap was reported once.
+    warned_route_cap: bool,
     /// Connections closed by the kernel whose HTTP state closes after a grace period.
     http_closes: VecDeque<(Instant, u64, u64)>,
     /// Mixed into derived server span ids, so two agents never derive the same ones.
@@ -120,6 +126,7 @@ impl Pipeline {
         let processes = ProcessCache::new(settings.process_cache_size, settings.command_line_max);
         let settings_max_connections = settings.max_connections;
         let settings_dns_timeout = settings.dns_timeout;
+        let settings_routes = settings.http_routes.clone();
         Pipeline {
             settings,
             exporters,
@@ -137,6 +144,8 @@ impl Pipeline {
             http: HttpTracker::new(settings_max_connections, HTTP_IDLE_TIMEOUT),
             http_metrics: HttpMetrics::default(),
             threads: ServingThreads::default(),
+            router: Router::new(settings_routes),
+            warned_route_cap: false,
             http_closes: VecDeque::new(),
             salt: rand::random(),
             spans: Batch::default(),
@@ -318,7 +327,21 @@ impl Pipeline {
             ..Owner::default()
         };
         let process = self.processes.lookup(&owner);
-        let h = HttpExchange::new(exchange, process, self.salt, parent);
+        let mut h = HttpExchange::new(exchange, process, self.salt, parent);
+        if h.exchange.role == Role::Server {
+            h.route = self
+                .router
+                .route(&h.process.service_name, &h.exchange.request.path);
+            if h.route.as_deref() == Some(route::OTHER) && !self.warned_route_cap {
+                self.warned_route_cap = true;
+                tracing::warn!(
+                    "service {} has more distinct HTTP routes than http.routes.max_per_service; \
+                     further routes are reported as http.route={} (add templates for them)",
+                    h.process.service_name,
+                    route::OTHER
+                );
+            }
+        }
         self.http_metrics.record(&h);
         if self.settings.console {
             console::print_http(&h);

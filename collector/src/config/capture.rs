@@ -70,6 +70,8 @@ pub struct HttpConfig {
     /// BPF ring buffer size in bytes: a power of two between 4KiB and 1GiB.
     #[serde(with = "ring_size")]
     pub ring_buffer_size: u32,
+    /// How requests get their `http.route`.
+    pub routes: RoutesConfig,
 }
 
 impl Default for HttpConfig {
@@ -78,6 +80,31 @@ impl Default for HttpConfig {
             enabled: false,
             capture_bytes: 512,
             ring_buffer_size: 4 << 20,
+            routes: RoutesConfig::default(),
+        }
+    }
+}
+
+/// `http.routes`: the low-cardinality `http.route` of server requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutesConfig {
+    /// Templates tried in order (`/users/{id}`, `/static/*`); the first match names the
+    /// route.
+    pub templates: Vec<String>,
+    /// When no template matches, replace id-like path segments with `{id}` (opt-in: the
+    /// result is only as low-cardinality as the application's URLs).
+    pub heuristic: bool,
+    /// Distinct routes per service; past it, `http.route` is `_OTHER`.
+    pub max_per_service: usize,
+}
+
+impl Default for RoutesConfig {
+    fn default() -> Self {
+        RoutesConfig {
+            templates: Vec::new(),
+            heuristic: false,
+            max_per_service: 100,
         }
     }
 }

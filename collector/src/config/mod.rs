@@ -24,7 +24,7 @@ pub use resolve::DEFAULT_GRPC_PORT;
 pub use secure::{basic_auth_value, load_certs, load_key, TlsSettings};
 pub use types::{
     AgentResource, BatchConfig, Compression, Config, ConsoleMode, DnsConfig, ExportConfig,
-    HttpConfig, MetricsConfig, PipelineConfig, ProcessConfig, Protocol, RetryConfig,
+    HttpConfig, MetricsConfig, PipelineConfig, ProcessConfig, Protocol, RetryConfig, RoutesConfig,
     SignalEndpoint, TcpConfig, Temporality,
 };
 pub use units::{format_duration, format_size, parse_duration, parse_size};

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::http::route::Template;
 use crate::telemetry::Signal;
 
 use super::env::{check_header, EnvSettings, EnvValue};
@@ -165,6 +166,9 @@ fn resolve_signal(
         tls,
     }))
 }
+
+/// Route templates at most: every server request is matched against each.
+const MAX_ROUTE_TEMPLATES: usize = 1_000;
 
 const AUTHORIZATION: &str = "authorization";
 
@@ -334,6 +338,20 @@ fn check_file_values(cfg: &FileConfig, file: &str) -> Result<(), ConfigError> {
         return Err(inconsistent(
             "http.capture_bytes",
             "must be between 64B and 1KiB (the request line, status line and headers)",
+        ));
+    }
+    for (i, t) in cfg.http.routes.templates.iter().enumerate() {
+        if let Err(e) = Template::parse(t) {
+            return Err(inconsistent(
+                &format!("http.routes.templates[{i}]"),
+                &format!("{e}, e.g. \"/users/{{id}}\" or \"/static/*\""),
+            ));
+        }
+    }
+    if cfg.http.routes.templates.len() > MAX_ROUTE_TEMPLATES {
+        return Err(inconsistent(
+            "http.routes.templates",
+            &format!("at most {MAX_ROUTE_TEMPLATES} templates (each request is matched against all of them)"),
         ));
     }
     let ports = &cfg.dns.ports;

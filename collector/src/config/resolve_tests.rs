@@ -327,3 +327,23 @@ fn dns_ports_are_bounded() {
     let off = load_str("dns:\n  enabled: false\n  ports: []\n", "f", &|_| None).unwrap();
     assert!(!off.dns.enabled);
 }
+
+#[test]
+fn route_templates_are_checked_with_their_index() {
+    let c = load(
+        "http:\n  routes:\n    templates: [\"/users/{id}\", \"/static/*\"]\n    heuristic: true\n",
+        &[],
+    );
+    assert_eq!(c.http.routes.templates.len(), 2);
+    assert!(c.http.routes.heuristic);
+    assert_eq!(c.http.routes.max_per_service, 100);
+    let err = load_str(
+        "http:\n  routes:\n    templates: [\"/ok\", \"users/{id}\"]\n",
+        "test.yaml",
+        &env_of(&[]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("http.routes.templates[1]"), "{err}");
+    assert!(err.contains("must start with /"), "{err}");
+}

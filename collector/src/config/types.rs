@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::secure::TlsSettings;
 use super::units::{duration, nonzero};
 
-pub use super::capture::{DnsConfig, HttpConfig, TcpConfig};
+pub use super::capture::{DnsConfig, HttpConfig, RoutesConfig, TcpConfig};
 
 /// Everything the agent is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -319,7 +319,8 @@ fn http_pair() -> (HttpExchange, HttpExchange) {
         tid: 4243,
     };
     let salt = 7;
-    let server = HttpExchange::new(served, process(), salt, None);
+    let mut server = HttpExchange::new(served, process(), salt, None);
+    server.route = Some("/orders/{id}".to_owned());
     let parent = (server.ids.trace_id, server.ids.span_id);
     let call = Exchange {
         cookie: 502,

@@ -70,6 +70,9 @@ pub struct HttpExchange {
     pub process: Arc<ProcessInfo>,
     /// The span's ids.
     pub ids: SpanIds,
+    /// `http.route` of a served request, when a rule names one (see
+    /// [`crate::http::route`]); never the raw path.
+    pub route: Option<String>,
 }
 
 impl HttpExchange {
@@ -126,6 +129,7 @@ impl HttpExchange {
             exchange,
             process,
             ids,
+            route: None,
         }
     }
 
@@ -194,6 +198,9 @@ impl HttpExchange {
         if let Some(s) = self.status() {
             attrs.push(kv::int(a::HTTP_RESPONSE_STATUS_CODE, s));
         }
+        if let Some(route) = &self.route {
+            attrs.push(kv::str(a::HTTP_ROUTE, route));
+        }
         if let Some((host, port)) = self.host() {
             attrs.push(kv::str(a::SERVER_ADDRESS, host));
             attrs.push(kv::int(a::SERVER_PORT, port));
@@ -204,7 +211,17 @@ impl HttpExchange {
         attrs
     }
 
-    /// The request's span: SERVER or CLIENT, named by its method.
+    /// The span's name: `{method} {route}` when a route is known, else the method (a raw
+    /// path would make span names unbounded).
+    pub fn span_name(&self) -> String {
+        let method = self.exchange.request.method.as_str();
+        match &self.route {
+            Some(route) => format!("{method} {route}"),
+            None => method.to_owned(),
+        }
+    }
+
+    /// The request's span: SERVER or CLIENT, named by its method and route.
     pub fn span(&self) -> Span {
         let x = &self.exchange;
         let status = match self.error_type() {
@@ -222,7 +239,7 @@ impl HttpExchange {
                 .parent_span_id
                 .map(|p| p.to_vec())
                 .unwrap_or_default(),
-            name: x.request.method.as_str().to_owned(),
+            name: self.span_name(),
             kind: match x.role {
                 Role::Server => SpanKind::Server,
                 Role::Client => SpanKind::Client,
@@ -303,7 +320,12 @@ impl HttpMetrics {
             attrs.push((a::ERROR_TYPE, AttrValue::Str(e)));
         }
         let def = match h.exchange.role {
-            Role::Server => &m::HTTP_SERVER_DURATION,
+            Role::Server => {
+                if let Some(route) = &h.route {
+                    attrs.push((a::HTTP_ROUTE, s(route)));
+                }
+                &m::HTTP_SERVER_DURATION
+            }
             Role::Client => {
                 if let Some((host, port)) = h.host() {
                     attrs.push((a::SERVER_ADDRESS, AttrValue::Str(host)));
