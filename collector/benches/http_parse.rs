@@ -107,5 +107,37 @@ fn track(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse, track);
+/// `http.route` of one served path: 20 templates, the match near the end, then the
+/// heuristic for a path no template names.
+fn route(c: &mut Criterion) {
+    use sonde::http::route::{RouteRules, Router, Template};
+    let mut texts: Vec<String> = (0..19)
+        .map(|i| format!("/api/v1/resource{i}/{{id}}"))
+        .collect();
+    texts.push("/users/{id}/orders/{order}".to_owned());
+    let Ok(templates) = texts.iter().map(|t| Template::parse(t)).collect() else {
+        panic!("bench templates parse");
+    };
+    let mut router = Router::new(RouteRules {
+        templates,
+        heuristic: true,
+        max_per_service: 100,
+    });
+    let mut group = c.benchmark_group("http_route");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("template_20th_of_20", |b| {
+        b.iter(|| router.route("svc", black_box("/users/8812/orders/77")))
+    });
+    group.bench_function("heuristic_after_20", |b| {
+        b.iter(|| {
+            router.route(
+                "svc",
+                black_box("/cart/3f2504e0-4f89-11d3-9a0c-0305e82c3301/items"),
+            )
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse, track, route);
 criterion_main!(benches);
