@@ -8,16 +8,19 @@
 //! - [`netns`]: pairs of network namespaces joined by veth, with RAII cleanup, plus
 //!   packet-loss injection (nftables) and TCP counters.
 //! - [`agent`]: starting and stopping the `sonde` binary and capturing its output.
+//! - [`child`]: fixture programs (servers) started after their ready line, killed on drop.
 //!
 //! Tests that load BPF need root and are `#[ignore]`d; see [`agent::require_root`].
 
 pub mod agent;
+pub mod child;
 pub mod netns;
 pub mod otlp;
 pub mod pki;
 pub mod receiver;
 
 pub use agent::{require_root, Agent, AgentOutput};
+pub use child::{spawn_ready, Running};
 pub use netns::{NetnsPair, Side};
 pub use pki::TestPki;
 pub use receiver::{Failure, Receiver, ReceiverOptions, ServerTls, Signal, Transport};

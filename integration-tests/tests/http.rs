@@ -5,8 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -14,7 +12,9 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use sonde_integration_tests::otlp::{attr_int, attr_str};
-use sonde_integration_tests::{fixture, require_root, Agent, NetnsPair, Receiver, Side};
+use sonde_integration_tests::{
+    fixture, require_root, spawn_ready, Agent, NetnsPair, Receiver, Running, Side,
+};
 use sonde_semconv::attr as a;
 use sonde_semconv::metric as m;
 use sonde_semconv::resource as r;
@@ -23,28 +23,13 @@ const PYTHON: &str = "/usr/bin/python3";
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
 
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(pair: &NetnsPair, service: &str, args: &[&str]) -> Kill {
+fn serve(pair: &NetnsPair, service: &str, args: &[&str]) -> Running {
     let app = fixture("http_app.py");
     let mut all = vec![app.as_str()];
     all.extend_from_slice(args);
     let mut cmd = pair.command(Side::B, PYTHON, &all);
-    cmd.env("OTEL_SERVICE_NAME", service).stdout(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "listening");
-    Kill(child)
+    cmd.env("OTEL_SERVICE_NAME", service);
+    spawn_ready(cmd, "listening", Duration::from_secs(10)).unwrap()
 }
 
 fn curl(pair: &NetnsPair, url: &str, headers: &[&str]) {
