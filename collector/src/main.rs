@@ -20,6 +20,11 @@ use sonde::signals::HostInfo;
 use sonde::telemetry::{Signal, Telemetry};
 use tokio::sync::mpsc;
 
+/// mimalloc instead of glibc malloc: under HTTP load glibc's allocator (consolidation,
+/// per-thread arenas) cost a quarter of the agent's CPU and ~15 MiB of RSS.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The ring-buffer wake-up threshold at most: about 400 connection records.
 const WAKEUP_BYTES_MAX: u64 = 64 * 1024;
 

@@ -7,7 +7,12 @@
 //! and no value is lost from the totals. A histogram keeps, per bucket, the latest
 //! exemplar of the export interval: the trace and span of a real request in that bucket.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::hash::Hash;
+
+use hashbrown::hash_map::EntryRef;
+use hashbrown::{Equivalent, HashMap};
+use rustc_hash::FxBuildHasher;
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -115,25 +120,42 @@ impl Point {
     }
 }
 
+type SeriesKey = (ServiceKey, Attrs);
+
+/// A series key borrowed from the caller: a lookup that finds its series clones nothing
+/// (the service's strings are copied only when a series is created). It hashes exactly
+/// like the owned tuple.
+#[derive(Hash)]
+struct SeriesRef<'a>(&'a ServiceKey, &'a Attrs);
+
+impl Equivalent<SeriesKey> for SeriesRef<'_> {
+    fn equivalent(&self, key: &SeriesKey) -> bool {
+        *self.0 == key.0 && *self.1 == key.1
+    }
+}
+
 #[derive(Debug)]
 struct Store {
     def: &'static MetricDef,
-    series: HashMap<(ServiceKey, Attrs), Point>,
+    series: HashMap<SeriesKey, Point, FxBuildHasher>,
     overflow: Option<Point>,
 }
 
 impl Store {
-    fn point(&mut self, service: &ServiceKey, attrs: Attrs, now: u64) -> &mut Point {
-        let key = (service.clone(), attrs);
-        if self.series.contains_key(&key) || self.series.len() < self.def.max_series {
-            let def = self.def;
-            return self
-                .series
-                .entry(key)
-                .or_insert_with(|| Point::new(def, now));
+    fn point(&mut self, service: &ServiceKey, attrs: &Attrs, now: u64) -> &mut Point {
+        let Store {
+            def,
+            series,
+            overflow,
+        } = self;
+        let full = series.len() >= def.max_series;
+        match series.entry_ref(&SeriesRef(service, attrs)) {
+            EntryRef::Occupied(e) => e.into_mut(),
+            EntryRef::Vacant(e) if !full => {
+                e.insert_with_key((service.clone(), attrs.clone()), Point::new(def, now))
+            }
+            EntryRef::Vacant(_) => overflow.get_or_insert_with(|| Point::new(def, now)),
         }
-        let def = self.def;
-        self.overflow.get_or_insert_with(|| Point::new(def, now))
     }
 }
 
@@ -155,7 +177,7 @@ impl MetricSet {
                 .iter()
                 .map(|def| Store {
                     def,
-                    series: HashMap::new(),
+                    series: HashMap::default(),
                     overflow: None,
                 })
                 .collect(),
@@ -171,7 +193,7 @@ impl MetricSet {
     /// Adds `n` to a counter series (attributes sorted by key).
     pub fn add(&mut self, def: &MetricDef, service: &ServiceKey, attrs: Attrs, n: u64, now: u64) {
         if let Some(store) = self.store(def) {
-            store.point(service, sorted(attrs), now).add(n);
+            store.point(service, &sorted(attrs), now).add(n);
         }
     }
 
@@ -188,7 +210,7 @@ impl MetricSet {
         if let Some(store) = self.store(def) {
             let buckets = store.def.buckets;
             store
-                .point(service, sorted(attrs), now)
+                .point(service, &sorted(attrs), now)
                 .observe(buckets, value, exemplar);
         }
     }
