@@ -179,6 +179,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
                 report_interval: cfg.tcp.report_interval,
                 dns_timeout: cfg.dns.timeout,
                 http_routes: route_rules(&cfg.http.routes)?,
+                http_spans_per_second: cfg.http.max_spans_per_second,
             },
             exporters,
             Arc::clone(&telemetry),

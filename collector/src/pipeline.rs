@@ -32,6 +32,7 @@ use crate::protocol::http1;
 use crate::signals::dns::{DnsLookup, DnsMetrics};
 use crate::signals::http::{HttpExchange, HttpMetrics};
 use crate::signals::resource::process_resource;
+use crate::signals::sampling::SpanBudget;
 use crate::signals::{agent, scope, Batch, Flow, HostInfo, TcpMetrics};
 use crate::telemetry::{LostReason, Snapshot, Telemetry};
 
@@ -67,6 +68,8 @@ pub struct PipelineSettings {
     pub dns_timeout: Duration,
     /// How served requests get their `http.route`.
     pub http_routes: RouteRules,
+    /// HTTP spans exported per second at most (0: all).
+    pub http_spans_per_second: u32,
 }
 
 /// The pipeline's state.
@@ -88,6 +91,7 @@ pub struct Pipeline {
     http_metrics: HttpMetrics,
     threads: ServingThreads,
     router: Router,
+    http_spans: SpanBudget,
     /// The route cap was reported once.
     warned_route_cap: bool,
     /// Connections closed by the kernel whose HTTP state closes after a grace period.
@@ -127,6 +131,7 @@ impl Pipeline {
         let settings_max_connections = settings.max_connections;
         let settings_dns_timeout = settings.dns_timeout;
         let settings_routes = settings.http_routes.clone();
+        let settings_http_spans = settings.http_spans_per_second;
         Pipeline {
             settings,
             exporters,
@@ -145,6 +150,7 @@ impl Pipeline {
             http_metrics: HttpMetrics::default(),
             threads: ServingThreads::default(),
             router: Router::new(settings_routes),
+            http_spans: SpanBudget::new(settings_http_spans),
             warned_route_cap: false,
             http_closes: VecDeque::new(),
             salt: rand::random(),
@@ -342,12 +348,16 @@ impl Pipeline {
                 );
             }
         }
-        self.http_metrics.record(&h);
+        let tracing = self.exporters.traces.is_some();
+        let kept = tracing && self.http_spans.take(now);
+        let exemplar = self.http_metrics.record(&h, kept);
         if self.settings.console {
             console::print_http(&h);
         }
-        if self.exporters.traces.is_some() {
+        if kept || (tracing && exemplar) {
             self.spans.push(&h.process, h.span(), now);
+        } else if tracing {
+            self.telemetry.span_sampled_out();
         }
     }
 

@@ -136,6 +136,7 @@ pub struct Telemetry {
     export: [[AtomicU64; Outcome::ALL.len()]; Signal::ALL.len()],
     queue_depth: [AtomicU64; Signal::ALL.len()],
     tracked_connections: AtomicU64,
+    spans_sampled_out: AtomicU64,
     exporter: exporter::ExportCounters,
 }
 
@@ -152,6 +153,8 @@ pub struct Snapshot {
     pub queue_depth: [u64; Signal::ALL.len()],
     /// Connections in the kernel's tracking map.
     pub tracked_connections: u64,
+    /// Spans left out by rate-limited sampling.
+    pub spans_sampled_out: u64,
     /// The exporter's own accounting: handed, dropped by reason, queue bytes, durations.
     pub exporter: ExportSnapshot,
 }
@@ -194,6 +197,11 @@ impl Telemetry {
         self.tracked_connections.store(n, Ordering::Relaxed);
     }
 
+    /// Counts a span left out by sampling.
+    pub fn span_sampled_out(&self) {
+        self.spans_sampled_out.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Copies every counter.
     pub fn snapshot(&self) -> Snapshot {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -203,6 +211,7 @@ impl Telemetry {
             export: std::array::from_fn(|s| std::array::from_fn(|o| load(&self.export[s][o]))),
             queue_depth: std::array::from_fn(|i| load(&self.queue_depth[i])),
             tracked_connections: load(&self.tracked_connections),
+            spans_sampled_out: load(&self.spans_sampled_out),
             exporter: self.exporter.snapshot(),
         }
     }

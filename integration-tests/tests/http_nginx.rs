@@ -26,6 +26,7 @@ const BACKEND_PORT: u16 = 9600;
 /// The routes the agent is configured with; /missing matches none.
 const ROUTES: &str = r#"["/ok", "/fail", "/slow", "/static/*"]"#;
 const SLOW: usize = 3;
+const SPAN_BUDGET: u32 = 200;
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -166,7 +167,11 @@ fn root_nginx_counts_equal_its_access_log() {
     let config = std::env::temp_dir().join(format!("sonde-nginx-{}.yaml", std::process::id()));
     std::fs::write(
         &config,
-        format!("http:\n  enabled: true\n  routes:\n    templates: {ROUTES}\n"),
+        // A span budget the paced wrk run exceeds (the one-at-a-time requests fit its
+        // burst): spans get sampled, metrics must still count everything.
+        format!(
+            "http:\n  enabled: true\n  max_spans_per_second: {SPAN_BUDGET}\n  routes:\n    templates: {ROUTES}\n"
+        ),
     )
     .unwrap();
     let agent = Agent::start(
@@ -259,6 +264,13 @@ fn root_nginx_counts_equal_its_access_log() {
     assert_eq!(sonde_count(&receiver, 200, Some("/slow")), SLOW as u64);
     assert_eq!(sonde_count(&receiver, 500, Some("/fail")), 2);
     assert_eq!(sonde_count(&receiver, 200, Some("/static/*")), 2);
+
+    // wrk outran the span budget: spans were sampled (and counted), the metrics were not.
+    let sampled_out = receiver.latest_cumulative_sum(m::agent::SPANS_SAMPLED_OUT.name, |_| true);
+    assert!(
+        sampled_out > 0.0,
+        "no span was sampled out at {total} requests"
+    );
 
     // Stopping flushes every queued span, so each exemplar's span has been sent.
     let out = agent.stop().unwrap();

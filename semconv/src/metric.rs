@@ -372,6 +372,18 @@ pub mod agent {
         buckets: &[],
     };
 
+    /// Spans not exported because their kind's rate budget was spent (metrics still count
+    /// their requests; spans that became exemplars are always exported).
+    pub const SPANS_SAMPLED_OUT: MetricDef = MetricDef {
+        name: "sonde.agent.spans.sampled_out",
+        unit: "{span}",
+        description: "Spans left out by rate-limited sampling (http.max_spans_per_second); metrics still count them.",
+        instrument: Instrument::Counter,
+        attributes: &[],
+        max_series: 1,
+        buckets: &[],
+    };
+
     /// Items handed to an exporter, whatever became of them: the sum of its outcomes plus
     /// what is still queued or in flight.
     pub const EXPORT_HANDED: MetricDef = MetricDef {
@@ -448,6 +460,7 @@ pub mod agent {
         &EXPORT_QUEUE_SIZE,
         &EXPORT_DURATION,
         &TRACKED_CONNECTIONS,
+        &SPANS_SAMPLED_OUT,
     ];
 }
 

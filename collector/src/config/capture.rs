@@ -72,6 +72,9 @@ pub struct HttpConfig {
     pub ring_buffer_size: u32,
     /// How requests get their `http.route`.
     pub routes: RoutesConfig,
+    /// Request spans exported per second at most (0: all); past it spans are sampled,
+    /// except those that become exemplars. Metrics always count every request.
+    pub max_spans_per_second: u32,
 }
 
 impl Default for HttpConfig {
@@ -81,6 +84,7 @@ impl Default for HttpConfig {
             capture_bytes: 512,
             ring_buffer_size: 4 << 20,
             routes: RoutesConfig::default(),
+            max_spans_per_second: 5_000,
         }
     }
 }

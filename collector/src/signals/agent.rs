@@ -127,6 +127,10 @@ impl AgentMetrics {
             })
             .collect();
         let tracked = gauge(snap.tracked_connections);
+        let sampled_out = sum(
+            snap.spans_sampled_out,
+            counter_base.map(|b| b.spans_sampled_out),
+        );
 
         let mut duration = metric_with(&m::EXPORT_DURATION, refs(&durations), now, histogram_delta);
         if histogram_delta {
@@ -149,6 +153,12 @@ impl AgentMetrics {
             metric(&m::EXPORT_QUEUE_SIZE, refs(&bytes), now),
             duration,
             metric(&m::TRACKED_CONNECTIONS, vec![(vec![], &tracked)], now),
+            metric_with(
+                &m::SPANS_SAMPLED_OUT,
+                vec![(vec![], &sampled_out)],
+                now,
+                counters_delta,
+            ),
         ];
         ResourceMetrics {
             resource: Some(agent_resource(host)),

@@ -288,8 +288,8 @@ fn otlp_mapping_matches_golden_files() {
     check("http_server_span", render_span(&server.span()));
     check("http_client_span", render_span(&client.span()));
     let mut http = HttpMetrics::default();
-    http.record(&server);
-    http.record(&client);
+    assert!(http.record(&server, true));
+    assert!(http.record(&client, true));
     check(
         "http_metrics",
         render_metrics(&http.export(T0 + 60_000_000_000, &host())),

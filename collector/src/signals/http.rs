@@ -303,8 +303,9 @@ impl Default for HttpMetrics {
 
 impl HttpMetrics {
     /// Records one exchange's duration, with its span as the exemplar. Raw paths never
-    /// become attributes.
-    pub fn record(&mut self, h: &HttpExchange) {
+    /// become attributes. `kept`: the span is exported; if not, it becomes the exemplar
+    /// only of a bucket that has none yet, and then true is returned: export it anyway.
+    pub fn record(&mut self, h: &HttpExchange, kept: bool) -> bool {
         let now = h.exchange.end_unix_nanos;
         let svc = ServiceKey::of(&h.process);
         let s = |v: &str| AttrValue::Str(v.to_owned());
@@ -341,7 +342,7 @@ impl HttpMetrics {
         };
         let secs = h.duration_nanos() as f64 / 1e9;
         self.set
-            .observe(def, &svc, attrs, secs, Some(exemplar), now);
+            .observe_sampled(def, &svc, attrs, secs, Some(exemplar), kept, now)
     }
 
     /// Every series as OTLP.

@@ -94,7 +94,17 @@ impl Point {
         }
     }
 
-    fn observe(&mut self, buckets: &[f64], v: f64, exemplar: Option<ExemplarRef>) {
+    /// Records `v`. A `kept` exemplar (its span is exported) replaces the bucket's; one
+    /// whose span would be sampled out only fills an empty bucket. Returns whether the
+    /// exemplar was stored (its span must then be exported).
+    fn observe(
+        &mut self,
+        buckets: &[f64],
+        v: f64,
+        exemplar: Option<ExemplarRef>,
+        kept: bool,
+    ) -> bool {
+        let mut stored = false;
         if let Value::Hist {
             counts,
             exemplars,
@@ -110,13 +120,17 @@ impl Point {
                 *c += 1;
             }
             if let (Some(slot), Some(ex)) = (exemplars.get_mut(i), exemplar) {
-                *slot = Some((v, ex));
+                if kept || slot.is_none() {
+                    *slot = Some((v, ex));
+                    stored = true;
+                }
             }
             *sum += v;
             *count += 1;
             *min = min.min(v);
             *max = max.max(v);
         }
+        stored
     }
 }
 
@@ -197,7 +211,7 @@ impl MetricSet {
         }
     }
 
-    /// Records a histogram value, with the span it came from.
+    /// Records a histogram value, with the (exported) span it came from.
     pub fn observe(
         &mut self,
         def: &MetricDef,
@@ -207,11 +221,32 @@ impl MetricSet {
         exemplar: Option<ExemplarRef>,
         now: u64,
     ) {
-        if let Some(store) = self.store(def) {
-            let buckets = store.def.buckets;
-            store
-                .point(service, &sorted(attrs), now)
-                .observe(buckets, value, exemplar);
+        self.observe_sampled(def, service, attrs, value, exemplar, true, now);
+    }
+
+    /// Records a histogram value whose span is exported only if `kept` — or if this
+    /// returns true: the value's bucket had no exemplar yet in this interval, so the span
+    /// became one and must be exported after all. Every bucket that received values
+    /// thus has an exemplar, and every exemplar names an exported span.
+    #[allow(clippy::too_many_arguments)]
+    pub fn observe_sampled(
+        &mut self,
+        def: &MetricDef,
+        service: &ServiceKey,
+        attrs: Attrs,
+        value: f64,
+        exemplar: Option<ExemplarRef>,
+        kept: bool,
+        now: u64,
+    ) -> bool {
+        match self.store(def) {
+            Some(store) => {
+                let buckets = store.def.buckets;
+                store
+                    .point(service, &sorted(attrs), now)
+                    .observe(buckets, value, exemplar, kept)
+            }
+            None => false,
         }
     }
 

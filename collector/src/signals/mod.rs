@@ -15,6 +15,7 @@ pub mod kv;
 pub mod metric_set;
 pub mod metrics;
 pub mod resource;
+pub mod sampling;
 
 pub use batch::Batch;
 pub use flow::Flow;
