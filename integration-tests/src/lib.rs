@@ -9,6 +9,7 @@
 //!   packet-loss injection (nftables) and TCP counters.
 //! - [`agent`]: starting and stopping the `sonde` binary and capturing its output.
 //! - [`child`]: fixture programs (servers) started after their ready line, killed on drop.
+//! - [`prometheus`]: a real Prometheus server scraping loopback targets, and its query API.
 //!
 //! Tests that load BPF need root and are `#[ignore]`d; see [`agent::require_root`].
 
@@ -17,6 +18,7 @@ pub mod child;
 pub mod netns;
 pub mod otlp;
 pub mod pki;
+pub mod prometheus;
 pub mod receiver;
 
 pub use agent::{require_root, Agent, AgentOutput};
