@@ -128,6 +128,29 @@ impl Outcome {
     }
 }
 
+/// What became of a request to the Prometheus endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum ScrapeOutcome {
+    /// `GET /metrics`: an exposition was served.
+    Served = 0,
+    /// Another path (404) or method (405).
+    Refused,
+}
+
+impl ScrapeOutcome {
+    /// Every outcome, in index order.
+    pub const ALL: [ScrapeOutcome; 2] = [ScrapeOutcome::Served, ScrapeOutcome::Refused];
+
+    /// The value of the `sonde.outcome` attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScrapeOutcome::Served => "served",
+            ScrapeOutcome::Refused => "refused",
+        }
+    }
+}
+
 /// The agent's counters. One instance, shared by `Arc`.
 #[derive(Debug, Default)]
 pub struct Telemetry {
@@ -138,6 +161,8 @@ pub struct Telemetry {
     tracked_connections: AtomicU64,
     spans_sampled_out: AtomicU64,
     exporter: exporter::ExportCounters,
+    prometheus_scrapes: [AtomicU64; ScrapeOutcome::ALL.len()],
+    prometheus_left_out: AtomicU64,
 }
 
 /// A point-in-time copy of [`Telemetry`].
@@ -157,6 +182,10 @@ pub struct Snapshot {
     pub spans_sampled_out: u64,
     /// The exporter's own accounting: handed, dropped by reason, queue bytes, durations.
     pub exporter: ExportSnapshot,
+    /// Requests to the Prometheus endpoint, in [`ScrapeOutcome::ALL`] order.
+    pub prometheus_scrapes: [u64; ScrapeOutcome::ALL.len()],
+    /// Data points left out of the Prometheus endpoint's current exposition.
+    pub prometheus_left_out: u64,
 }
 
 impl Snapshot {
@@ -202,6 +231,16 @@ impl Telemetry {
         self.spans_sampled_out.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a request to the Prometheus endpoint.
+    pub fn scrape(&self, outcome: ScrapeOutcome) {
+        self.prometheus_scrapes[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets how many data points the Prometheus endpoint's current exposition left out.
+    pub fn set_prometheus_left_out(&self, n: u64) {
+        self.prometheus_left_out.store(n, Ordering::Relaxed);
+    }
+
     /// Copies every counter.
     pub fn snapshot(&self) -> Snapshot {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -213,6 +252,8 @@ impl Telemetry {
             tracked_connections: load(&self.tracked_connections),
             spans_sampled_out: load(&self.spans_sampled_out),
             exporter: self.exporter.snapshot(),
+            prometheus_scrapes: std::array::from_fn(|i| load(&self.prometheus_scrapes[i])),
+            prometheus_left_out: load(&self.prometheus_left_out),
         }
     }
 }

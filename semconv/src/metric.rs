@@ -56,6 +56,13 @@ impl MetricDef {
         }
         name
     }
+
+    /// The unit word Prometheus shows for this metric (`# UNIT` in OpenMetrics), which
+    /// [`MetricDef::prometheus_name`] ends with (before `_total`); `None` for annotations
+    /// like `{connection}`.
+    pub fn prometheus_unit(&self) -> Option<&'static str> {
+        prometheus_unit(self.unit)
+    }
 }
 
 /// Prometheus' unit words for the UCUM units Sonde uses; `None` for annotations like
@@ -448,6 +455,31 @@ pub mod agent {
         buckets: EXPORT_DURATION_BUCKETS,
     };
 
+    /// Requests to the Prometheus endpoint, by outcome: `served` (an exposition) or
+    /// `refused` (another path or method).
+    pub const PROMETHEUS_SCRAPES: MetricDef = MetricDef {
+        name: "sonde.agent.prometheus.scrapes",
+        unit: "{request}",
+        description: "Requests to the Prometheus scrape endpoint, by outcome (served, refused).",
+        instrument: Instrument::Counter,
+        attributes: &[OUTCOME],
+        max_series: 2,
+        buckets: &[],
+    };
+
+    /// Data points left out of the Prometheus endpoint's current exposition: of an
+    /// undeclared metric, with delta temporality, malformed, or with a label set already
+    /// exposed. Zero unless something is wrong.
+    pub const PROMETHEUS_LEFT_OUT: MetricDef = MetricDef {
+        name: "sonde.agent.prometheus.left_out",
+        unit: "{point}",
+        description: "Data points left out of the Prometheus endpoint's current exposition (undeclared metric, delta temporality, malformed, duplicate label set).",
+        instrument: Instrument::Gauge,
+        attributes: &[],
+        max_series: 1,
+        buckets: &[],
+    };
+
     /// Every metric about the agent itself, in export order.
     pub const AGENT_METRICS: &[&MetricDef] = &[
         &EVENTS_RECEIVED,
@@ -461,6 +493,8 @@ pub mod agent {
         &EXPORT_DURATION,
         &TRACKED_CONNECTIONS,
         &SPANS_SAMPLED_OUT,
+        &PROMETHEUS_SCRAPES,
+        &PROMETHEUS_LEFT_OUT,
     ];
 }
 
@@ -486,6 +520,19 @@ mod tests {
             HTTP_SERVER_DURATION.prometheus_name(),
             "http_server_request_duration_seconds"
         );
+    }
+
+    #[test]
+    fn prometheus_names_end_with_their_unit() {
+        for m in crate::prometheus::all_metrics() {
+            let name = m.prometheus_name();
+            let family = name.strip_suffix("_total").unwrap_or(&name);
+            if let Some(unit) = m.prometheus_unit() {
+                assert!(family.ends_with(&format!("_{unit}")), "{name}");
+            }
+        }
+        assert_eq!(TCP_BYTES.prometheus_unit(), Some("bytes"));
+        assert_eq!(TCP_CONNECTIONS_OPENED.prometheus_unit(), None);
     }
 
     #[test]

@@ -2,6 +2,9 @@
 
 /// Logical service name: the process's own `OTEL_SERVICE_NAME`, else its executable name.
 pub const SERVICE_NAME: &str = "service.name";
+/// A namespace for `service.name` (set by configuration only); Prometheus' `job` label is
+/// `service.namespace/service.name` when it is present.
+pub const SERVICE_NAMESPACE: &str = "service.namespace";
 /// Unique per service instance: `<host.name>/<pid>` on spans and logs; `<host.name>/<service>`
 /// (plus container) on metrics, so short-lived processes do not churn metric series.
 pub const SERVICE_INSTANCE_ID: &str = "service.instance.id";

@@ -12,6 +12,7 @@
 mod error;
 mod grpc;
 mod http;
+pub mod prometheus;
 mod queue;
 mod retry;
 mod signal;

@@ -15,8 +15,10 @@ use sonde_semconv::metric::agent as m;
 use super::metric_set::{metric, metric_with, Point, Value};
 use super::resource::{agent_resource, HostInfo};
 use super::{kv, scope};
+use crate::config::Temporality;
 use crate::telemetry::{
-    DropReason, DurationSnapshot, LostReason, Outcome, Signal, Snapshot, DURATION_BUCKETS,
+    DropReason, DurationSnapshot, LostReason, Outcome, ScrapeOutcome, Signal, Snapshot,
+    DURATION_BUCKETS,
 };
 
 /// The state Sonde's own metrics need between exports.
@@ -131,6 +133,20 @@ impl AgentMetrics {
             snap.spans_sampled_out,
             counter_base.map(|b| b.spans_sampled_out),
         );
+        let scrapes: Vec<_> = ScrapeOutcome::ALL
+            .iter()
+            .map(|o| {
+                let i = *o as usize;
+                (
+                    vec![kv::str(m::OUTCOME, o.as_str())],
+                    sum(
+                        snap.prometheus_scrapes[i],
+                        counter_base.map(|b| b.prometheus_scrapes[i]),
+                    ),
+                )
+            })
+            .collect();
+        let left_out = gauge(snap.prometheus_left_out);
 
         let mut duration = metric_with(&m::EXPORT_DURATION, refs(&durations), now, histogram_delta);
         if histogram_delta {
@@ -159,6 +175,8 @@ impl AgentMetrics {
                 now,
                 counters_delta,
             ),
+            metric_with(&m::PROMETHEUS_SCRAPES, refs(&scrapes), now, counters_delta),
+            metric(&m::PROMETHEUS_LEFT_OUT, vec![(vec![], &left_out)], now),
         ];
         ResourceMetrics {
             resource: Some(agent_resource(host)),
@@ -170,6 +188,20 @@ impl AgentMetrics {
             ..Default::default()
         }
     }
+}
+
+/// Sonde's own metrics, cumulative since `start_unix_nanos` whatever temporality `host`
+/// asks for, without touching the state of any [`AgentMetrics`]: the Prometheus endpoint's
+/// view.
+pub fn cumulative(
+    snap: &Snapshot,
+    start_unix_nanos: u64,
+    now: u64,
+    host: &HostInfo,
+) -> ResourceMetrics {
+    let mut host = host.clone();
+    host.temporality = Temporality::Cumulative;
+    AgentMetrics::default().export(snap, start_unix_nanos, now, &host)
 }
 
 /// Borrowed points, as [`metric`] takes them.

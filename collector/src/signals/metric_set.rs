@@ -23,6 +23,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use sonde_semconv::attr as a;
 use sonde_semconv::metric::{Instrument, MetricDef};
 
+pub(crate) use super::metric_point::{Point, Value};
 use super::resource::{agent_resource, HostInfo, ServiceKey};
 use super::{kv, scope};
 
@@ -49,91 +50,6 @@ pub enum AttrValue {
 /// Data point attributes: keys from semconv, sorted by key.
 pub type Attrs = Vec<(&'static str, AttrValue)>;
 
-#[derive(Debug, Clone)]
-pub(crate) enum Value {
-    Sum(u64),
-    Hist {
-        counts: Vec<u64>,
-        /// Per bucket, the latest exemplar since the last export: (value, link).
-        exemplars: Vec<Option<(f64, ExemplarRef)>>,
-        sum: f64,
-        count: u64,
-        min: f64,
-        max: f64,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Point {
-    pub(crate) start_unix_nanos: u64,
-    pub(crate) value: Value,
-}
-
-impl Point {
-    fn new(def: &MetricDef, start_unix_nanos: u64) -> Point {
-        let value = match def.instrument {
-            Instrument::Histogram => Value::Hist {
-                counts: vec![0; def.buckets.len() + 1],
-                exemplars: vec![None; def.buckets.len() + 1],
-                sum: 0.0,
-                count: 0,
-                min: f64::INFINITY,
-                max: f64::NEG_INFINITY,
-            },
-            Instrument::Counter | Instrument::Gauge => Value::Sum(0),
-        };
-        Point {
-            start_unix_nanos,
-            value,
-        }
-    }
-
-    pub(crate) fn add(&mut self, n: u64) {
-        if let Value::Sum(s) = &mut self.value {
-            *s = s.saturating_add(n);
-        }
-    }
-
-    /// Records `v`. A `kept` exemplar (its span is exported) replaces the bucket's; one
-    /// whose span would be sampled out only fills an empty bucket. Returns whether the
-    /// exemplar was stored (its span must then be exported).
-    fn observe(
-        &mut self,
-        buckets: &[f64],
-        v: f64,
-        exemplar: Option<ExemplarRef>,
-        kept: bool,
-    ) -> bool {
-        let mut stored = false;
-        if let Value::Hist {
-            counts,
-            exemplars,
-            sum,
-            count,
-            min,
-            max,
-        } = &mut self.value
-        {
-            // Bucket i holds values in (bounds[i-1], bounds[i]], as OTLP defines.
-            let i = buckets.partition_point(|&b| b < v);
-            if let Some(c) = counts.get_mut(i) {
-                *c += 1;
-            }
-            if let (Some(slot), Some(ex)) = (exemplars.get_mut(i), exemplar) {
-                if kept || slot.is_none() {
-                    *slot = Some((v, ex));
-                    stored = true;
-                }
-            }
-            *sum += v;
-            *count += 1;
-            *min = min.min(v);
-            *max = max.max(v);
-        }
-        stored
-    }
-}
-
 type SeriesKey = (ServiceKey, Attrs);
 
 /// A series key borrowed from the caller: a lookup that finds its series clones nothing
@@ -148,29 +64,82 @@ impl Equivalent<SeriesKey> for SeriesRef<'_> {
     }
 }
 
-#[derive(Debug)]
-struct Store {
-    def: &'static MetricDef,
-    series: HashMap<SeriesKey, Point, FxBuildHasher>,
+/// The series of one metric: at most its declaration's `max_series`, then one overflow
+/// point.
+#[derive(Debug, Clone, Default)]
+struct Series {
+    points: HashMap<SeriesKey, Point, FxBuildHasher>,
     overflow: Option<Point>,
 }
 
-impl Store {
-    fn point(&mut self, service: &ServiceKey, attrs: &Attrs, now: u64) -> &mut Point {
-        let Store {
-            def,
-            series,
-            overflow,
-        } = self;
-        let full = series.len() >= def.max_series;
-        match series.entry_ref(&SeriesRef(service, attrs)) {
+impl Series {
+    /// The point of a series, created (starting `now`, like `new`) if the bound allows,
+    /// else the overflow point.
+    fn point_or(
+        &mut self,
+        def: &MetricDef,
+        service: &ServiceKey,
+        attrs: &Attrs,
+        new: impl FnOnce() -> Point,
+    ) -> &mut Point {
+        let full = self.points.len() >= def.max_series;
+        match self.points.entry_ref(&SeriesRef(service, attrs)) {
             EntryRef::Occupied(e) => e.into_mut(),
             EntryRef::Vacant(e) if !full => {
-                e.insert_with_key((service.clone(), attrs.clone()), Point::new(def, now))
+                e.insert_with_key((service.clone(), attrs.clone()), new())
             }
-            EntryRef::Vacant(_) => overflow.get_or_insert_with(|| Point::new(def, now)),
+            EntryRef::Vacant(_) => self.overflow.get_or_insert_with(new),
         }
     }
+
+    fn point(
+        &mut self,
+        def: &MetricDef,
+        service: &ServiceKey,
+        attrs: &Attrs,
+        now: u64,
+    ) -> &mut Point {
+        self.point_or(def, service, attrs, || Point::new(def, now))
+    }
+
+    /// Adds `other`'s values into these series, under the same bound.
+    fn absorb(&mut self, def: &MetricDef, other: &Series) {
+        for ((svc, attrs), p) in &other.points {
+            self.point_or(def, svc, attrs, || p.empty_like()).merge(p);
+        }
+        if let Some(p) = &other.overflow {
+            self.overflow.get_or_insert_with(|| p.empty_like()).merge(p);
+        }
+    }
+
+    /// The points by service (`None`: the overflow point, on Sonde's own resource).
+    fn by_service(&self) -> BTreeMap<Option<ServiceKey>, Vec<(Vec<KeyValue>, &Point)>> {
+        let mut out: BTreeMap<Option<ServiceKey>, Vec<(Vec<KeyValue>, &Point)>> = BTreeMap::new();
+        for ((svc, attrs), p) in &self.points {
+            out.entry(Some(svc.clone()))
+                .or_default()
+                .push((to_kv(attrs), p));
+        }
+        if let Some(p) = &self.overflow {
+            out.entry(None)
+                .or_default()
+                .push((vec![kv::bool(a::OTEL_METRIC_OVERFLOW, true)], p));
+        }
+        out
+    }
+
+    fn len(&self) -> usize {
+        self.points.len() + usize::from(self.overflow.is_some())
+    }
+}
+
+#[derive(Debug)]
+struct Store {
+    def: &'static MetricDef,
+    series: Series,
+    /// With delta temporality and [`MetricSet::keep_totals`]: every interval exported so
+    /// far, added up, so that [`MetricSet::snapshot`] stays cumulative.
+    totals: Option<Series>,
 }
 
 /// The series of several metrics.
@@ -191,11 +160,20 @@ impl MetricSet {
                 .iter()
                 .map(|def| Store {
                     def,
-                    series: HashMap::default(),
-                    overflow: None,
+                    series: Series::default(),
+                    totals: None,
                 })
                 .collect(),
             last_export_unix_nanos: None,
+        }
+    }
+
+    /// Keeps running totals beside the delta intervals, so that [`MetricSet::snapshot`] is
+    /// cumulative since the start with delta temporality too. It costs a second copy of
+    /// each series (bounded like the first); with cumulative temporality it costs nothing.
+    pub fn keep_totals(&mut self) {
+        for store in &mut self.stores {
+            store.totals.get_or_insert_with(Series::default);
         }
     }
 
@@ -207,7 +185,10 @@ impl MetricSet {
     /// Adds `n` to a counter series (attributes sorted by key).
     pub fn add(&mut self, def: &MetricDef, service: &ServiceKey, attrs: Attrs, n: u64, now: u64) {
         if let Some(store) = self.store(def) {
-            store.point(service, &sorted(attrs), now).add(n);
+            store
+                .series
+                .point(store.def, service, &sorted(attrs), now)
+                .add(n);
         }
     }
 
@@ -241,55 +222,40 @@ impl MetricSet {
     ) -> bool {
         match self.store(def) {
             Some(store) => {
-                let buckets = store.def.buckets;
+                let def = store.def;
                 store
-                    .point(service, &sorted(attrs), now)
-                    .observe(buckets, value, exemplar, kept)
+                    .series
+                    .point(def, service, &sorted(attrs), now)
+                    .observe(def.buckets, value, exemplar, kept)
             }
             None => false,
         }
     }
 
-    /// Series currently held, overflow included.
+    /// Series currently held, overflow included (running totals not counted).
     pub fn series(&self) -> usize {
-        self.stores
-            .iter()
-            .map(|s| s.series.len() + usize::from(s.overflow.is_some()))
-            .sum()
+        self.stores.iter().map(|s| s.series.len()).sum()
     }
 
     /// Every series as OTLP, one `ResourceMetrics` per service (plus Sonde's own resource
     /// for overflow series). Cumulative temporality, unless `host.temporality` asks for
     /// deltas: then every sum and histogram reports what was recorded since the previous
     /// export (its start time) and is emptied, so a series with nothing new is not sent
-    /// and holds no memory. Exemplars are handed out once: the next export carries only
-    /// those recorded after this one.
+    /// and holds no memory (unless [`MetricSet::keep_totals`] keeps their sum). Exemplars
+    /// are handed out once: the next export carries only those recorded after this one.
     pub fn export(&mut self, now_unix_nanos: u64, host: &HostInfo) -> Vec<ResourceMetrics> {
         let delta = host.temporality.delta_for(false);
         let interval_start = self.last_export_unix_nanos.replace(now_unix_nanos);
         let mut by_service: BTreeMap<Option<ServiceKey>, Vec<Metric>> = BTreeMap::new();
         for store in &mut self.stores {
             let resets = delta && store.def.instrument != Instrument::Gauge;
+            let series = &mut store.series;
             if let (true, Some(start)) = (resets, interval_start) {
-                for p in store.series.values_mut().chain(store.overflow.as_mut()) {
+                for p in series.points.values_mut().chain(series.overflow.as_mut()) {
                     p.start_unix_nanos = start;
                 }
             }
-            let mut points: BTreeMap<Option<ServiceKey>, Vec<(Vec<KeyValue>, &Point)>> =
-                BTreeMap::new();
-            for ((svc, attrs), p) in &store.series {
-                points
-                    .entry(Some(svc.clone()))
-                    .or_default()
-                    .push((to_kv(attrs), p));
-            }
-            if let Some(p) = &store.overflow {
-                points
-                    .entry(None)
-                    .or_default()
-                    .push((vec![kv::bool(a::OTEL_METRIC_OVERFLOW, true)], p));
-            }
-            for (svc, pts) in points {
+            for (svc, pts) in series.by_service() {
                 by_service.entry(svc).or_default().push(metric_with(
                     store.def,
                     pts,
@@ -298,28 +264,68 @@ impl MetricSet {
                 ));
             }
             if resets {
-                store.series.clear();
-                store.overflow = None;
+                if let Some(totals) = &mut store.totals {
+                    totals.absorb(store.def, series);
+                }
+                *series = Series::default();
             }
-            for p in store.series.values_mut().chain(store.overflow.as_mut()) {
+            for p in series.points.values_mut().chain(series.overflow.as_mut()) {
                 if let Value::Hist { exemplars, .. } = &mut p.value {
                     exemplars.iter_mut().for_each(|e| *e = None);
                 }
             }
         }
-        by_service
-            .into_iter()
-            .map(|(svc, metrics)| ResourceMetrics {
-                resource: Some(svc.map_or_else(|| agent_resource(host), |s| s.resource(host))),
-                scope_metrics: vec![ScopeMetrics {
-                    scope: Some(scope()),
-                    metrics,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            })
-            .collect()
+        resources(by_service, host)
     }
+
+    /// Every series as OTLP with cumulative temporality, whatever `host.temporality` says,
+    /// changing nothing: the next [`MetricSet::export`] is what it would have been. With
+    /// delta temporality the values are cumulative since the start if
+    /// [`MetricSet::keep_totals`] was called, else since the previous export (their start
+    /// time says which). Exemplars are those not yet exported (and, with running totals,
+    /// the latest per bucket ever).
+    pub fn snapshot(&self, now_unix_nanos: u64, host: &HostInfo) -> Vec<ResourceMetrics> {
+        let delta = host.temporality.delta_for(false);
+        let mut by_service: BTreeMap<Option<ServiceKey>, Vec<Metric>> = BTreeMap::new();
+        for store in &self.stores {
+            let merged;
+            let series = match &store.totals {
+                Some(totals) if delta && store.def.instrument != Instrument::Gauge => {
+                    let mut all = totals.clone();
+                    all.absorb(store.def, &store.series);
+                    merged = all;
+                    &merged
+                }
+                _ => &store.series,
+            };
+            for (svc, pts) in series.by_service() {
+                by_service
+                    .entry(svc)
+                    .or_default()
+                    .push(metric(store.def, pts, now_unix_nanos));
+            }
+        }
+        resources(by_service, host)
+    }
+}
+
+/// One `ResourceMetrics` per service (`None`: Sonde's own resource).
+fn resources(
+    by_service: BTreeMap<Option<ServiceKey>, Vec<Metric>>,
+    host: &HostInfo,
+) -> Vec<ResourceMetrics> {
+    by_service
+        .into_iter()
+        .map(|(svc, metrics)| ResourceMetrics {
+            resource: Some(svc.map_or_else(|| agent_resource(host), |s| s.resource(host))),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(scope()),
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .collect()
 }
 
 pub(crate) fn sorted(mut attrs: Attrs) -> Attrs {
@@ -430,3 +436,7 @@ fn to_exemplar((value, ex): &(f64, ExemplarRef)) -> Exemplar {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+#[path = "metric_set_tests.rs"]
+mod tests;

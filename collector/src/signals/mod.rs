@@ -12,6 +12,7 @@ pub mod flow;
 mod golden_tests;
 pub mod http;
 pub mod kv;
+mod metric_point;
 pub mod metric_set;
 pub mod metrics;
 pub mod resource;

@@ -1,0 +1,223 @@
+//! The side-effect-free view ([`MetricSet::snapshot`]) against the export: it changes
+//! nothing the export sends, and stays cumulative (and bounded) with delta temporality.
+
+#![allow(clippy::unwrap_used)]
+
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as NV;
+use opentelemetry_proto::tonic::metrics::v1::AggregationTemporality;
+use sonde_semconv::metric::Instrument;
+
+use super::*;
+use crate::config::{AgentResource, Temporality};
+
+static COUNT: MetricDef = MetricDef {
+    name: "test.count",
+    unit: "{item}",
+    description: "A test counter.",
+    instrument: Instrument::Counter,
+    attributes: &["k"],
+    max_series: 2,
+    buckets: &[],
+};
+
+static LATENCY: MetricDef = MetricDef {
+    name: "test.latency",
+    unit: "s",
+    description: "A test histogram.",
+    instrument: Instrument::Histogram,
+    attributes: &["k"],
+    max_series: 2,
+    buckets: &[0.1, 1.0],
+};
+
+static DEFS: &[&MetricDef] = &[&COUNT, &LATENCY];
+
+fn svc() -> ServiceKey {
+    ServiceKey {
+        service_name: "web".into(),
+        exe_name: "web".into(),
+        container_id: None,
+    }
+}
+
+fn attrs(k: &str) -> Attrs {
+    vec![("k", AttrValue::Str(k.into()))]
+}
+
+fn ex(n: u8, t: u64) -> Option<ExemplarRef> {
+    Some(ExemplarRef {
+        trace_id: [n; 16],
+        span_id: [n; 8],
+        time_unix_nanos: t,
+    })
+}
+
+fn host(t: Temporality) -> HostInfo {
+    HostInfo::named("h").with_config(&AgentResource::default(), t)
+}
+
+/// Every point as "metric k=v -> value, start, temporality, exemplars", sorted.
+fn points(rms: &[ResourceMetrics]) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in rms
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+    {
+        let key = |a: &[KeyValue]| {
+            a.iter()
+                .map(|kv| {
+                    format!(
+                        "{}={:?}",
+                        kv.key,
+                        kv.value.as_ref().and_then(|v| v.value.clone())
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        match &m.data {
+            Some(Data::Sum(s)) => {
+                for p in &s.data_points {
+                    let Some(NV::AsInt(v)) = p.value else {
+                        panic!()
+                    };
+                    out.push(format!(
+                        "{} {} -> {v} start={} t={}",
+                        m.name,
+                        key(&p.attributes),
+                        p.start_time_unix_nano,
+                        s.aggregation_temporality
+                    ));
+                }
+            }
+            Some(Data::Histogram(h)) => {
+                for p in &h.data_points {
+                    let ex: Vec<u8> = p.exemplars.iter().map(|e| e.trace_id[0]).collect();
+                    out.push(format!(
+                        "{} {} -> {:?} n={} sum={:?} min={:?} max={:?} start={} t={} ex={ex:?}",
+                        m.name,
+                        key(&p.attributes),
+                        p.bucket_counts,
+                        p.count,
+                        p.sum,
+                        p.min,
+                        p.max,
+                        p.start_time_unix_nano,
+                        h.aggregation_temporality
+                    ));
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    out.sort();
+    out
+}
+
+fn fill(set: &mut MetricSet, t: u64) {
+    set.add(&COUNT, &svc(), attrs("a"), 3, t);
+    set.observe(&LATENCY, &svc(), attrs("a"), 0.05, ex(1, t), t);
+    set.observe(&LATENCY, &svc(), attrs("a"), 0.5, ex(2, t + 1), t + 1);
+}
+
+const CUMULATIVE: i32 = AggregationTemporality::Cumulative as i32;
+
+#[test]
+fn snapshot_changes_nothing_the_export_sends() {
+    for t in [
+        Temporality::Cumulative,
+        Temporality::Delta,
+        Temporality::LowMemory,
+    ] {
+        let h = host(t);
+        let (mut viewed, mut plain) = (MetricSet::new(DEFS), MetricSet::new(DEFS));
+        viewed.keep_totals();
+        for round in 0..3u64 {
+            let now = 1_000 * (round + 1);
+            fill(&mut viewed, now);
+            fill(&mut plain, now);
+            let a = viewed.snapshot(now + 10, &h);
+            assert_eq!(points(&a), points(&viewed.snapshot(now + 10, &h)), "{t:?}");
+            assert!(
+                points(&a)
+                    .iter()
+                    .all(|p| p.contains(&format!(" t={CUMULATIVE}"))),
+                "{t:?}: the view is cumulative: {:?}",
+                points(&a)
+            );
+            assert_eq!(
+                points(&viewed.export(now + 20, &h)),
+                points(&plain.export(now + 20, &h)),
+                "{t:?} round {round}"
+            );
+        }
+    }
+}
+
+#[test]
+fn delta_snapshot_with_totals_is_cumulative_since_the_start() {
+    let h = host(Temporality::Delta);
+    let mut set = MetricSet::new(DEFS);
+    set.keep_totals();
+    fill(&mut set, 100);
+    set.export(500, &h);
+    set.add(&COUNT, &svc(), attrs("a"), 4, 600);
+    set.observe(&LATENCY, &svc(), attrs("a"), 2.0, ex(3, 600), 600);
+    let view = points(&set.snapshot(700, &h));
+    assert_eq!(
+        view,
+        vec![
+            format!("test.count k=Some(StringValue(\"a\")) -> 7 start=100 t={CUMULATIVE}"),
+            format!(
+                "test.latency k=Some(StringValue(\"a\")) -> [1, 1, 1] n=3 sum=Some(2.55) min=Some(0.05) max=Some(2.0) start=100 t={CUMULATIVE} ex=[1, 2, 3]"
+            ),
+        ]
+    );
+    // The export is still the interval's alone.
+    let sent = points(&set.export(800, &h));
+    assert!(
+        sent[0].starts_with("test.count k=Some(StringValue(\"a\")) -> 4 start=500"),
+        "{sent:?}"
+    );
+    assert!(sent[1].contains("-> [0, 0, 1] n=1"), "{sent:?}");
+    // Nothing new: the view keeps the totals.
+    assert_eq!(points(&set.snapshot(900, &h)).len(), 2);
+    assert_eq!(set.series(), 0, "the intervals themselves keep nothing");
+}
+
+#[test]
+fn delta_totals_are_bounded_like_the_series() {
+    let h = host(Temporality::Delta);
+    let mut set = MetricSet::new(DEFS);
+    set.keep_totals();
+    for (i, k) in ["a", "b", "c", "d"].iter().enumerate() {
+        set.add(&COUNT, &svc(), attrs(k), 1, 100);
+        // One series per interval: never past the bound within an interval.
+        set.export(200 + i as u64, &h);
+    }
+    let view = points(&set.snapshot(900, &h));
+    assert_eq!(view.len(), 3, "two series and the overflow: {view:?}");
+    assert!(
+        view.iter()
+            .any(|p| p.contains("otel.metric.overflow") && p.contains("-> 2 ")),
+        "{view:?}"
+    );
+}
+
+#[test]
+fn delta_snapshot_without_totals_covers_the_interval() {
+    let h = host(Temporality::Delta);
+    let mut set = MetricSet::new(DEFS);
+    fill(&mut set, 100);
+    set.export(500, &h);
+    set.add(&COUNT, &svc(), attrs("a"), 4, 600);
+    let view = points(&set.snapshot(700, &h));
+    assert_eq!(
+        view,
+        vec![format!(
+            "test.count k=Some(StringValue(\"a\")) -> 4 start=600 t={CUMULATIVE}"
+        )]
+    );
+}
