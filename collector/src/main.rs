@@ -13,7 +13,7 @@ use sonde::bpf::{
 };
 use sonde::config::{self, Config};
 use sonde::decode::Clock;
-use sonde::export::Exporters;
+use sonde::export::{prometheus, Exporters};
 use sonde::http::route::{RouteRules, Template};
 use sonde::pipeline::{Pipeline, PipelineSettings};
 use sonde::signals::HostInfo;
@@ -41,6 +41,10 @@ struct Cli {
     /// Configuration file (YAML). Without it, the built-in default (config/sonde.yaml).
     #[arg(short, long, env = "SONDE_CONFIG")]
     config: Option<PathBuf>,
+    /// Serve the metrics for Prometheus at http://ADDR/metrics (e.g. 127.0.0.1:9464); over
+    /// prometheus.listen and SONDE_PROMETHEUS_LISTEN.
+    #[arg(long, value_name = "ADDR", global = true)]
+    prometheus_listen: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -66,9 +70,16 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let env = |k: &str| std::env::var(k).ok();
+    let load = |path: Option<&std::path::Path>| {
+        let mut cfg = config::load(path, &env)?;
+        if let Some(addr) = &cli.prometheus_listen {
+            cfg.set_prometheus_listen(addr)?;
+        }
+        Ok::<_, config::ConfigError>(cfg)
+    };
     if let Some(Command::CheckConfig { file }) = &cli.command {
         let path = file.as_deref().or(cli.config.as_deref());
-        return match config::load(path, &env) {
+        return match load(path) {
             Ok(cfg) => {
                 println!("{}", cfg.render_masked());
                 ExitCode::SUCCESS
@@ -79,7 +90,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let cfg = match config::load(cli.config.as_deref(), &env) {
+    let cfg = match load(cli.config.as_deref()) {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("sonde: {e}");
@@ -96,6 +107,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cfg: Config) -> anyhow::Result<()> {
+    // Taken first, so a port in use is said before any probe is loaded.
+    let prometheus_listener = cfg.prometheus.listen.map(prometheus::bind).transpose()?;
+    let prometheus_addr = prometheus_listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok());
     let pre = bpf::preflight::run()?;
     for (fs, path) in &pre.mounted {
         eprintln!("sonde: {fs} was not mounted; mounted it at {path}");
@@ -154,7 +170,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             ", DNS on cgroup {}",
             d.cgroup.display()
         )),
-        describe_outputs(&cfg),
+        describe_outputs(&cfg, prometheus_addr),
     );
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -167,6 +183,19 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     let dns_counters = dns.as_ref().map(DnsProbes::counters).transpose()?;
     runtime.block_on(async move {
         let exporters = Exporters::start(&cfg.exporter, Arc::clone(&telemetry))?;
+        let publisher = match prometheus_listener {
+            Some(listener) => {
+                let registry = Arc::new(prometheus::Registry::default());
+                let addr =
+                    prometheus::serve(listener, Arc::clone(&registry), Arc::clone(&telemetry))?;
+                eprintln!(
+                    "sonde: prometheus endpoint on http://{addr}{}",
+                    prometheus::PATH
+                );
+                Some(prometheus::Publisher::new(registry))
+            }
+            None => None,
+        };
         let pipeline = Pipeline::new(
             PipelineSettings {
                 batch_max_items: cfg.batch.max_items,
@@ -180,12 +209,14 @@ fn run(cfg: Config) -> anyhow::Result<()> {
                 dns_timeout: cfg.dns.timeout,
                 http_routes: route_rules(&cfg.http.routes)?,
                 http_spans_per_second: cfg.http.max_spans_per_second,
+                prometheus_refresh: cfg.prometheus.refresh,
             },
             exporters,
             Arc::clone(&telemetry),
             Some(drops),
             dns_counters,
             HostInfo::detect().with_config(&cfg.resource, cfg.metrics.temporality),
+            publisher,
         );
         let pipeline = tokio::spawn(pipeline.run(rx));
         // Long-lived connections: one pass over the kernel's map a second; each connection
@@ -258,7 +289,7 @@ fn route_rules(cfg: &config::RoutesConfig) -> anyhow::Result<RouteRules> {
     })
 }
 
-fn describe_outputs(cfg: &Config) -> String {
+fn describe_outputs(cfg: &Config, prometheus: Option<std::net::SocketAddr>) -> String {
     let e = &cfg.exporter;
     let mut parts: Vec<String> = [
         ("traces", &e.traces),
@@ -271,6 +302,12 @@ fn describe_outputs(cfg: &Config) -> String {
             .map(|ep| format!("{name} -> {} ({})", without_password(&ep.url), ep.protocol))
     })
     .collect();
+    if let Some(addr) = prometheus {
+        parts.push(format!(
+            "metrics -> http://{addr}{} (Prometheus)",
+            prometheus::PATH
+        ));
+    }
     if cfg.console_enabled() {
         parts.push("flows -> terminal".into());
     }

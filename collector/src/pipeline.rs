@@ -9,21 +9,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use tokio::sync::mpsc;
 use tokio::time::{interval, interval_at, MissedTickBehavior};
 
-use crate::bpf::types::{DNS_DROP_RINGBUF_FULL, DNS_DROP_TRUNCATED};
-use crate::bpf::types::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL};
+mod metrics;
+
 use crate::bpf::{DnsCounters, DropCounters};
 use crate::console;
 use crate::correlate::Connections;
 use crate::correlate::ServingThreads;
 use crate::decode::{ConnRecord, DataSegment, Direction, DnsPacket, KernelEvent, Owner};
 use crate::dns::{DnsTracker, Lookup, NameCache};
+use crate::export::prometheus::Publisher;
 use crate::export::Exporters;
 use crate::http::route::{self, RouteRules, Router};
 use crate::http::{Exchange, HttpSegment, HttpTracker, Role};
@@ -34,7 +34,7 @@ use crate::signals::http::{HttpExchange, HttpMetrics};
 use crate::signals::resource::process_resource;
 use crate::signals::sampling::SpanBudget;
 use crate::signals::{agent, scope, Batch, Flow, HostInfo, TcpMetrics};
-use crate::telemetry::{LostReason, Snapshot, Telemetry};
+use crate::telemetry::{Snapshot, Telemetry};
 
 /// DNS queries awaiting their answer, at most.
 const DNS_MAX_PENDING: usize = 16_384;
@@ -70,6 +70,8 @@ pub struct PipelineSettings {
     pub http_routes: RouteRules,
     /// HTTP spans exported per second at most (0: all).
     pub http_spans_per_second: u32,
+    /// How often the Prometheus endpoint is refreshed (when there is one).
+    pub prometheus_refresh: Duration,
 }
 
 /// The pipeline's state.
@@ -102,6 +104,8 @@ pub struct Pipeline {
     logs: Batch<LogRecord>,
     last_loss: Snapshot,
     agent_metrics: agent::AgentMetrics,
+    /// The Prometheus endpoint's feed, when it is on.
+    prometheus: Option<Publisher>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -118,7 +122,8 @@ pub fn unix_nanos_now() -> u64 {
 }
 
 impl Pipeline {
-    /// A pipeline delivering to `exporters`; `kernel` reads the BPF side's loss counters.
+    /// A pipeline delivering to `exporters` (and to the Prometheus endpoint through
+    /// `prometheus`); `kernel` reads the BPF side's loss counters.
     pub fn new(
         settings: PipelineSettings,
         exporters: Exporters,
@@ -126,12 +131,22 @@ impl Pipeline {
         kernel: Option<DropCounters>,
         dns_kernel: Option<DnsCounters>,
         host: HostInfo,
+        prometheus: Option<Publisher>,
     ) -> Pipeline {
         let processes = ProcessCache::new(settings.process_cache_size, settings.command_line_max);
         let settings_max_connections = settings.max_connections;
         let settings_dns_timeout = settings.dns_timeout;
         let settings_routes = settings.http_routes.clone();
         let settings_http_spans = settings.http_spans_per_second;
+        let mut metrics = TcpMetrics::default();
+        let mut dns_metrics = DnsMetrics::default();
+        let mut http_metrics = HttpMetrics::default();
+        if prometheus.is_some() && host.temporality.delta_for(false) {
+            // The endpoint is cumulative: keep what the delta exports hand out.
+            metrics.keep_totals();
+            dns_metrics.keep_totals();
+            http_metrics.keep_totals();
+        }
         Pipeline {
             settings,
             exporters,
@@ -141,13 +156,13 @@ impl Pipeline {
             start_unix_nanos: unix_nanos_now(),
             processes,
             connections: Connections::new(settings_max_connections),
-            metrics: TcpMetrics::default(),
+            metrics,
             dns: DnsTracker::new(DNS_MAX_PENDING, settings_dns_timeout),
             names: NameCache::new(DNS_NAMES),
-            dns_metrics: DnsMetrics::default(),
+            dns_metrics,
             dns_kernel,
             http: HttpTracker::new(settings_max_connections, HTTP_IDLE_TIMEOUT),
-            http_metrics: HttpMetrics::default(),
+            http_metrics,
             threads: ServingThreads::default(),
             router: Router::new(settings_routes),
             http_spans: SpanBudget::new(settings_http_spans),
@@ -158,6 +173,7 @@ impl Pipeline {
             logs: Batch::default(),
             last_loss: Snapshot::default(),
             agent_metrics: agent::AgentMetrics::default(),
+            prometheus,
         }
     }
 
@@ -178,6 +194,16 @@ impl Pipeline {
             .max(Duration::from_millis(100));
         let mut metric_tick = interval_at(tokio::time::Instant::now() + period, period);
         metric_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // The endpoint is refreshed at once, then every few seconds: a scrape is never as
+        // stale as a 60 s export interval.
+        let mut refresh_tick = interval(
+            self.settings
+                .prometheus_refresh
+                .min(period)
+                .max(Duration::from_millis(100)),
+        );
+        refresh_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let prometheus = self.prometheus.is_some();
         loop {
             tokio::select! {
                 ev = rx.recv() => match ev {
@@ -200,6 +226,7 @@ impl Pipeline {
                     self.close_http(now, false);
                 }
                 _ = metric_tick.tick() => self.export_metrics(),
+                _ = refresh_tick.tick(), if prometheus => self.refresh_prometheus(),
             }
         }
         self.close_http(Instant::now(), true);
@@ -424,83 +451,5 @@ impl Pipeline {
                 tx.send(ExportLogsServiceRequest { resource_logs }, items);
             }
         }
-    }
-
-    fn export_metrics(&mut self) {
-        if let Some(k) = &self.kernel {
-            let drops = k.read();
-            let t = &self.telemetry;
-            t.set_lost(
-                LostReason::KernelRingbufFull,
-                drops[DROP_RINGBUF_FULL as usize],
-            );
-            t.set_lost(
-                LostReason::KernelConnMapFull,
-                drops[DROP_CONN_MAP_FULL as usize],
-            );
-            t.set_lost(
-                LostReason::KernelListenMapFull,
-                drops[DROP_LISTEN_MAP_FULL as usize],
-            );
-            t.set_tracked_connections(k.tracked_connections());
-        }
-        if let Some(k) = &self.dns_kernel {
-            let drops = k.read();
-            let t = &self.telemetry;
-            t.set_lost(
-                LostReason::KernelDnsRingbufFull,
-                drops[DNS_DROP_RINGBUF_FULL as usize],
-            );
-            t.set_lost(LostReason::DnsTruncated, drops[DNS_DROP_TRUNCATED as usize]);
-        }
-        let stats = self.dns.stats();
-        self.telemetry
-            .set_lost(LostReason::DnsParseError, stats.parse_errors);
-        self.telemetry
-            .set_lost(LostReason::DnsUnmatched, stats.unmatched_responses);
-        self.telemetry
-            .set_lost(LostReason::DnsPendingEvicted, stats.pending_evicted);
-        let snap = self.telemetry.snapshot();
-        if let Some(line) = console::loss_line(&snap, &self.last_loss) {
-            // Losses are always said, on the terminal or in the journal.
-            if self.settings.console {
-                println!("{line}");
-            } else {
-                tracing::warn!("{line}");
-            }
-        }
-        self.last_loss = snap.clone();
-        let Some(tx) = &self.exporters.metrics else {
-            return;
-        };
-        let now = unix_nanos_now();
-        let mut resource_metrics = self.metrics.export(now, &self.host);
-        resource_metrics.extend(self.dns_metrics.export(now, &self.host));
-        resource_metrics.extend(self.http_metrics.export(now, &self.host));
-        resource_metrics.push(self.agent_metrics.export(
-            &snap,
-            self.start_unix_nanos,
-            now,
-            &self.host,
-        ));
-        let items = resource_metrics
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .flat_map(|s| &s.metrics)
-            .map(|m| data_points(m) as u64)
-            .sum();
-        tx.send(ExportMetricsServiceRequest { resource_metrics }, items);
-    }
-}
-
-fn data_points(m: &opentelemetry_proto::tonic::metrics::v1::Metric) -> usize {
-    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-    match &m.data {
-        Some(Data::Sum(s)) => s.data_points.len(),
-        Some(Data::Gauge(g)) => g.data_points.len(),
-        Some(Data::Histogram(h)) => h.data_points.len(),
-        Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
-        Some(Data::Summary(s)) => s.data_points.len(),
-        None => 0,
     }
 }

@@ -4,6 +4,7 @@
 //! values count as unset, as the specification says.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::telemetry::Signal;
@@ -50,6 +51,8 @@ pub(crate) struct EnvSettings {
     pub service_name: Option<String>,
     /// `OTEL_RESOURCE_ATTRIBUTES`, in order.
     pub resource_attributes: Vec<(String, String)>,
+    /// `SONDE_PROMETHEUS_LISTEN`.
+    pub prometheus_listen: Option<SocketAddr>,
 }
 
 /// The variable name for a setting, general (`signal == None`) or per signal.
@@ -101,6 +104,11 @@ pub(crate) fn read_env(env: &dyn Fn(&str) -> Option<String>) -> Result<EnvSettin
                 &format!("{reason}; write key=value pairs separated by commas"),
             )
         })?;
+    }
+    let var = super::prometheus::LISTEN_ENV;
+    if let Some(v) = get(var) {
+        settings.prometheus_listen =
+            super::prometheus::parse_listen(&v).map_err(|reason| bad_env(var, &v, &reason))?;
     }
     Ok(settings)
 }

@@ -92,6 +92,17 @@ pub enum ConfigError {
         value: String,
     },
 
+    /// A command-line option has a value that cannot be used.
+    #[error("command-line option {option} \"{value}\": {reason}")]
+    BadOption {
+        /// The option, e.g. `--prometheus-listen`.
+        option: String,
+        /// Its value.
+        value: String,
+        /// What is wrong, and what to write instead.
+        reason: String,
+    },
+
     /// An environment variable has a value that cannot be used.
     #[error("environment variable {var}=\"{value}\": {reason}")]
     BadEnv {

@@ -10,7 +10,7 @@ use super::error::ConfigError;
 use super::secure::{FileAuth, FileTls};
 use super::types::{
     AgentResource, BatchConfig, Compression, ConsoleMode, DnsConfig, HttpConfig, MetricsConfig,
-    PipelineConfig, ProcessConfig, Protocol, RetryConfig, TcpConfig,
+    PipelineConfig, ProcessConfig, PrometheusConfig, Protocol, RetryConfig, TcpConfig,
 };
 use super::units::{duration, nonzero, opt_duration, size};
 
@@ -28,6 +28,7 @@ pub(crate) struct FileConfig {
     pub console: ConsoleMode,
     pub pipeline: PipelineConfig,
     pub resource: AgentResource,
+    pub prometheus: PrometheusConfig,
 }
 
 /// `exporter:` as written.

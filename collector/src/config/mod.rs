@@ -10,6 +10,7 @@ mod capture;
 mod env;
 mod error;
 mod file;
+mod prometheus;
 mod render;
 mod resolve;
 mod secure;
@@ -20,6 +21,7 @@ use std::path::Path;
 
 pub use env::parse_headers;
 pub use error::ConfigError;
+pub use prometheus::{parse_listen, PrometheusConfig, LISTEN_ENV, LISTEN_OPTION};
 pub use resolve::DEFAULT_GRPC_PORT;
 pub use secure::{basic_auth_value, load_certs, load_key, TlsSettings};
 pub use types::{

@@ -11,7 +11,8 @@ use serde::Serialize;
 use super::secure::{FileTls, TlsSettings};
 use super::types::{
     AgentResource, BatchConfig, Compression, Config, ConsoleMode, DnsConfig, HttpConfig,
-    MetricsConfig, PipelineConfig, ProcessConfig, Protocol, RetryConfig, SignalEndpoint, TcpConfig,
+    MetricsConfig, PipelineConfig, ProcessConfig, PrometheusConfig, Protocol, RetryConfig,
+    SignalEndpoint, TcpConfig,
 };
 use super::units::{duration, size};
 
@@ -30,6 +31,7 @@ struct Rendered<'a> {
     console: ConsoleMode,
     pipeline: &'a PipelineConfig,
     resource: &'a AgentResource,
+    prometheus: &'a PrometheusConfig,
 }
 
 #[derive(Serialize)]
@@ -144,6 +146,7 @@ impl Config {
             console: self.console,
             pipeline: &self.pipeline,
             resource: &self.resource,
+            prometheus: &self.prometheus,
         };
         let body = serde_yaml::to_string(&view)
             .unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"));

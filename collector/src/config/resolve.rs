@@ -49,6 +49,10 @@ pub(crate) fn resolve(
     if let Some(t) = env.temporality {
         metrics.temporality = t;
     }
+    let mut prometheus = cfg.prometheus;
+    if let Some(addr) = env.prometheus_listen {
+        prometheus.listen = Some(addr);
+    }
     Ok(Config {
         exporter,
         batch: cfg.batch,
@@ -60,6 +64,7 @@ pub(crate) fn resolve(
         console: cfg.console,
         pipeline: cfg.pipeline,
         resource: agent_resource(cfg.resource, env),
+        prometheus,
     })
 }
 
@@ -317,6 +322,7 @@ fn check_file_values(cfg: &FileConfig, file: &str) -> Result<(), ConfigError> {
         ("metrics.interval".into(), cfg.metrics.interval),
         ("tcp.report_interval".into(), cfg.tcp.report_interval),
         ("dns.timeout".into(), cfg.dns.timeout),
+        ("prometheus.refresh".into(), cfg.prometheus.refresh),
     ];
     for signal in Signal::ALL {
         if let Some(t) = file_signal(e, signal).timeout {

@@ -10,6 +10,7 @@ use super::secure::TlsSettings;
 use super::units::{duration, nonzero};
 
 pub use super::capture::{DnsConfig, HttpConfig, RoutesConfig, TcpConfig};
+pub use super::prometheus::PrometheusConfig;
 
 /// Everything the agent is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     /// Sonde's own resource (its self-telemetry), not the observed processes'.
     pub resource: AgentResource,
+    /// The Prometheus scrape endpoint (off unless an address is set).
+    pub prometheus: PrometheusConfig,
 }
 
 impl Config {

@@ -349,6 +349,17 @@ impl HttpMetrics {
     pub fn export(&mut self, now_unix_nanos: u64, host: &HostInfo) -> Vec<ResourceMetrics> {
         self.set.export(now_unix_nanos, host)
     }
+
+    /// Every series as cumulative OTLP, changing nothing (see [`MetricSet::snapshot`]).
+    pub fn snapshot(&self, now_unix_nanos: u64, host: &HostInfo) -> Vec<ResourceMetrics> {
+        self.set.snapshot(now_unix_nanos, host)
+    }
+
+    /// Keeps running totals for [`Self::snapshot`] with delta temporality (see
+    /// [`MetricSet::keep_totals`]).
+    pub fn keep_totals(&mut self) {
+        self.set.keep_totals();
+    }
 }
 
 #[cfg(test)]

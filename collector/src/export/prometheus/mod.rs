@@ -11,14 +11,18 @@
 //!
 //! [`MetricSet::snapshot`]: crate::signals::metric_set::MetricSet::snapshot
 
+mod error;
 pub mod exposition;
 mod format;
 mod registry;
+mod server;
 pub mod translate;
 
 #[cfg(test)]
 mod golden_tests;
 
+pub use error::PrometheusError;
 pub use exposition::{render, Format};
 pub use registry::{Publisher, Registry};
+pub use server::{bind, serve, PATH};
 pub use translate::{translate, Translation};

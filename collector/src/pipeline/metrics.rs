@@ -1,0 +1,122 @@
+//! The pipeline's metric outputs: the OTLP metric export, and the Prometheus endpoint's
+//! refresh from the same OTLP messages built without side effects.
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+
+use super::{unix_nanos_now, Pipeline};
+use crate::bpf::types::{DNS_DROP_RINGBUF_FULL, DNS_DROP_TRUNCATED};
+use crate::bpf::types::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL};
+use crate::console;
+use crate::signals::agent;
+use crate::telemetry::LostReason;
+
+impl Pipeline {
+    /// Reads the counters the kernel keeps into the agent's telemetry.
+    fn read_counters(&mut self) {
+        if let Some(k) = &self.kernel {
+            let drops = k.read();
+            let t = &self.telemetry;
+            t.set_lost(
+                LostReason::KernelRingbufFull,
+                drops[DROP_RINGBUF_FULL as usize],
+            );
+            t.set_lost(
+                LostReason::KernelConnMapFull,
+                drops[DROP_CONN_MAP_FULL as usize],
+            );
+            t.set_lost(
+                LostReason::KernelListenMapFull,
+                drops[DROP_LISTEN_MAP_FULL as usize],
+            );
+            t.set_tracked_connections(k.tracked_connections());
+        }
+        if let Some(k) = &self.dns_kernel {
+            let drops = k.read();
+            let t = &self.telemetry;
+            t.set_lost(
+                LostReason::KernelDnsRingbufFull,
+                drops[DNS_DROP_RINGBUF_FULL as usize],
+            );
+            t.set_lost(LostReason::DnsTruncated, drops[DNS_DROP_TRUNCATED as usize]);
+        }
+        let stats = self.dns.stats();
+        self.telemetry
+            .set_lost(LostReason::DnsParseError, stats.parse_errors);
+        self.telemetry
+            .set_lost(LostReason::DnsUnmatched, stats.unmatched_responses);
+        self.telemetry
+            .set_lost(LostReason::DnsPendingEvicted, stats.pending_evicted);
+    }
+
+    /// Exports the metrics over OTLP (and refreshes the Prometheus endpoint first, so it
+    /// sees the exemplars this export hands out), and says any new losses.
+    pub(super) fn export_metrics(&mut self) {
+        self.refresh_prometheus();
+        self.read_counters();
+        let snap = self.telemetry.snapshot();
+        if let Some(line) = console::loss_line(&snap, &self.last_loss) {
+            // Losses are always said, on the terminal or in the journal.
+            if self.settings.console {
+                println!("{line}");
+            } else {
+                tracing::warn!("{line}");
+            }
+        }
+        self.last_loss = snap.clone();
+        let Some(tx) = &self.exporters.metrics else {
+            return;
+        };
+        let now = unix_nanos_now();
+        let mut resource_metrics = self.metrics.export(now, &self.host);
+        resource_metrics.extend(self.dns_metrics.export(now, &self.host));
+        resource_metrics.extend(self.http_metrics.export(now, &self.host));
+        resource_metrics.push(self.agent_metrics.export(
+            &snap,
+            self.start_unix_nanos,
+            now,
+            &self.host,
+        ));
+        let items = resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .map(|m| data_points(m) as u64)
+            .sum();
+        tx.send(ExportMetricsServiceRequest { resource_metrics }, items);
+    }
+
+    /// Rebuilds what the Prometheus endpoint serves: every metric set's cumulative view and
+    /// Sonde's own metrics, as OTLP, exactly as the export would build them.
+    pub(super) fn refresh_prometheus(&mut self) {
+        if self.prometheus.is_none() {
+            return;
+        }
+        self.read_counters();
+        let now = unix_nanos_now();
+        let mut resource_metrics = self.metrics.snapshot(now, &self.host);
+        resource_metrics.extend(self.dns_metrics.snapshot(now, &self.host));
+        resource_metrics.extend(self.http_metrics.snapshot(now, &self.host));
+        resource_metrics.push(agent::cumulative(
+            &self.telemetry.snapshot(),
+            self.start_unix_nanos,
+            now,
+            &self.host,
+        ));
+        if let Some(p) = &mut self.prometheus {
+            let left_out = p.publish(&resource_metrics);
+            self.telemetry.set_prometheus_left_out(left_out);
+        }
+    }
+}
+
+fn data_points(m: &opentelemetry_proto::tonic::metrics::v1::Metric) -> usize {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    match &m.data {
+        Some(Data::Sum(s)) => s.data_points.len(),
+        Some(Data::Gauge(g)) => g.data_points.len(),
+        Some(Data::Histogram(h)) => h.data_points.len(),
+        Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
+        Some(Data::Summary(s)) => s.data_points.len(),
+        None => 0,
+    }
+}
