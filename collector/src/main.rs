@@ -303,10 +303,7 @@ fn describe_outputs(cfg: &Config, prometheus: Option<std::net::SocketAddr>) -> S
     })
     .collect();
     if let Some(addr) = prometheus {
-        parts.push(format!(
-            "metrics -> http://{addr}{} (Prometheus)",
-            prometheus::PATH
-        ));
+        parts.push(format!("prometheus -> http://{addr}{}", prometheus::PATH));
     }
     if cfg.console_enabled() {
         parts.push("flows -> terminal".into());
