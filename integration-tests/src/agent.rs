@@ -232,6 +232,26 @@ impl Agent {
         )
     }
 
+    /// The `host:port` of the agent's Prometheus endpoint (started with
+    /// `--prometheus-listen`), from the line it prints once listening.
+    pub fn prometheus_addr(&self, timeout: Duration) -> anyhow::Result<String> {
+        const LISTENING: &str = "sonde: prometheus endpoint on http://";
+        if !self.wait_for_line(LISTENING, timeout) {
+            bail!(
+                "no {LISTENING:?} line; the agent printed:\n{}",
+                self.lines().join("\n")
+            );
+        }
+        let lines = self.lines();
+        let Some(rest) = lines
+            .iter()
+            .find_map(|l| l.split_once(LISTENING).map(|(_, r)| r))
+        else {
+            bail!("the {LISTENING:?} line went away");
+        };
+        Ok(rest.trim_end_matches("/metrics").to_owned())
+    }
+
     /// Every line captured so far, stdout and stderr interleaved in arrival order.
     pub fn lines(&self) -> Vec<String> {
         self.capture

@@ -14,6 +14,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use sonde_integration_tests::otlp::{attr_int, attr_str, latest_histogram_count};
+use sonde_integration_tests::prometheus::Prometheus;
 use sonde_integration_tests::{
     fixture, require_root, spawn_ready, Agent, NetnsPair, Receiver, Side,
 };
@@ -27,6 +28,13 @@ const BACKEND_PORT: u16 = 9600;
 const ROUTES: &str = r#"["/ok", "/fail", "/slow", "/static/*"]"#;
 const SLOW: usize = 3;
 const SPAN_BUDGET: u32 = 200;
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -175,7 +183,12 @@ fn root_nginx_counts_equal_its_access_log() {
     )
     .unwrap();
     let agent = Agent::start(
-        &["--config", config.to_str().unwrap()],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--prometheus-listen",
+            "127.0.0.1:0",
+        ],
         &[
             (
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -186,6 +199,9 @@ fn root_nginx_counts_equal_its_access_log() {
     )
     .unwrap();
     agent.wait_ready(Duration::from_secs(30)).unwrap();
+    let started = unix_now();
+    let prom =
+        Prometheus::start(&[&agent.prometheus_addr(Duration::from_secs(10)).unwrap()]).unwrap();
 
     let mut backend_cmd = pair.command(
         Side::B,
@@ -270,6 +286,34 @@ fn root_nginx_counts_equal_its_access_log() {
     assert!(
         sampled_out > 0.0,
         "no span was sampled out at {total} requests"
+    );
+
+    // Prometheus scraped the same counts, and its exemplar storage holds the /slow
+    // requests' trace ids (checked against the exported spans below).
+    let slow_count =
+        "sum(http_server_request_duration_seconds_count{job=\"nginx\",http_route=\"/slow\"})";
+    prom.wait_for(slow_count, Duration::from_secs(20), |s| {
+        s.first().is_some_and(|x| x.value == SLOW as f64)
+    })
+    .unwrap();
+    let prom_200 = prom
+        .wait_for(
+            "sum(http_server_request_duration_seconds_count{job=\"nginx\",http_response_status_code=\"200\"})",
+            Duration::from_secs(20),
+            |s| s.first().is_some_and(|x| x.value == logged[&200] as f64),
+        )
+        .unwrap();
+    assert_eq!(prom_200[0].value, logged[&200] as f64);
+    let prom_exemplars = prom
+        .query_exemplars(
+            "http_server_request_duration_seconds_bucket{job=\"nginx\",http_route=\"/slow\"}",
+            started - 1.0,
+            unix_now() + 1.0,
+        )
+        .unwrap();
+    assert!(
+        !prom_exemplars.is_empty(),
+        "Prometheus stored no /slow exemplar"
     );
 
     // Stopping flushes every queued span, so each exemplar's span has been sent.
@@ -359,6 +403,14 @@ fn root_nginx_counts_equal_its_access_log() {
     }
     assert!(exemplars > 0);
     assert!(slow_exemplars > 0, "no exemplar on the /slow series");
+    for e in &prom_exemplars {
+        let trace = &e.labels["trace_id"];
+        assert!(
+            slow.iter().any(|s| &hex(&s.trace_id) == trace),
+            "Prometheus exemplar {trace} is not a /slow span's trace"
+        );
+        assert_eq!(e.series["le"].parse::<f64>().unwrap(), 0.5, "{e:?}");
+    }
 
     let _ = std::fs::remove_file(config);
     let _ = std::fs::remove_dir_all(dir);

@@ -23,7 +23,6 @@ use sonde_semconv::resource as r;
 
 const PYTHON: &str = "/usr/bin/python3";
 const SERVICE: &str = "sonde-prom-backend";
-const LISTENING: &str = "sonde: prometheus endpoint on http://";
 
 struct Kill(Child);
 
@@ -82,21 +81,6 @@ fn total(samples: &[Sample]) -> f64 {
 }
 
 /// The address in the agent's "prometheus endpoint on http://ADDR/metrics" line.
-fn endpoint_addr(agent: &Agent) -> String {
-    assert!(
-        agent.wait_for_line(LISTENING, Duration::from_secs(10)),
-        "no {LISTENING:?} line: {:?}",
-        agent.lines()
-    );
-    let line = agent
-        .lines()
-        .into_iter()
-        .find(|l| l.contains(LISTENING))
-        .unwrap();
-    let rest = &line[line.find(LISTENING).unwrap() + LISTENING.len()..];
-    rest.trim_end_matches("/metrics").to_owned()
-}
-
 /// Runs `sonde` with `args` to completion (it must exit on its own, quickly).
 fn sonde_fails(args: &[&str]) -> (Option<i32>, String) {
     let child = Command::new(sonde_binary().unwrap())
@@ -149,7 +133,7 @@ fn root_prometheus_scrape_matches_otlp_and_links_exemplars() {
     )
     .unwrap();
     agent.wait_ready(Duration::from_secs(30)).unwrap();
-    let addr = endpoint_addr(&agent);
+    let addr = agent.prometheus_addr(Duration::from_secs(10)).unwrap();
     let prom = Prometheus::start(&[&addr]).unwrap();
 
     // A second agent on the same port is refused before it loads anything.
