@@ -174,11 +174,14 @@ static __always_inline int on_exit(long ret)
 	e->cookie = cookie;
 	e->ts_ns = bpf_ktime_get_ns();
 	e->len = ret;
+	/* Below the threshold no wake-up; at or above it a forced one. (A plain 0 here only
+	 * wakes a consumer that has caught up: behind, it slept until its poll timeout while
+	 * the user-space queue overflowed in the burst that followed.) */
 	if (bpf_ringbuf_output(&data_events, e, offsetof(struct sonde_data_event, data) + n,
-			       wakeup_bytes && bpf_ringbuf_query(&data_events, BPF_RB_AVAIL_DATA) <
-						       wakeup_bytes
+			       !wakeup_bytes ? 0
+			       : bpf_ringbuf_query(&data_events, BPF_RB_AVAIL_DATA) < wakeup_bytes
 				       ? BPF_RB_NO_WAKEUP
-				       : 0))
+				       : BPF_RB_FORCE_WAKEUP))
 		count(SONDE_DATA_DROP_RINGBUF_FULL);
 	return 0;
 }
