@@ -6,12 +6,15 @@
 //!   from what the declarations render, so a rename breaks a test, not a panel.
 //! - [`promql`]: the metric and label names a query uses, and template substitution.
 //! - [`catalog`]: every Prometheus series name and label Sonde's metrics can carry.
+//! - [`otelcol`], [`alloy`]: structural checks of the Collector and Alloy configurations.
 
 #![warn(missing_docs)]
 
+pub mod alloy;
 pub mod catalog;
 pub mod dashboards;
 pub mod grafana;
+pub mod otelcol;
 pub mod promql;
 
 use std::path::{Path, PathBuf};
