@@ -419,3 +419,21 @@ fn lgtm_routing_example_sends_each_signal_to_its_backend() {
     assert_eq!(ep(&c, "logs").url.as_str(), "http://loki:3100/otlp/v1/logs");
     assert_eq!(auth(&ep(&c, "logs")), Some("Basic eA=="));
 }
+
+#[test]
+fn kubernetes_daemonset_config_map_loads() {
+    let manifest = include_str!("../../../otel-examples/kubernetes/daemonset.yaml");
+    let config_map = serde_yaml::Deserializer::from_str(manifest)
+        .map(|d| <serde_yaml::Value as serde::Deserialize>::deserialize(d).unwrap())
+        .find(|d| d["kind"] == "ConfigMap")
+        .unwrap();
+    let yaml = config_map["data"]["sonde.yaml"].as_str().unwrap();
+    let c = load(yaml, &[]);
+    let e = ep(&c, "traces");
+    assert_eq!(
+        e.url.as_str(),
+        "http://otel-collector.observability.svc:4317/"
+    );
+    assert_eq!(e.protocol, Protocol::Grpc);
+    assert!(c.http.enabled);
+}
