@@ -29,13 +29,16 @@ enum sonde_op { SONDE_OP_WRITE, SONDE_OP_READ, SONDE_OP_WRITEV, SONDE_OP_READV, 
 struct args {
 	__u64 buf; /* user buffer (or the first iovec's) */
 	__u32 fd;
-	__u32 op;
+	__u16 op;
+	__u16 live; /* set at entry, cleared at exit */
 };
 
+/* Per thread (task storage): no hashing, no LRU lists and no delete on the hot path.
+ * An LRU hash keyed by pid_tgid was updated and deleted on every data syscall. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64); /* pid_tgid */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct args);
 } data_args SEC(".maps");
 
@@ -77,11 +80,17 @@ static __always_inline void count(__u32 which)
 
 static __always_inline void save(__u64 fd, __u64 buf, __u32 op)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct args a = { .buf = buf, .fd = (__u32)fd, .op = op };
+	struct args *a = bpf_task_storage_get(&data_args, bpf_get_current_task_btf(), 0,
+					      BPF_LOCAL_STORAGE_GET_F_CREATE);
 
-	if (bpf_map_update_elem(&data_args, &id, &a, BPF_ANY))
+	if (!a) {
 		count(SONDE_DATA_DROP_ARGS_MAP_FULL);
+		return;
+	}
+	a->buf = buf;
+	a->fd = (__u32)fd;
+	a->op = (__u16)op;
+	a->live = 1;
 }
 
 /* The first iovec's base of an iovec array in user memory. */
@@ -112,19 +121,19 @@ static __always_inline int looks_http(const __u8 *p)
 static __always_inline int on_exit(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct args *a = bpf_map_lookup_elem(&data_args, &id);
+	struct args *a = bpf_task_storage_get(&data_args, bpf_get_current_task_btf(), 0, 0);
 	struct sonde_data_event *e;
 	__u32 zero = 0, n, op, fd;
 	__u64 buf, cookie;
 	struct sock *sk;
 	__u8 *known;
 
-	if (!a)
+	if (!a || !a->live)
 		return 0;
 	buf = a->buf;
 	fd = a->fd;
 	op = a->op;
-	bpf_map_delete_elem(&data_args, &id);
+	a->live = 0;
 	if (ret <= 0)
 		return 0;
 	sk = sonde_fd_tcp_sock(fd);
