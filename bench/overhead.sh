@@ -40,6 +40,7 @@
 #               symbols, then where every CPU's time went (BPF programs included);
 #               BENCH_PERF_DWARF=1 adds DWARF call graphs (time per Sonde function)
 # Environment: CARGO_TARGET_DIR (where the release build goes), BENCH_OUT (results dir),
+# BENCH_WRK_THREADS (wrk -t, default 1; the HTTP issue's keep-alive figure uses 2),
 # BENCH_MAX_LOAD (default 1.5: the full run waits up to 5 min for the 1-min load average
 # to fall below it, then runs anyway and records it).
 set -euo pipefail
@@ -306,7 +307,7 @@ workload() {
     rps=$(awk -v n="$reqs" -v s="$wall" 'BEGIN { printf "%.0f", n / s }')
     p99=- errors=$(sed -n 's/^lookups=\([0-9]*\) answered=\([0-9]*\).*/\1 \2/p' "$f" | awk '{ print $1 - $2 }')
   else
-    timeout $((secs + 30)) taskset -c 1 wrk -t1 -c50 -d"${secs}s" --timeout 2s --latency "${hdr[@]}" "$url" >"$f" ||
+    timeout $((secs + 30)) taskset -c 1 wrk -t"${BENCH_WRK_THREADS:-1}" -c50 -d"${secs}s" --timeout 2s --latency "${hdr[@]}" "$url" >"$f" ||
       { echo "bench/overhead.sh: wrk failed or timed out:" >&2; cat "$f" >&2; return 1; }
     read -r reqs wall < <(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)\(m*s\),.*/\1 \2 \3/p' "$f" |
       awk '{ print $1, ($3 == "ms" ? $2 / 1000 : $2) }')
