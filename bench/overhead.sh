@@ -20,6 +20,8 @@
 #   bpftrace    bench/overhead/hooks.bt: counts the tracepoints Sonde's TCP probes use (the floor)
 #   sonde-noexport  (diagnostic, not in the default list) sonde with every exporter off
 #               (OTEL_SDK_DISABLED=true, bench/overhead/sonde-noexport.yaml): no encoding, no sink
+#   sonde-nodns (diagnostic) sonde without the DNS capture (bench/overhead/sonde-nodns.yaml):
+#               no cgroup_skb programs on every packet
 #
 # Per run: req/s (lookups/s for dns), p99 latency, and for the agent process its CPU
 # (user+system from /proc/PID/stat over the workload), peak RSS (VmHWM), events received
@@ -85,7 +87,7 @@ need wrk wrk
 need dnsmasq dnsmasq-base
 for c in "${configs[@]}"; do
   case $c in
-    none | sonde | sonde-http | sonde-noexport) ;;
+    none | sonde | sonde-http | sonde-noexport | sonde-nodns) ;;
     tcplife) need tcplife libbpf-tools ;;
     bpftrace) need bpftrace bpftrace ;;
     *) echo "bench/overhead.sh: unknown configuration $c" >&2; exit 2 ;;
@@ -199,6 +201,7 @@ agent_start() {
     none) ;;
     sonde) bench_start >/dev/null || return 1; pid=$agent ;;
     sonde-http) bench_start --config bench/overhead/sonde-http.yaml >/dev/null || return 1; pid=$agent ;;
+    sonde-nodns) bench_start --config bench/overhead/sonde-nodns.yaml >/dev/null || return 1; pid=$agent ;;
     sonde-noexport)
       BENCH_ENV=OTEL_SDK_DISABLED=true bench_start --config bench/overhead/sonde-noexport.yaml >/dev/null || return 1
       pid=$agent
@@ -229,7 +232,7 @@ agent_stop() {
   events=- lost=- dropped=-
   case $1 in
     none) ;;
-    sonde | sonde-http | sonde-noexport)
+    sonde | sonde-http | sonde-noexport | sonde-nodns)
       bench_stop
       cp "$out/agent.err" "$results/$tag.agent.err"
       tail -1 "$out/sink.log" >"$results/$tag.sink" 2>/dev/null || true

@@ -23,6 +23,7 @@ CONFIG_NAMES = {
     "sonde": "Sonde (default: TCP + DNS)",
     "sonde-http": "Sonde + HTTP (`http.enabled: true`)",
     "sonde-noexport": "Sonde, export off (diagnostic)",
+    "sonde-nodns": "Sonde without DNS capture (diagnostic)",
     "tcplife": "tcplife (libbpf-tools)",
     "bpftrace": "bpftrace, hooks only (floor)",
 }
