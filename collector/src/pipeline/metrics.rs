@@ -8,6 +8,7 @@ use crate::bpf::types::{DNS_DROP_RINGBUF_FULL, DNS_DROP_TRUNCATED};
 use crate::bpf::types::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL};
 use crate::console;
 use crate::signals::agent;
+use crate::signals::metric_set::data_points;
 use crate::telemetry::LostReason;
 
 impl Pipeline {
@@ -80,7 +81,7 @@ impl Pipeline {
             .iter()
             .flat_map(|r| &r.scope_metrics)
             .flat_map(|s| &s.metrics)
-            .map(|m| data_points(m) as u64)
+            .map(data_points)
             .sum();
         tx.send(ExportMetricsServiceRequest { resource_metrics }, items);
     }
@@ -106,17 +107,5 @@ impl Pipeline {
             let left_out = p.publish(&resource_metrics);
             self.telemetry.set_prometheus_left_out(left_out);
         }
-    }
-}
-
-fn data_points(m: &opentelemetry_proto::tonic::metrics::v1::Metric) -> usize {
-    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-    match &m.data {
-        Some(Data::Sum(s)) => s.data_points.len(),
-        Some(Data::Gauge(g)) => g.data_points.len(),
-        Some(Data::Histogram(h)) => h.data_points.len(),
-        Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
-        Some(Data::Summary(s)) => s.data_points.len(),
-        None => 0,
     }
 }

@@ -440,3 +440,17 @@ fn to_exemplar((value, ex): &(f64, ExemplarRef)) -> Exemplar {
 #[cfg(test)]
 #[path = "metric_set_tests.rs"]
 mod tests;
+
+/// How many data points an OTLP metric carries, whatever its kind.
+pub fn data_points(m: &Metric) -> u64 {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data as D;
+    let n = match &m.data {
+        Some(D::Sum(s)) => s.data_points.len(),
+        Some(D::Gauge(g)) => g.data_points.len(),
+        Some(D::Histogram(h)) => h.data_points.len(),
+        Some(D::ExponentialHistogram(h)) => h.data_points.len(),
+        Some(D::Summary(s)) => s.data_points.len(),
+        None => 0,
+    };
+    n as u64
+}

@@ -30,6 +30,8 @@ use sonde_semconv::prometheus::{
 };
 use sonde_semconv::resource as r;
 
+use crate::signals::metric_set::data_points;
+
 /// Labels of a series, sorted by name, no empty values.
 pub type Labels = Vec<(String, String)>;
 
@@ -396,18 +398,6 @@ fn value_string(kv: &KeyValue) -> Option<String> {
         AnyValue::DoubleValue(d) => Some(super::format::float(*d)),
         _ => None,
     }
-}
-
-fn data_points(m: &Metric) -> u64 {
-    let n = match &m.data {
-        Some(Data::Sum(s)) => s.data_points.len(),
-        Some(Data::Gauge(g)) => g.data_points.len(),
-        Some(Data::Histogram(h)) => h.data_points.len(),
-        Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
-        Some(Data::Summary(s)) => s.data_points.len(),
-        None => 0,
-    };
-    n as u64
 }
 
 fn hex(b: &[u8]) -> String {
