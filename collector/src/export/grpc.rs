@@ -8,12 +8,16 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use hyper_util::client::legacy::connect::HttpConnector;
+use tonic::codec::CompressionEncoding;
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
+use tonic::GrpcMethod;
 
 use crate::config::{Compression, SignalEndpoint};
 use crate::telemetry::Signal;
 
+use super::encoded::{Encoded, PreEncoded};
 use super::error::{chain, truncate_message, DeliveryError, ExportError};
 use super::retry::grpc_retry_delay;
 use super::signal::{OtlpRequest, PartialSuccess};
@@ -62,15 +66,40 @@ impl GrpcClient {
         })
     }
 
-    /// One attempt.
-    pub async fn send<R: OtlpRequest>(&self, request: &R) -> Result<PartialSuccess, DeliveryError> {
-        let mut req = tonic::Request::new(request.clone());
+    /// One attempt: the signal's `Export` call, as the generated client makes it, with
+    /// the request's bytes sent as they are.
+    pub async fn send<R: OtlpRequest>(
+        &self,
+        request: &Encoded<R>,
+    ) -> Result<PartialSuccess, DeliveryError> {
+        self.call::<R>(request)
+            .await
+            .map(|response| R::partial_success(&response))
+            .map_err(|status| status_error(&status))
+    }
+
+    async fn call<R: OtlpRequest>(
+        &self,
+        request: &Encoded<R>,
+    ) -> Result<R::Response, tonic::Status> {
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        if self.gzip {
+            grpc = grpc
+                .send_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Gzip);
+        }
+        grpc.ready()
+            .await
+            .map_err(|e| tonic::Status::unknown(format!("Service was not ready: {e}")))?;
+        let mut req = tonic::Request::new(request.bytes().clone());
         *req.metadata_mut() = self.metadata.clone();
         req.set_timeout(self.timeout);
-        match R::grpc_export(self.channel.clone(), req, self.gzip).await {
-            Ok(response) => Ok(R::partial_success(&response)),
-            Err(status) => Err(status_error(&status)),
-        }
+        req.extensions_mut()
+            .insert(GrpcMethod::new(R::GRPC_SERVICE, "Export"));
+        let path = PathAndQuery::from_static(R::GRPC_PATH);
+        grpc.unary(req, path, PreEncoded::<R::Response>::default())
+            .await
+            .map(tonic::Response::into_inner)
     }
 }
 

@@ -20,6 +20,7 @@ use tonic::{Request, Response, Status};
 
 use super::*;
 use crate::config::{ExportConfig, Protocol, RetryConfig};
+use crate::export::encoded::Encoded;
 use crate::export::worker::{deliver, Transport};
 use crate::export::Exporters;
 use crate::telemetry::{Outcome, Telemetry};
@@ -181,7 +182,7 @@ async fn unreachable_grpc_endpoint_is_not_fatal_at_start() {
     let request = ExportLogsServiceRequest::default();
     let gave_up = deliver(
         &Transport::Grpc(client),
-        &request,
+        &Encoded::new(&request),
         &cfg.retry,
         &Telemetry::default(),
     )

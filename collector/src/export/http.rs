@@ -12,6 +12,7 @@ use reqwest::header::{
 use crate::config::{Compression, SignalEndpoint};
 use crate::telemetry::Signal;
 
+use super::encoded::Encoded;
 use super::error::{chain, truncate_message, DeliveryError, ExportError};
 use super::retry::{parse_retry_after, RpcStatus};
 use super::signal::{OtlpRequest, PartialSuccess};
@@ -78,17 +79,17 @@ impl HttpClient {
         })
     }
 
-    /// Encodes (and compresses) a request once, for every attempt.
-    pub fn encode<R: OtlpRequest>(&self, request: &R) -> Result<Bytes, DeliveryError> {
-        let raw = request.encode_to_vec();
+    /// The body of every attempt: the encoded request as it is, or compressed once.
+    pub fn body<R: OtlpRequest>(&self, request: &Encoded<R>) -> Result<Bytes, DeliveryError> {
+        let raw = request.bytes();
         if !self.gzip {
-            return Ok(raw.into());
+            return Ok(raw.clone());
         }
         let mut gz = flate2::write::GzEncoder::new(
             Vec::with_capacity(raw.len() / 4 + 64),
             flate2::Compression::default(),
         );
-        gz.write_all(&raw)
+        gz.write_all(raw)
             .and_then(|()| gz.finish())
             .map(Bytes::from)
             .map_err(|e| DeliveryError::Local(format!("gzip failed: {e}")))

@@ -15,6 +15,7 @@ use prost::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use super::super::encoded::Encoded;
 use super::super::retry::RpcStatus;
 use super::super::worker::{deliver, Transport};
 use super::super::Exporters;
@@ -166,7 +167,7 @@ async fn retries_503_then_delivers_a_decodable_body() {
 
     let partial = deliver(
         &Transport::Http(client),
-        &req,
+        &Encoded::new(&req),
         &fast_retry(),
         &Telemetry::default(),
     )
@@ -202,7 +203,7 @@ async fn status_400_is_not_retried_and_counts_failed() {
 
     let gave_up = deliver(
         &Transport::Http(client.clone()),
-        &request(1),
+        &Encoded::new(&request(1)),
         &fast_retry(),
         &Telemetry::default(),
     )
@@ -299,7 +300,7 @@ async fn unreachable_endpoint_is_retried_then_failed() {
     };
     let gave_up = deliver(
         &Transport::Http(client),
-        &request(1),
+        &Encoded::new(&request(1)),
         &retry,
         &Telemetry::default(),
     )

@@ -2,13 +2,15 @@
 //! (rustls, ring provider) or plaintext.
 //!
 //! The pipeline builds and batches the OTLP requests; this module only delivers them.
-//! [`Exporters::start`] spawns one task per configured signal. Each [`SignalSender`] puts
-//! requests on a queue bounded in requests and in encoded bytes without blocking (dropping
-//! the oldest past either limit); the task sends them one at a time, retrying retryable
+//! [`Exporters::start`] spawns one task per configured signal. Each [`SignalSender`]
+//! encodes a request once and puts its bytes on a queue bounded in requests and in bytes
+//! without blocking (dropping the oldest past either limit); the task sends them one at a
+//! time, as they are (OTLP/HTTP gzips them when configured), retrying retryable
 //! failures with exponential backoff, and counts every item in [`Telemetry`] as sent,
 //! rejected (OTLP partial success), failed or dropped (by reason), and every attempt's
 //! duration. [`Exporters::shutdown`] flushes what is queued until a deadline.
 
+mod encoded;
 mod error;
 mod grpc;
 mod http;
@@ -36,6 +38,7 @@ pub use queue::SignalSender;
 pub use retry::{backoff_delay, grpc_code_retryable, http_status_retryable, parse_retry_after};
 pub use signal::{OtlpRequest, PartialSuccess};
 
+use encoded::Encoded;
 use queue::Shared;
 use worker::Transport;
 
@@ -251,7 +254,7 @@ fn spawn<R: OtlpRequest>(
     telemetry: &Arc<Telemetry>,
     tasks: &mut Vec<Task>,
 ) -> SignalSender<R> {
-    let shared = Shared::<R>::new(
+    let shared = Shared::<Encoded<R>>::new(
         R::SIGNAL,
         cfg.queue_size,
         cfg.queue_max_bytes,

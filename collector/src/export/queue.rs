@@ -1,6 +1,7 @@
 //! The bounded queue between the pipeline and one signal's sender task. Sending never
-//! blocks. The queue holds at most `capacity` requests and `max_bytes` encoded bytes (its
-//! memory budget): past either, the oldest requests are dropped and their items counted
+//! blocks. A request is encoded when it is sent and the queue holds only its bytes, at
+//! most `capacity` requests and `max_bytes` bytes (its memory budget, then the memory
+//! it really holds): past either, the oldest requests are dropped and their items counted
 //! as dropped, by reason, so memory stays bounded and the freshest data wins.
 
 use std::collections::VecDeque;
@@ -12,7 +13,9 @@ use tokio::sync::Notify;
 
 use crate::telemetry::{DropReason, Outcome, Signal, Telemetry};
 
+use super::encoded::Encoded;
 use super::retry::WarnLimiter;
+use super::signal::OtlpRequest;
 
 /// How often a full queue may say so in the log.
 const DROP_WARN_INTERVAL: Duration = Duration::from_secs(30);
@@ -45,12 +48,12 @@ struct State<T> {
     drop_warn: WarnLimiter,
 }
 
-/// The handle the pipeline sends one signal's requests through. Cheap to clone.
-pub struct SignalSender<T> {
-    shared: Arc<Shared<T>>,
+/// The handle the pipeline sends one signal's requests (`R`) through. Cheap to clone.
+pub struct SignalSender<R> {
+    shared: Arc<Shared<Encoded<R>>>,
 }
 
-impl<T> Clone for SignalSender<T> {
+impl<R> Clone for SignalSender<R> {
     fn clone(&self) -> Self {
         SignalSender {
             shared: Arc::clone(&self.shared),
@@ -58,25 +61,37 @@ impl<T> Clone for SignalSender<T> {
     }
 }
 
-impl<T: prost::Message> SignalSender<T> {
-    /// Queues a request holding `items` spans, data points or log records. Never blocks.
-    /// When the queue is over its request or byte limit the oldest queued requests are
-    /// dropped and their items counted as dropped; after shutdown the request itself is.
-    pub fn send(&self, request: T, items: u64) {
-        let bytes = request.encoded_len() as u64;
-        self.shared.push(request, items, bytes);
+impl<R: OtlpRequest> SignalSender<R> {
+    /// Encodes a request holding `items` spans, data points or log records, frees it and
+    /// queues its bytes. Never blocks. When the queue is over its request or byte limit
+    /// the oldest queued requests are dropped and their items counted as dropped; after
+    /// shutdown the request itself is.
+    pub fn send(&self, request: R, items: u64) {
+        let encoded = Encoded::new(&request);
+        drop(request);
+        let bytes = encoded.len() as u64;
+        self.shared.push(encoded, items, bytes);
     }
 }
 
-impl<T> SignalSender<T> {
+impl<R> SignalSender<R> {
     /// Requests waiting to be sent.
     pub fn queued(&self) -> usize {
-        self.shared.lock().requests.len()
+        self.shared.queued()
     }
 
-    /// Encoded bytes waiting to be sent.
+    /// Encoded bytes waiting to be sent: the memory the queue holds.
     pub fn queued_bytes(&self) -> u64 {
-        self.shared.lock().bytes
+        self.shared.queued_bytes()
+    }
+}
+
+impl<R> Shared<Encoded<R>> {
+    /// A sender for this queue.
+    pub fn sender(self: &Arc<Self>) -> SignalSender<R> {
+        SignalSender {
+            shared: Arc::clone(self),
+        }
     }
 }
 
@@ -108,11 +123,14 @@ impl<T> Shared<T> {
         })
     }
 
-    /// A sender for this queue.
-    pub fn sender(self: &Arc<Self>) -> SignalSender<T> {
-        SignalSender {
-            shared: Arc::clone(self),
-        }
+    /// Requests waiting to be sent.
+    pub fn queued(&self) -> usize {
+        self.lock().requests.len()
+    }
+
+    /// Bytes waiting to be sent.
+    pub fn queued_bytes(&self) -> u64 {
+        self.lock().bytes
     }
 
     /// The counters, shared with the exporter task.
@@ -286,7 +304,7 @@ mod tests {
         q.push("d", 40, 1);
         assert_eq!(counted(&t, Outcome::Dropped), 30, "then b's");
         assert_eq!(dropped(&t, DropReason::QueueFull), 30);
-        assert_eq!(q.sender().queued(), 2);
+        assert_eq!(q.queued(), 2);
         let snap = t.snapshot();
         assert_eq!(snap.queue_depth[Signal::Logs as usize], 2);
         assert_eq!(snap.exporter.handed[Signal::Logs as usize], 100);
@@ -302,21 +320,21 @@ mod tests {
         let q = Shared::<&str>::new(Signal::Logs, 100, 1000, Arc::clone(&t));
         q.push("a", 1, 400);
         q.push("b", 2, 400);
-        assert_eq!(q.sender().queued_bytes(), 800);
+        assert_eq!(q.queued_bytes(), 800);
         assert_eq!(
             t.snapshot().exporter.queue_bytes[Signal::Logs as usize],
             800
         );
         q.push("c", 4, 500);
         assert_eq!(dropped(&t, DropReason::MemoryBudget), 1, "a went, b stays");
-        assert_eq!(q.sender().queued_bytes(), 900);
+        assert_eq!(q.queued_bytes(), 900);
         q.push("huge", 8, 1001);
         assert_eq!(
             dropped(&t, DropReason::MemoryBudget),
             9,
             "larger than the budget: dropped alone"
         );
-        assert_eq!(q.sender().queued(), 2);
+        assert_eq!(q.queued(), 2);
         assert_eq!(block_on(q.pop()), Some(("b", 2)));
         assert_eq!(
             t.snapshot().exporter.queue_bytes[Signal::Logs as usize],
@@ -325,7 +343,7 @@ mod tests {
     }
 
     #[test]
-    fn sender_measures_the_encoded_size() {
+    fn sender_queues_the_encoded_request_and_counts_its_bytes() {
         use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
         use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
         let t = Arc::new(Telemetry::default());
@@ -339,9 +357,11 @@ mod tests {
                 ..Default::default()
             }],
         };
-        let len = prost::Message::encoded_len(&req) as u64;
+        let want = prost::Message::encode_to_vec(&req);
         q.sender().send(req, 3);
-        assert_eq!(q.sender().queued_bytes(), len);
+        assert_eq!(q.queued_bytes(), want.len() as u64);
+        let (encoded, items) = block_on(q.pop()).unwrap();
+        assert_eq!((encoded.bytes().as_ref(), items), (want.as_slice(), 3));
     }
 
     #[test]

@@ -1,20 +1,15 @@
 //! What differs between the three OTLP signals, for the exporter: the gRPC service, the
 //! response type and the name of its partial-success counter.
 
-use std::future::Future;
-
 use opentelemetry_proto::tonic::collector::logs::v1::{
-    logs_service_client::LogsServiceClient, ExportLogsServiceRequest, ExportLogsServiceResponse,
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::{
-    metrics_service_client::MetricsServiceClient, ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    trace_service_client::TraceServiceClient, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use tonic::codec::CompressionEncoding;
-use tonic::transport::Channel;
 
 use crate::telemetry::Signal;
 
@@ -31,18 +26,16 @@ pub struct PartialSuccess {
 pub trait OtlpRequest: prost::Message + Clone + Default + Send + Sync + 'static {
     /// The signal it carries.
     const SIGNAL: Signal;
+    /// The gRPC service it is exported to, e.g.
+    /// `opentelemetry.proto.collector.trace.v1.TraceService`.
+    const GRPC_SERVICE: &'static str;
+    /// The path of the service's `Export` method: `/<GRPC_SERVICE>/Export`.
+    const GRPC_PATH: &'static str;
     /// The matching response message.
-    type Response: prost::Message + Default + Send + 'static;
+    type Response: prost::Message + Default + Send + Sync + 'static;
 
     /// Reads the partial success out of a response.
     fn partial_success(response: &Self::Response) -> PartialSuccess;
-
-    /// Calls the signal's `Export` RPC.
-    fn grpc_export(
-        channel: Channel,
-        request: tonic::Request<Self>,
-        gzip: bool,
-    ) -> impl Future<Output = Result<Self::Response, tonic::Status>> + Send;
 }
 
 fn partial(rejected: i64, message: &str) -> PartialSuccess {
@@ -53,9 +46,11 @@ fn partial(rejected: i64, message: &str) -> PartialSuccess {
 }
 
 macro_rules! otlp_request {
-    ($req:ty, $resp:ty, $client:ident, $signal:expr, $rejected:ident) => {
+    ($req:ty, $resp:ty, $service:literal, $signal:expr, $rejected:ident) => {
         impl OtlpRequest for $req {
             const SIGNAL: Signal = $signal;
+            const GRPC_SERVICE: &'static str = $service;
+            const GRPC_PATH: &'static str = concat!("/", $service, "/Export");
             type Response = $resp;
 
             fn partial_success(response: &$resp) -> PartialSuccess {
@@ -65,23 +60,6 @@ macro_rules! otlp_request {
                     .map(|p| partial(p.$rejected, &p.error_message))
                     .unwrap_or_default()
             }
-
-            async fn grpc_export(
-                channel: Channel,
-                request: tonic::Request<Self>,
-                gzip: bool,
-            ) -> Result<$resp, tonic::Status> {
-                let mut client = $client::new(channel);
-                if gzip {
-                    client = client
-                        .send_compressed(CompressionEncoding::Gzip)
-                        .accept_compressed(CompressionEncoding::Gzip);
-                }
-                client
-                    .export(request)
-                    .await
-                    .map(tonic::Response::into_inner)
-            }
         }
     };
 }
@@ -89,21 +67,21 @@ macro_rules! otlp_request {
 otlp_request!(
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
-    TraceServiceClient,
+    "opentelemetry.proto.collector.trace.v1.TraceService",
     Signal::Traces,
     rejected_spans
 );
 otlp_request!(
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
-    MetricsServiceClient,
+    "opentelemetry.proto.collector.metrics.v1.MetricsService",
     Signal::Metrics,
     rejected_data_points
 );
 otlp_request!(
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
-    LogsServiceClient,
+    "opentelemetry.proto.collector.logs.v1.LogsService",
     Signal::Logs,
     rejected_log_records
 );
@@ -134,5 +112,31 @@ mod tests {
             PartialSuccess::default()
         );
         assert_eq!(partial(-5, "").rejected, 0);
+    }
+
+    #[test]
+    fn grpc_paths_name_the_generated_services() {
+        use opentelemetry_proto::tonic::collector::{logs, metrics, trace};
+        let cases = [
+            (
+                ExportTraceServiceRequest::GRPC_SERVICE,
+                ExportTraceServiceRequest::GRPC_PATH,
+                trace::v1::trace_service_server::SERVICE_NAME,
+            ),
+            (
+                ExportMetricsServiceRequest::GRPC_SERVICE,
+                ExportMetricsServiceRequest::GRPC_PATH,
+                metrics::v1::metrics_service_server::SERVICE_NAME,
+            ),
+            (
+                ExportLogsServiceRequest::GRPC_SERVICE,
+                ExportLogsServiceRequest::GRPC_PATH,
+                logs::v1::logs_service_server::SERVICE_NAME,
+            ),
+        ];
+        for (service, path, generated) in cases {
+            assert_eq!(service, generated);
+            assert_eq!(path, format!("/{generated}/Export"));
+        }
     }
 }

@@ -15,6 +15,7 @@ use sonde_integration_tests::{
     Receiver, ReceiverOptions, ServerTls, Signal as RxSignal, TestPki, Transport as RxTransport,
 };
 
+use super::encoded::Encoded;
 use super::worker::{deliver, Transport};
 use super::{grpc::GrpcClient, http::HttpClient, Exporters};
 use crate::config::{
@@ -159,9 +160,14 @@ async fn mutual_tls_needs_the_client_certificate() {
     let without = endpoint(url.clone(), Protocol::HttpProtobuf, TOKEN, trusting(&pki));
     let client = HttpClient::new(Signal::Traces, &without).unwrap();
     let t = Telemetry::default();
-    let e = deliver(&Transport::Http(client), &spans(1), &quick, &t)
-        .await
-        .unwrap_err();
+    let e = deliver(
+        &Transport::Http(client),
+        &Encoded::new(&spans(1)),
+        &quick,
+        &t,
+    )
+    .await
+    .unwrap_err();
     assert!(e.error.retryable(), "{}", e.error);
     assert!(rx.spans().is_empty());
 
@@ -181,7 +187,9 @@ async fn mutual_tls_needs_the_client_certificate() {
                 Transport::Http(HttpClient::new(Signal::Traces, &ep).unwrap())
             }
         };
-        deliver(&transport, &spans(1), &quick, &t).await.unwrap();
+        deliver(&transport, &Encoded::new(&spans(1)), &quick, &t)
+            .await
+            .unwrap();
     }
     assert_eq!(rx.spans().len(), 2);
 }
@@ -210,7 +218,7 @@ async fn an_untrusted_server_is_refused_unless_verification_is_off() {
             ca_file: Some(pki.other_ca.cert_file.clone()),
             ..TlsSettings::default()
         };
-        let e = deliver(&client(wrong_ca), &spans(1), &quick, &t)
+        let e = deliver(&client(wrong_ca), &Encoded::new(&spans(1)), &quick, &t)
             .await
             .unwrap_err();
         let text = e.error.to_string().to_lowercase();
@@ -222,7 +230,7 @@ async fn an_untrusted_server_is_refused_unless_verification_is_off() {
             insecure_skip_verify: true,
             ..TlsSettings::default()
         };
-        deliver(&client(insecure), &spans(1), &quick, &t)
+        deliver(&client(insecure), &Encoded::new(&spans(1)), &quick, &t)
             .await
             .unwrap();
     }
@@ -251,7 +259,7 @@ async fn by_default_the_system_trust_store_decides() {
     let quick = retry(Duration::from_millis(300));
     let e = deliver(
         &Transport::Http(client),
-        &spans(1),
+        &Encoded::new(&spans(1)),
         &quick,
         &Telemetry::default(),
     )
@@ -282,7 +290,7 @@ async fn wrong_credentials_are_not_retried() {
             Protocol::Grpc => Transport::Grpc(GrpcClient::new(Signal::Logs, &ep).unwrap()),
             Protocol::HttpProtobuf => Transport::Http(HttpClient::new(Signal::Logs, &ep).unwrap()),
         };
-        let e = deliver(&transport, &logs(2), &patient, &t)
+        let e = deliver(&transport, &Encoded::new(&logs(2)), &patient, &t)
             .await
             .unwrap_err();
         assert!(!e.error.retryable(), "{}", e.error);
@@ -330,9 +338,14 @@ async fn throttling_waits_what_the_backend_asks() {
                 Transport::Http(HttpClient::new(Signal::Traces, &ep).unwrap())
             }
         };
-        deliver(&transport, &spans(1), &retry(Duration::from_secs(10)), &t)
-            .await
-            .unwrap();
+        deliver(
+            &transport,
+            &Encoded::new(&spans(1)),
+            &retry(Duration::from_secs(10)),
+            &t,
+        )
+        .await
+        .unwrap();
         let times: Vec<Instant> = rx
             .attempts()
             .into_iter()

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::config::RetryConfig;
 use crate::telemetry::{Outcome, Telemetry};
 
+use super::encoded::Encoded;
 use super::error::DeliveryError;
 use super::grpc::GrpcClient;
 use super::http::HttpClient;
@@ -33,16 +34,16 @@ pub(crate) struct GaveUp {
     pub elapsed: Duration,
 }
 
-/// Delivers one request, retrying retryable failures until the retry budget is spent; each
-/// attempt's duration is recorded in `telemetry`.
+/// Delivers one encoded request, retrying retryable failures until the retry budget is
+/// spent; each attempt's duration is recorded in `telemetry`.
 pub(crate) async fn deliver<R: OtlpRequest>(
     transport: &Transport,
-    request: &R,
+    request: &Encoded<R>,
     retry: &RetryConfig,
     telemetry: &Telemetry,
 ) -> Result<PartialSuccess, GaveUp> {
     let body = match transport {
-        Transport::Http(http) => Some(http.encode(request).map_err(|error| GaveUp {
+        Transport::Http(http) => Some(http.body(request).map_err(|error| GaveUp {
             error,
             attempts: 0,
             elapsed: Duration::ZERO,
@@ -92,7 +93,7 @@ pub(crate) async fn deliver<R: OtlpRequest>(
 
 /// The task: runs until the queue is closed and drained.
 pub(crate) async fn run<R: OtlpRequest>(
-    queue: Arc<Shared<R>>,
+    queue: Arc<Shared<Encoded<R>>>,
     transport: Transport,
     retry: RetryConfig,
 ) {
