@@ -12,7 +12,7 @@ mod error;
 mod loader;
 pub mod preflight;
 mod ringbuf;
-pub(crate) mod types;
+pub mod types;
 
 pub use data::{DataProbeOptions, DataProbes};
 pub use dns::{DnsCounters, DnsProbeOptions, DnsProbes};
