@@ -3,6 +3,8 @@
 
 # Where the release binaries are: cargo's target directory, CARGO_TARGET_DIR if set.
 bench_bin=${CARGO_TARGET_DIR:-target}/release
+# The agent run: BENCH_SONDE if set (another build, to compare), else the release build.
+bench_sonde=${BENCH_SONDE:-$bench_bin/sonde}
 
 bench_build() {
   cargo build --release --locked -q -p sonde-collector --bin sonde
@@ -10,7 +12,8 @@ bench_build() {
 }
 
 # Starts the sink (until fd 3 closes) and the agent exporting to it over gRPC, with "$@"
-# as the agent's arguments. Sets: out (a temp dir), sink and agent (their pids).
+# as the agent's arguments (BENCH_ENDPOINT, if set, is exported to instead, e.g. a closed
+# port for an outage). Sets: out (a temp dir), sink and agent (their pids).
 # Returns non-zero, with the agent's own words, if it is not attached within 10 s.
 bench_start() {
   out=$(mktemp -d)
@@ -23,8 +26,8 @@ bench_start() {
     echo "bench: the OTLP sink ($bench_bin/otlp-sink) did not start" >&2
     return 1
   fi
-  OTEL_EXPORTER_OTLP_ENDPOINT=$grpc OTEL_METRIC_EXPORT_INTERVAL=10000 \
-    env ${BENCH_ENV:-} "$bench_bin/sonde" "$@" >"$out/agent.out" 2>"$out/agent.err" &
+  OTEL_EXPORTER_OTLP_ENDPOINT=${BENCH_ENDPOINT:-$grpc} OTEL_METRIC_EXPORT_INTERVAL=10000 \
+    env ${BENCH_ENV:-} "$bench_sonde" "$@" >"$out/agent.out" 2>"$out/agent.err" &
   agent=$!
   for _ in $(seq 100); do
     grep -q "probes attached" "$out/agent.err" 2>/dev/null && break

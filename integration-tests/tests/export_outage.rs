@@ -26,8 +26,8 @@ const RATE: u32 = 100;
 /// The exporter's memory budget per signal.
 const QUEUE_MAX_BYTES: u64 = 256 << 10;
 /// How much the agent's RSS may grow over its pre-outage level. The three queues hold at
-/// most 768 KiB encoded; decoded in memory they weigh a few times that. The rest is
-/// headroom for the allocator, which does not hand freed memory back at once.
+/// most 768 KiB of encoded requests (they queue bytes, not messages). The rest is headroom
+/// for the allocator, which does not hand freed memory back at once.
 const RSS_GROWTH_BUDGET_KIB: u64 = 24 << 10;
 
 #[test]
