@@ -12,11 +12,14 @@
 # it took to exit after SIGTERM (it flushes for at most 5 s; "KILLED" if it had to be
 # killed after 30 s).
 #
-# usage: sudo bench/stress.sh [--seconds S] [--workers W] [RATE...]
+# usage: sudo bench/stress.sh [--seconds S] [--workers W] [--cpu-limit PCT] [RATE...]
 #   RATE   connections/s, or "max" (as fast as the clients go); default 1000 2000 5000
 #          10000 20000 max
 #   --workers  client (and server) processes of churn.py (default 2: one Python process
 #          tops out near 7k conn/s here)
+#   --cpu-limit  once attached, the agent runs in a cgroup (v1 cpu controller) allowed
+#          PCT % of one core, as a container CPU limit would: on this 2-core machine the
+#          clients cannot outrun an unlimited agent, a limited one shows where loss begins
 # Environment: BENCH_SONDE (the agent binary to run, default the release build),
 # BENCH_ENV (extra environment for the agent, e.g. "MALLOC_ARENA_MAX=1"),
 # CARGO_TARGET_DIR.
@@ -24,18 +27,28 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 
-secs=10 workers=2
+secs=10 workers=2 cpu_limit=""
 while (($#)); do
   case $1 in
     --seconds) secs=$2; shift ;;
     --workers) workers=$2; shift ;;
-    -*) echo "usage: $0 [--seconds S] [--workers W] [RATE...]" >&2; exit 2 ;;
+    --cpu-limit) cpu_limit=$2; shift ;;
+    -*) echo "usage: $0 [--seconds S] [--workers W] [--cpu-limit PCT] [RATE...]" >&2; exit 2 ;;
     *) break ;;
   esac
   shift
 done
 rates=("$@")
 ((${#rates[@]})) || rates=(1000 2000 5000 10000 20000 max)
+
+cgroup=""
+if [ -n "$cpu_limit" ]; then
+  cgroup=/sys/fs/cgroup/cpu/sonde-stress-$$
+  mkdir "$cgroup"
+  trap 'rmdir "$cgroup" 2>/dev/null || true' EXIT
+  echo 100000 >"$cgroup/cpu.cfs_period_us"
+  echo $((cpu_limit * 1000)) >"$cgroup/cpu.cfs_quota_us"
+fi
 
 bench_build
 printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
@@ -44,6 +57,7 @@ printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for rate in "${rates[@]}"; do
   bench_start >&2
+  [ -z "$cgroup" ] || echo "$agent" >"$cgroup/cgroup.procs"
   bench_measure python3 bench/churn.py "$rate" "$secs" 0 "$workers" >"$out/churn.log"
   # Let the pipeline drain and one more metric export happen before stopping.
   sleep 2
