@@ -20,11 +20,6 @@ use sonde::signals::HostInfo;
 use sonde::telemetry::{Signal, Telemetry};
 use tokio::sync::mpsc;
 
-/// mimalloc instead of glibc malloc: under HTTP load glibc's allocator (consolidation,
-/// per-thread arenas) cost a quarter of the agent's CPU and ~15 MiB of RSS.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The ring-buffer wake-up threshold at most: about 400 connection records.
 const WAKEUP_BYTES_MAX: u64 = 64 * 1024;
 
@@ -58,15 +53,7 @@ enum Command {
     },
 }
 
-/// `mi_option_purge_delay` in mimalloc's option enum (v2 and v3 alike).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
 fn main() -> ExitCode {
-    // Freed pages go back to the OS after 1 s instead of 10 ms: at high event rates the
-    // event buffers' pages were purged and faulted in again continuously (clear_page was
-    // 12% of the agent's time); RSS still shrinks after a burst.
-    // SAFETY: sets a process-wide option before any thread exists; plain integers.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         // No colour escapes into journald or a log file.
