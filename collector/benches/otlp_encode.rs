@@ -17,15 +17,11 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::Message;
 use sonde::correlate::{Counters, Report};
 use sonde::decode::{CloseReason, ConnRecord, Direction, Owner};
 use sonde::process::ProcessInfo;
-use sonde::signals::resource::process_resource;
-use sonde::signals::{scope, Batch, Flow, HostInfo, TcpMetrics};
+use sonde::signals::{Batch, Flow, HostInfo, TcpMetrics};
 
 const T0: u64 = 1_763_800_000_000_000_000;
 /// Items per request: the default `batch.max_items`.
@@ -119,20 +115,9 @@ fn traces(flows: &[Flow], host: &HostInfo) -> ExportTraceServiceRequest {
     for f in flows {
         batch.push(&f.process, f.span(), now);
     }
-    let resource_spans = batch
-        .take()
-        .into_iter()
-        .map(|(p, spans)| ResourceSpans {
-            resource: Some(process_resource(&p, host)),
-            scope_spans: vec![ScopeSpans {
-                scope: Some(scope()),
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .collect();
-    ExportTraceServiceRequest { resource_spans }
+    ExportTraceServiceRequest {
+        resource_spans: batch.take_resource_spans(host),
+    }
 }
 
 /// The flow log records of `flows` as one request.
@@ -142,20 +127,9 @@ fn logs(flows: &[Flow], host: &HostInfo) -> ExportLogsServiceRequest {
     for f in flows {
         batch.push(&f.process, f.log_record(f.conn.end_unix_nanos), now);
     }
-    let resource_logs = batch
-        .take()
-        .into_iter()
-        .map(|(p, log_records)| ResourceLogs {
-            resource: Some(process_resource(&p, host)),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(scope()),
-                log_records,
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .collect();
-    ExportLogsServiceRequest { resource_logs }
+    ExportLogsServiceRequest {
+        resource_logs: batch.take_resource_logs(host),
+    }
 }
 
 fn data_points(req: &ExportMetricsServiceRequest) -> u64 {
@@ -163,12 +137,7 @@ fn data_points(req: &ExportMetricsServiceRequest) -> u64 {
         .iter()
         .flat_map(|r| &r.scope_metrics)
         .flat_map(|s| &s.metrics)
-        .map(|m| match &m.data {
-            Some(Data::Sum(s)) => s.data_points.len() as u64,
-            Some(Data::Histogram(h)) => h.data_points.len() as u64,
-            Some(Data::Gauge(g)) => g.data_points.len() as u64,
-            _ => 0,
-        })
+        .map(sonde::signals::metric_set::data_points)
         .sum()
 }
 

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::trace::v1::Span;
 use tokio::sync::mpsc;
 use tokio::time::{interval, interval_at, MissedTickBehavior};
 
@@ -31,9 +31,8 @@ use crate::process::ProcessCache;
 use crate::protocol::http1;
 use crate::signals::dns::{DnsLookup, DnsMetrics};
 use crate::signals::http::{HttpExchange, HttpMetrics};
-use crate::signals::resource::process_resource;
 use crate::signals::sampling::SpanBudget;
-use crate::signals::{agent, scope, Batch, Flow, HostInfo, TcpMetrics};
+use crate::signals::{agent, Batch, Flow, HostInfo, TcpMetrics};
 use crate::telemetry::{Snapshot, Telemetry};
 
 /// Events handled per wake-up of the pipeline task, at most.
@@ -423,40 +422,14 @@ impl Pipeline {
         let (max, timeout) = (self.settings.batch_max_items, self.settings.batch_timeout);
         if !self.spans.is_empty() && (all || self.spans.due(now, max, timeout)) {
             let items = self.spans.len() as u64;
-            let resource_spans = self
-                .spans
-                .take()
-                .into_iter()
-                .map(|(p, spans)| ResourceSpans {
-                    resource: Some(process_resource(&p, &self.host)),
-                    scope_spans: vec![ScopeSpans {
-                        scope: Some(scope()),
-                        spans,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                })
-                .collect();
+            let resource_spans = self.spans.take_resource_spans(&self.host);
             if let Some(tx) = &self.exporters.traces {
                 tx.send(ExportTraceServiceRequest { resource_spans }, items);
             }
         }
         if !self.logs.is_empty() && (all || self.logs.due(now, max, timeout)) {
             let items = self.logs.len() as u64;
-            let resource_logs = self
-                .logs
-                .take()
-                .into_iter()
-                .map(|(p, log_records)| ResourceLogs {
-                    resource: Some(process_resource(&p, &self.host)),
-                    scope_logs: vec![ScopeLogs {
-                        scope: Some(scope()),
-                        log_records,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                })
-                .collect();
+            let resource_logs = self.logs.take_resource_logs(&self.host);
             if let Some(tx) = &self.exporters.logs {
                 tx.send(ExportLogsServiceRequest { resource_logs }, items);
             }

@@ -4,6 +4,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+use super::resource::{process_resource, HostInfo};
+use super::scope;
 use crate::process::ProcessInfo;
 
 /// A batch of items grouped by process (by `Arc` identity: one resource per group).
@@ -60,6 +65,42 @@ impl<T> Batch<T> {
         self.len = 0;
         self.oldest = None;
         self.groups.drain().map(|(_, g)| g).collect()
+    }
+}
+
+impl Batch<Span> {
+    /// Empties the batch into one `ResourceSpans` per process.
+    pub fn take_resource_spans(&mut self, host: &HostInfo) -> Vec<ResourceSpans> {
+        self.take()
+            .into_iter()
+            .map(|(p, spans)| ResourceSpans {
+                resource: Some(process_resource(&p, host)),
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(scope()),
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect()
+    }
+}
+
+impl Batch<LogRecord> {
+    /// Empties the batch into one `ResourceLogs` per process.
+    pub fn take_resource_logs(&mut self, host: &HostInfo) -> Vec<ResourceLogs> {
+        self.take()
+            .into_iter()
+            .map(|(p, log_records)| ResourceLogs {
+                resource: Some(process_resource(&p, host)),
+                scope_logs: vec![ScopeLogs {
+                    scope: Some(scope()),
+                    log_records,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect()
     }
 }
 
