@@ -59,6 +59,31 @@ static __always_inline int watched(__u16 port)
 	return 0;
 }
 
+/*
+ * The fast exit, before any header is loaded: the packet's socket says its ports (two
+ * context loads, no helper call). A TCP or connected UDP socket's packets carry exactly
+ * those ports, so one whose ports are both unwatched is done with here: this is every
+ * packet of the host's ordinary traffic, and the per-packet cost of DNS capture. An
+ * unconnected socket (remote port 0: a UDP server, a resolver using sendto, a listener
+ * receiving a SYN) leaves the decision to the headers. (A connected UDP socket that
+ * sendto()s another address is the one case the socket cannot speak for; resolvers
+ * either connect to the server they query or do not connect at all.)
+ */
+static __always_inline int socket_unwatched(struct __sk_buff *skb)
+{
+	/* The ctx rewrite loads the network-order port and, on little-endian hosts,
+	 * shifts it into the upper 16 bits. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	__u16 remote = bpf_ntohs((__u16)(skb->remote_port >> 16));
+#else
+	__u16 remote = bpf_ntohs((__u16)skb->remote_port);
+#endif
+
+	if (!remote)
+		return 0;
+	return !watched((__u16)skb->local_port) && !watched(remote);
+}
+
 static __always_inline int capture(struct __sk_buff *skb, __u16 egress)
 {
 	struct sonde_dns_event *e;
@@ -67,6 +92,8 @@ static __always_inline int capture(struct __sk_buff *skb, __u16 egress)
 	__u16 sport, dport, flags = egress ? SONDE_DNS_F_EGRESS : 0;
 	__u8 proto, family;
 
+	if (socket_unwatched(skb))
+		return 1;
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
 

@@ -174,7 +174,7 @@ fn metrics(c: &mut Criterion) {
     // 4 services × 64 peers, clients and servers: the TCP metric set of a busy host.
     let mut tcp = TcpMetrics::default();
     for f in flows(4096, 64) {
-        tcp.record(&f, &Counters::of(&f.conn), true);
+        tcp.record(&f, &Counters::of(&f.conn), true, true);
     }
     let export = |tcp: &mut TcpMetrics| ExportMetricsServiceRequest {
         resource_metrics: tcp.export(T0 + 60_000_000_000, &host),

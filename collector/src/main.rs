@@ -204,6 +204,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
                 dns_timeout: cfg.dns.timeout,
                 http_routes: route_rules(&cfg.http.routes)?,
                 http_spans_per_second: cfg.http.max_spans_per_second,
+                tcp_spans_per_second: cfg.tcp.max_spans_per_second,
                 prometheus_refresh: cfg.prometheus.refresh,
             },
             exporters,

@@ -71,6 +71,8 @@ pub struct PipelineSettings {
     pub http_routes: RouteRules,
     /// HTTP spans exported per second at most (0: all).
     pub http_spans_per_second: u32,
+    /// Connection spans exported per second at most (0: all).
+    pub tcp_spans_per_second: u32,
     /// How often the Prometheus endpoint is refreshed (when there is one).
     pub prometheus_refresh: Duration,
 }
@@ -95,6 +97,7 @@ pub struct Pipeline {
     threads: ServingThreads,
     router: Router,
     http_spans: SpanBudget,
+    tcp_spans: SpanBudget,
     /// The route cap was reported once.
     warned_route_cap: bool,
     /// Connections closed by the kernel whose HTTP state closes after a grace period.
@@ -139,6 +142,7 @@ impl Pipeline {
         let settings_dns_timeout = settings.dns_timeout;
         let settings_routes = settings.http_routes.clone();
         let settings_http_spans = settings.http_spans_per_second;
+        let settings_tcp_spans = settings.tcp_spans_per_second;
         let mut metrics = TcpMetrics::default();
         let mut dns_metrics = DnsMetrics::default();
         let mut http_metrics = HttpMetrics::default();
@@ -167,6 +171,7 @@ impl Pipeline {
             threads: ServingThreads::default(),
             router: Router::new(settings_routes),
             http_spans: SpanBudget::new(settings_http_spans),
+            tcp_spans: SpanBudget::new(settings_tcp_spans),
             warned_route_cap: false,
             http_closes: VecDeque::new(),
             salt: rand::random(),
@@ -295,16 +300,33 @@ impl Pipeline {
                 )
                 .map(str::to_owned);
         }
-        self.metrics.record(&flow, &report.delta, report.first);
+        let tracing = !ongoing && self.exporters.traces.is_some();
+        let kept = tracing && self.tcp_spans.take(now);
+        let exemplar = self
+            .metrics
+            .record(&flow, &report.delta, report.first, kept);
         if self.settings.console {
             console::print_flow(&flow);
         }
-        if self.exporters.logs.is_some() {
-            self.logs
-                .push(&flow.process, flow.log_record(unix_nanos_now()), now);
+        let span = kept || (tracing && exemplar);
+        if tracing && !span {
+            self.telemetry.span_sampled_out();
         }
-        if !ongoing && self.exporters.traces.is_some() {
-            self.spans.push(&flow.process, flow.span(), now);
+        // The log record and the span carry the same attributes: built once.
+        let logging = self.exporters.logs.is_some();
+        let mut attributes = (logging || span).then(|| flow.attributes());
+        if span {
+            let attrs = if logging {
+                attributes.clone()
+            } else {
+                attributes.take()
+            };
+            let attrs = attrs.unwrap_or_default();
+            self.spans.push(&flow.process, flow.span_with(attrs), now);
+        }
+        if let Some(attributes) = attributes.filter(|_| logging) {
+            let record = flow.log_record_with(unix_nanos_now(), attributes);
+            self.logs.push(&flow.process, record, now);
         }
         if self.spans.len() >= self.settings.batch_max_items
             || self.logs.len() >= self.settings.batch_max_items

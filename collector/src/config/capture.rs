@@ -19,6 +19,9 @@ pub struct TcpConfig {
     /// BPF ring buffer size in bytes: a power of two between 4KiB and 1GiB.
     #[serde(with = "ring_size")]
     pub ring_buffer_size: u32,
+    /// Connection spans exported per second at most (0: all); past it spans are sampled,
+    /// except those that become RTT exemplars. Flow logs and metrics keep every connection.
+    pub max_spans_per_second: u32,
 }
 
 impl Default for TcpConfig {
@@ -27,6 +30,7 @@ impl Default for TcpConfig {
             report_interval: Duration::from_secs(30),
             max_connections: 65_536,
             ring_buffer_size: 4 << 20,
+            max_spans_per_second: 1_000,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The table of tracked connections: created by the first request seen on a socket,
 //! dropped on close, after the idle timeout, or least recently active first when full.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+use rustc_hash::FxHashMap;
 
 use super::connection::Connection;
 use super::{Exchange, HttpSegment, HttpStats, Role};
@@ -13,7 +15,10 @@ struct Entry {
     conn: Connection,
     /// The latest segment timestamp seen on it.
     last_seen: u64,
-    /// Its key in `HttpTracker::idle` is `(last_seen, seq)`.
+    /// Its key in `HttpTracker::idle` is `(indexed, seq)`: `last_seen` as of when the key
+    /// was written. Segments only move `last_seen`; the key catches up when it reaches the
+    /// front of the index (so the hot path touches no tree).
+    indexed: u64,
     seq: u64,
 }
 
@@ -24,8 +29,9 @@ struct Entry {
 pub struct HttpTracker {
     max_connections: usize,
     idle_nanos: u64,
-    conns: HashMap<u64, Entry>,
-    /// (last seen, sequence) → cookie, least recently active first.
+    conns: FxHashMap<u64, Entry>,
+    /// (last seen as indexed, sequence) → cookie: least recently active first once the
+    /// stale keys at its front are moved up.
     idle: BTreeMap<(u64, u64), u64>,
     next_seq: u64,
     stats: HttpStats,
@@ -39,7 +45,7 @@ impl HttpTracker {
         Self {
             max_connections: max_connections.max(1),
             idle_nanos: u64::try_from(idle_timeout.as_nanos()).unwrap_or(u64::MAX),
-            conns: HashMap::new(),
+            conns: FxHashMap::default(),
             idle: BTreeMap::new(),
             next_seq: 0,
             stats: HttpStats::default(),
@@ -70,6 +76,7 @@ impl HttpTracker {
             let entry = Entry {
                 conn: Connection::new(s.cookie, role),
                 last_seen: s.ts_unix_nanos,
+                indexed: s.ts_unix_nanos,
                 seq,
             };
             self.conns.insert(s.cookie, entry);
@@ -77,11 +84,7 @@ impl HttpTracker {
         let Some(e) = self.conns.get_mut(&s.cookie) else {
             return out;
         };
-        if s.ts_unix_nanos > e.last_seen {
-            self.idle.remove(&(e.last_seen, e.seq));
-            self.idle.insert((s.ts_unix_nanos, e.seq), s.cookie);
-            e.last_seen = s.ts_unix_nanos;
-        }
+        e.last_seen = e.last_seen.max(s.ts_unix_nanos);
         e.conn.segment(&s, &mut self.stats, &mut out);
         out
     }
@@ -105,7 +108,7 @@ impl HttpTracker {
                 break;
             }
             let cookie = oldest.remove();
-            if let Some(e) = self.conns.remove(&cookie) {
+            if let Some(e) = self.take_if_current(cookie) {
                 self.stats.expired_connections += 1;
                 e.conn.close(now_unix_nanos, &mut self.stats, &mut out);
             }
@@ -130,17 +133,30 @@ impl HttpTracker {
 
     fn remove(&mut self, cookie: u64) -> Option<Entry> {
         let e = self.conns.remove(&cookie)?;
-        self.idle.remove(&(e.last_seen, e.seq));
+        self.idle.remove(&(e.indexed, e.seq));
         Some(e)
     }
 
+    /// The connection whose index key was just taken off the front: removed if the key
+    /// was current (nothing seen on it since), else re-indexed at its last activity and
+    /// `None`.
+    fn take_if_current(&mut self, cookie: u64) -> Option<Entry> {
+        let e = self.conns.get_mut(&cookie)?;
+        if e.last_seen > e.indexed {
+            e.indexed = e.last_seen;
+            self.idle.insert((e.indexed, e.seq), cookie);
+            return None;
+        }
+        self.conns.remove(&cookie)
+    }
+
     fn evict_oldest(&mut self, now: u64, out: &mut Vec<Exchange>) {
-        let Some((_, cookie)) = self.idle.pop_first() else {
-            return;
-        };
-        if let Some(e) = self.conns.remove(&cookie) {
-            self.stats.evicted_connections += 1;
-            e.conn.close(now, &mut self.stats, out);
+        while let Some((_, cookie)) = self.idle.pop_first() {
+            if let Some(e) = self.take_if_current(cookie) {
+                self.stats.evicted_connections += 1;
+                e.conn.close(now, &mut self.stats, out);
+                return;
+            }
         }
     }
 }

@@ -238,6 +238,32 @@ fn a_full_table_evicts_the_least_recently_active() {
 }
 
 #[test]
+fn activity_moves_a_connection_back_in_the_idle_order() {
+    // Segments only move a connection's last activity; its place in the idle index
+    // catches up when it reaches the front. Expiry and eviction must still see it.
+    let mut t = HttpTracker::new(8, Duration::from_nanos(10));
+    t.segment(seg(1, 1, false, GET));
+    t.segment(seg(2, 2, false, GET));
+    assert_eq!(t.segment(seg(9, 1, true, OK5)).len(), 1);
+    // At 15: connection 2 (idle since 2) expires, connection 1 (active at 9) stays.
+    let out = t.expire(15);
+    assert_eq!((out.len(), out[0].cookie), (1, 2));
+    assert_eq!(
+        (t.stats().expired_connections, t.stats().connections),
+        (1, 1)
+    );
+    assert!(
+        t.expire(18).is_empty(),
+        "seen at 9: not idle for 10 ns before 19"
+    );
+    assert!(t.expire(19).is_empty(), "answered: nothing waits on it");
+    assert_eq!(
+        (t.stats().expired_connections, t.stats().connections),
+        (2, 0)
+    );
+}
+
+#[test]
 fn garbage_is_counted_and_tracking_resumes() {
     let mut t = tracker();
     // Not a request on an unknown socket: no state.

@@ -90,6 +90,14 @@ impl Method {
     /// The method as sent on the wire.
     pub fn as_str(&self) -> &str {
         match self {
+            Method::Other(m) => m,
+            known => known.standard().unwrap_or_default(),
+        }
+    }
+
+    /// A standard method's name (a constant), else `None`.
+    pub fn standard(&self) -> Option<&'static str> {
+        Some(match self {
             Method::Get => "GET",
             Method::Head => "HEAD",
             Method::Post => "POST",
@@ -99,8 +107,8 @@ impl Method {
             Method::Options => "OPTIONS",
             Method::Trace => "TRACE",
             Method::Patch => "PATCH",
-            Method::Other(m) => m,
-        }
+            Method::Other(_) => return None,
+        })
     }
 
     fn from_token(token: &str) -> Result<Self, HttpError> {

@@ -222,7 +222,7 @@ impl DnsMetrics {
         let l = &d.lookup;
         let now = l.end_unix_nanos;
         let svc = ServiceKey::of(&d.process);
-        let s = |v: String| AttrValue::Str(v);
+        let s = |v: String| AttrValue::Str(v.into());
         let mut attrs = vec![
             (a::DNS_QUESTION_NAME, s(l.question.name.clone())),
             (

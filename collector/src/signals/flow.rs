@@ -145,6 +145,16 @@ impl Flow {
 
     /// The flow log record.
     pub fn log_record(&self, observed_unix_nanos: u64) -> LogRecord {
+        self.log_record_with(observed_unix_nanos, self.attributes())
+    }
+
+    /// The flow log record, with [`Flow::attributes`] built by the caller (built once
+    /// when the span needs them too).
+    pub fn log_record_with(
+        &self,
+        observed_unix_nanos: u64,
+        attributes: Vec<KeyValue>,
+    ) -> LogRecord {
         let severity = if self.is_error() {
             SeverityNumber::Warn
         } else {
@@ -168,7 +178,7 @@ impl Flow {
                     ),
                 ),
             }),
-            attributes: self.attributes(),
+            attributes,
             trace_id: self.trace_id.to_vec(),
             span_id: self.span_id.to_vec(),
             ..Default::default()
@@ -177,6 +187,11 @@ impl Flow {
 
     /// The connection span: CLIENT for connect, SERVER for accept, kernel timestamps.
     pub fn span(&self) -> Span {
+        self.span_with(self.attributes())
+    }
+
+    /// The connection span, with [`Flow::attributes`] built by the caller.
+    pub fn span_with(&self, attributes: Vec<KeyValue>) -> Span {
         let c = &self.conn;
         let kind = match c.direction {
             Direction::Client => SpanKind::Client,
@@ -197,7 +212,7 @@ impl Flow {
             kind: kind as i32,
             start_time_unix_nano: c.start_unix_nanos,
             end_time_unix_nano: c.end_unix_nanos.max(c.start_unix_nanos),
-            attributes: self.attributes(),
+            attributes,
             status: Some(status),
             ..Default::default()
         }

@@ -263,7 +263,7 @@ fn otlp_mapping_matches_golden_files() {
         render_log(&flow(CloseReason::Fin, true).log_record(T0)),
     );
     let mut tcp = TcpMetrics::default();
-    tcp.record(&closed, &Counters::of(&closed.conn), true);
+    tcp.record(&closed, &Counters::of(&closed.conn), true, true);
     check(
         "tcp_metrics",
         render_metrics(&tcp.export(T0 + 60_000_000_000, &host())),

@@ -25,7 +25,6 @@ use super::resource::{HostInfo, ServiceKey};
 use crate::correlate::new_ids;
 use crate::http::{Exchange, Role};
 use crate::process::ProcessInfo;
-use crate::protocol::http1::Method;
 
 /// The ids of a span and where it hangs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,11 +149,8 @@ impl HttpExchange {
 
     /// The method as the semantic conventions want it on metrics (`_OTHER` past the
     /// known set).
-    pub fn method(&self) -> &str {
-        match &self.exchange.request.method {
-            Method::Other(_) => "_OTHER",
-            m => m.as_str(),
-        }
+    pub fn method(&self) -> &'static str {
+        self.exchange.request.method.standard().unwrap_or("_OTHER")
     }
 
     fn version(&self) -> &'static str {
@@ -308,7 +304,7 @@ impl HttpMetrics {
     pub fn record(&mut self, h: &HttpExchange, kept: bool) -> bool {
         let now = h.exchange.end_unix_nanos;
         let svc = ServiceKey::of(&h.process);
-        let s = |v: &str| AttrValue::Str(v.to_owned());
+        let s = |v: &'static str| AttrValue::Str(v.into());
         let mut attrs = vec![
             (a::HTTP_REQUEST_METHOD, s(h.method())),
             (a::URL_SCHEME, s("http")),
@@ -318,18 +314,18 @@ impl HttpMetrics {
             attrs.push((a::HTTP_RESPONSE_STATUS_CODE, AttrValue::Int(i64::from(st))));
         }
         if let Some(e) = h.error_type() {
-            attrs.push((a::ERROR_TYPE, AttrValue::Str(e)));
+            attrs.push((a::ERROR_TYPE, AttrValue::Str(e.into())));
         }
         let def = match h.exchange.role {
             Role::Server => {
                 if let Some(route) = &h.route {
-                    attrs.push((a::HTTP_ROUTE, s(route)));
+                    attrs.push((a::HTTP_ROUTE, AttrValue::Str(route.clone().into())));
                 }
                 &m::HTTP_SERVER_DURATION
             }
             Role::Client => {
                 if let Some((host, port)) = h.host() {
-                    attrs.push((a::SERVER_ADDRESS, AttrValue::Str(host)));
+                    attrs.push((a::SERVER_ADDRESS, AttrValue::Str(host.into())));
                     attrs.push((a::SERVER_PORT, AttrValue::Int(i64::from(port))));
                 }
                 &m::HTTP_CLIENT_DURATION

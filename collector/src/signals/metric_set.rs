@@ -7,6 +7,7 @@
 //! and no value is lost from the totals. A histogram keeps, per bucket, the latest
 //! exemplar of the export interval: the trace and span of a real request in that bucket.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::Hash;
 
@@ -41,8 +42,9 @@ pub struct ExemplarRef {
 /// A data point attribute value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AttrValue {
-    /// A string.
-    Str(String),
+    /// A string: borrowed when it is a constant (a direction, a reason, a type name), so
+    /// the per-event path allocates only for what varies.
+    Str(Cow<'static, str>),
     /// An integer.
     Int(i64),
 }
@@ -178,7 +180,13 @@ impl MetricSet {
     }
 
     fn store(&mut self, def: &MetricDef) -> Option<&mut Store> {
-        let i = self.defs.iter().position(|d| d.name == def.name)?;
+        // Callers pass the declarations themselves: the address finds them without a
+        // string comparison; the name is the fallback for a copy.
+        let i = self
+            .defs
+            .iter()
+            .position(|d| std::ptr::eq(*d, def))
+            .or_else(|| self.defs.iter().position(|d| d.name == def.name))?;
         self.stores.get_mut(i)
     }
 
@@ -337,7 +345,7 @@ fn to_kv(attrs: &Attrs) -> Vec<KeyValue> {
     attrs
         .iter()
         .map(|(k, v)| match v {
-            AttrValue::Str(s) => kv::str(k, s.clone()),
+            AttrValue::Str(s) => kv::str(k, s.as_ref()),
             AttrValue::Int(i) => kv::int(k, *i),
         })
         .collect()

@@ -42,7 +42,7 @@ fn svc() -> ServiceKey {
 }
 
 fn attrs(k: &str) -> Attrs {
-    vec![("k", AttrValue::Str(k.into()))]
+    vec![("k", AttrValue::Str(k.to_owned().into()))]
 }
 
 fn ex(n: u8, t: u64) -> Option<ExemplarRef> {

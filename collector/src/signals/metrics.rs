@@ -24,24 +24,33 @@ impl Default for TcpMetrics {
     }
 }
 
-fn s(v: impl Into<String>) -> AttrValue {
+/// A constant attribute value: no allocation.
+fn s(v: &'static str) -> AttrValue {
     AttrValue::Str(v.into())
 }
 
 impl TcpMetrics {
     /// Records one report: `delta` holds what it adds to the counters, `first` whether
-    /// it is the connection's first report (which counts it as opened).
-    pub fn record(&mut self, flow: &Flow, delta: &Counters, first: bool) {
+    /// it is the connection's first report (which counts it as opened). `kept`: the
+    /// connection's span is exported; if not, its RTT sample becomes an exemplar only of a
+    /// bucket that has none yet, and then true is returned: export the span anyway.
+    pub fn record(&mut self, flow: &Flow, delta: &Counters, first: bool, kept: bool) -> bool {
         let c = &flow.conn;
         let now = c.end_unix_nanos;
         let svc = ServiceKey::of(&flow.process);
         let mut peer: Attrs = vec![
-            (a::NETWORK_PEER_ADDRESS, s(c.remote.ip().to_string())),
+            (
+                a::NETWORK_PEER_ADDRESS,
+                AttrValue::Str(c.remote.ip().to_string().into()),
+            ),
             (a::SERVER_PORT, AttrValue::Int(i64::from(c.server_port()))),
             (a::NETWORK_TYPE, s(c.network_type())),
         ];
         if c.direction == Direction::Client {
-            peer.push((a::SERVER_ADDRESS, s(flow.server_address())));
+            peer.push((
+                a::SERVER_ADDRESS,
+                AttrValue::Str(flow.server_address().into()),
+            ));
         }
         let set = &mut self.set;
         if !flow.ongoing && c.reason.is_failed_connect() {
@@ -96,8 +105,10 @@ impl TcpMetrics {
                 span_id: flow.span_id,
                 time_unix_nanos: now,
             });
-            set.observe(&m::TCP_SRTT, &svc, conn, secs, exemplar, now);
+            return set.observe_sampled(&m::TCP_SRTT, &svc, conn, secs, exemplar, kept, now)
+                && exemplar.is_some();
         }
+        false
     }
 
     /// Series currently held, overflow included.

@@ -47,7 +47,7 @@ fn flow(remote: &str, reason: CloseReason, sent: u64, srtt_us: u32) -> Flow {
 }
 
 fn record(m: &mut TcpMetrics, f: &Flow) {
-    m.record(f, &Counters::of(&f.conn), true);
+    m.record(f, &Counters::of(&f.conn), true, true);
 }
 
 fn host() -> HostInfo {
@@ -258,11 +258,11 @@ fn periodic_updates_count_opened_once_and_bytes_once() {
     let mut f = flow("10.0.0.2:80", CloseReason::Fin, 100, 40);
     let r1 = conns.update(&f.conn, t);
     f.ongoing = true;
-    m.record(&f, &r1.delta, r1.first);
+    m.record(&f, &r1.delta, r1.first, true);
     let mut last = flow("10.0.0.2:80", CloseReason::Fin, 300, 40);
     let r2 = conns.close(&last.conn);
     last.ongoing = false;
-    m.record(&last, &r2.delta, r2.first);
+    m.record(&last, &r2.delta, r2.first, true);
     let rm = m.export(9_000, &host());
     assert_eq!(
         sum_of(&rm, "sonde.tcp.bytes", "network.io.direction", "transmit"),
