@@ -540,3 +540,101 @@ fn root_long_lived_connections_are_reported_periodically() {
     agent.stop().unwrap();
     let _ = std::fs::remove_file(config);
 }
+
+#[test]
+#[ignore = "needs root: loads BPF"]
+fn root_connection_spans_are_sampled_past_their_budget_and_flows_are_not() {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    require_root();
+    const CONNS: usize = 400;
+    const BUDGET: usize = 20;
+    let receiver = Receiver::start().unwrap();
+    let pair = NetnsPair::create("smp", 74).unwrap();
+    let config = std::env::temp_dir().join(format!("sonde-tcp-budget-{}.yaml", std::process::id()));
+    std::fs::write(&config, format!("tcp:\n  max_spans_per_second: {BUDGET}\n")).unwrap();
+    let agent = start_agent_with(
+        &receiver,
+        Transport::Grpc,
+        &["--config", config.to_str().unwrap()],
+    );
+    let _server = Server::start(&pair, 9300, "sink", SERVER_SERVICE);
+
+    // 400 connections as fast as python makes them: far past 20 spans a second.
+    let sizes = vec!["10".to_owned(); CONNS];
+    client(&pair, &pair.addr(Side::B).to_string(), 9300, "sink", &sizes);
+
+    // Flow logs and metrics keep every connection, on both sides.
+    let all_flows = receiver.wait_until(Duration::from_secs(20), |rx| {
+        flows(rx, CLIENT_SERVICE, 9300).len() == CONNS
+            && flows(rx, SERVER_SERVICE, 9300).len() == CONNS
+    });
+    assert!(
+        all_flows,
+        "flows: client {}, server {} of {CONNS}",
+        flows(&receiver, CLIENT_SERVICE, 9300).len(),
+        flows(&receiver, SERVER_SERVICE, 9300).len()
+    );
+    let opened = |svc: &'static str| {
+        move |rx: &Receiver| {
+            rx.latest_cumulative_sum(m::TCP_CONNECTIONS_OPENED.name, |at| {
+                attr_int(at, a::SERVER_PORT) == Some(9300)
+                    && attr_is(a::CONNECTION_DIRECTION, svc)(at)
+            }) == CONNS as f64
+        }
+    };
+    assert!(
+        receiver.wait_until(Duration::from_secs(10), |rx| opened("client")(rx)
+            && opened("server")(rx))
+    );
+
+    // Spans: the budget's burst and rate, plus those that became RTT exemplars; the rest
+    // are counted as sampled out.
+    let sampled_out =
+        |rx: &Receiver| rx.latest_cumulative_sum(m::agent::SPANS_SAMPLED_OUT.name, |_| true);
+    let spans_at_port = |rx: &Receiver| -> Vec<_> {
+        rx.spans()
+            .into_iter()
+            .filter(|(_, s)| attr_int(&s.attributes, a::SERVER_PORT) == Some(9300))
+            .map(|(_, s)| s)
+            .collect()
+    };
+    let counted = receiver.wait_until(Duration::from_secs(10), |rx| {
+        sampled_out(rx) + spans_at_port(rx).len() as f64 >= (2 * CONNS) as f64
+    });
+    let spans = spans_at_port(&receiver);
+    assert!(
+        counted,
+        "{} spans + {} sampled out < {} connection ends",
+        spans.len(),
+        sampled_out(&receiver),
+        2 * CONNS
+    );
+    assert!(
+        spans.len() >= BUDGET && spans.len() < CONNS / 2,
+        "{} connection spans exported for {} connection ends at a budget of {BUDGET}/s",
+        spans.len(),
+        2 * CONNS
+    );
+    // Every RTT exemplar still opens an exported span.
+    let exported: std::collections::HashSet<Vec<u8>> = receiver
+        .spans()
+        .into_iter()
+        .map(|(_, s)| s.span_id)
+        .collect();
+    let mut exemplars = 0;
+    for (_, metric) in receiver.metrics_named(m::TCP_SRTT.name) {
+        let Some(Data::Histogram(h)) = &metric.data else {
+            panic!("{} is not a histogram", metric.name)
+        };
+        for e in h.data_points.iter().flat_map(|p| &p.exemplars) {
+            assert!(
+                exported.contains(&e.span_id),
+                "an RTT exemplar names no exported span"
+            );
+            exemplars += 1;
+        }
+    }
+    assert!(exemplars > 0, "no RTT exemplar");
+    agent.stop().unwrap();
+    let _ = std::fs::remove_file(config);
+}

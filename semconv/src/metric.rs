@@ -384,7 +384,7 @@ pub mod agent {
     pub const SPANS_SAMPLED_OUT: MetricDef = MetricDef {
         name: "sonde.agent.spans.sampled_out",
         unit: "{span}",
-        description: "Spans left out by rate-limited sampling (http.max_spans_per_second); metrics still count them.",
+        description: "Spans left out by rate-limited sampling (http.max_spans_per_second, tcp.max_spans_per_second); metrics and flow logs still count them.",
         instrument: Instrument::Counter,
         attributes: &[],
         max_series: 1,
