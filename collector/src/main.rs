@@ -149,10 +149,14 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let telemetry = Arc::new(Telemetry::default());
     let (tx, rx) = mpsc::channel(cfg.pipeline.queue_size);
-    let mut rings = vec![probes.events_map()?];
+    // The DNS ring first: a quiet reader drains the rings in this order after its poll
+    // timeout, and a connection's close must not be reported before the answer that named
+    // its peer (captured a moment earlier, waiting in the other ring) has been read.
+    let mut rings = Vec::new();
     if let Some(d) = &dns {
         rings.push(d.events_map()?);
     }
+    rings.push(probes.events_map()?);
     if let Some(d) = &data {
         rings.push(d.events_map()?);
     }

@@ -436,9 +436,11 @@ fn root_tcp_retransmits_match_the_kernel_over_http() {
             > 0
     );
 
-    // Everything went over OTLP/HTTP.
+    // Everything went over OTLP/HTTP (spans go out in their own requests: wait for them).
     assert!(receiver.request_count(Transport::Http, Signal::Logs) > 0);
-    assert!(receiver.request_count(Transport::Http, Signal::Traces) > 0);
+    assert!(receiver.wait_until(Duration::from_secs(10), |rx| rx
+        .request_count(Transport::Http, Signal::Traces)
+        > 0));
     assert!(receiver.request_count(Transport::Http, Signal::Metrics) > 0);
     assert_eq!(receiver.request_count(Transport::Grpc, Signal::Logs), 0);
     let by_service: BTreeMap<String, usize> =
