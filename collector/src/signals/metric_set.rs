@@ -180,13 +180,7 @@ impl MetricSet {
     }
 
     fn store(&mut self, def: &MetricDef) -> Option<&mut Store> {
-        // Callers pass the declarations themselves: the address finds them without a
-        // string comparison; the name is the fallback for a copy.
-        let i = self
-            .defs
-            .iter()
-            .position(|d| std::ptr::eq(*d, def))
-            .or_else(|| self.defs.iter().position(|d| d.name == def.name))?;
+        let i = self.defs.iter().position(|d| d.name == def.name)?;
         self.stores.get_mut(i)
     }
 
