@@ -18,6 +18,10 @@
 #               e0686fd the HTTP capture alone, from eb2b3db on the HTTP signals too
 #   tcplife     libbpf-tools tcplife, output to /dev/null
 #   bpftrace    bench/overhead/hooks.bt: counts the tracepoints Sonde's TCP probes use (the floor)
+#   bpftrace-data  (not in the default list) bench/overhead/data-hooks.bt: counts the
+#               sock_send_length/sock_recv_length tracepoints HTTP capture uses (its floor)
+#   bpftrace-syscalls  (not in the default list) bench/overhead/syscall-hooks.bt: counts the
+#               18 data-syscall tracepoints HTTP capture used before (what they cost)
 #   sonde-noexport  (diagnostic, not in the default list) sonde with every exporter off
 #               (OTEL_SDK_DISABLED=true, bench/overhead/sonde-noexport.yaml): no encoding, no sink
 #   sonde-nodns (diagnostic) sonde without the DNS capture (bench/overhead/sonde-nodns.yaml):
@@ -89,7 +93,7 @@ for c in "${configs[@]}"; do
   case $c in
     none | sonde | sonde-http | sonde-noexport | sonde-nodns) ;;
     tcplife) need tcplife libbpf-tools ;;
-    bpftrace) need bpftrace bpftrace ;;
+    bpftrace | bpftrace-data | bpftrace-syscalls) need bpftrace bpftrace ;;
     *) echo "bench/overhead.sh: unknown configuration $c" >&2; exit 2 ;;
   esac
 done
@@ -212,9 +216,12 @@ agent_start() {
       peer_pid=$! pid=$!
       sleep 2
       ;;
-    bpftrace)
+    bpftrace | bpftrace-data | bpftrace-syscalls)
       log=$run/bpftrace.out
-      bpftrace bench/overhead/hooks.bt >"$log" 2>&1 &
+      local script=bench/overhead/hooks.bt
+      [ "$1" = bpftrace-data ] && script=bench/overhead/data-hooks.bt
+      [ "$1" = bpftrace-syscalls ] && script=bench/overhead/syscall-hooks.bt
+      bpftrace "$script" >"$log" 2>&1 &
       peer_pid=$! pid=$!
       for _ in $(seq 100); do grep -q "^Attaching" "$log" && break; sleep 0.1; done
       sleep 1
@@ -249,14 +256,14 @@ agent_stop() {
       rm -rf "$out"
       agent="" sink=""
       ;;
-    tcplife | bpftrace)
+    tcplife | bpftrace | bpftrace-data | bpftrace-syscalls)
       kill -TERM "$peer_pid" 2>/dev/null || true
       for _ in $(seq 100); do kill -0 "$peer_pid" 2>/dev/null || break; sleep 0.1; done
       kill -KILL "$peer_pid" 2>/dev/null || true
       wait "$peer_pid" 2>/dev/null || true
       peer_pid=""
       cp "$log" "$results/$tag.$1"
-      if [ "$1" = bpftrace ]; then
+      if [ "$1" != tcplife ]; then
         events=$(awk '/^@/ { n += $NF } END { print n + 0 }' "$log")
         lost=0
       fi

@@ -19,6 +19,7 @@
 #include <bpf/bpf_endian.h>
 #include "events.h"
 #include "counters.h"
+#include "wakeup.h"
 #include "sock_lookup.h"
 
 #define AF_INET 2
@@ -90,12 +91,12 @@ static __always_inline void count_drop(__u32 which)
 	sonde_count(&drops, which);
 }
 
+/* The reader's position at the last forced wake-up, plus one (wakeup.h). */
+__u64 events_woken = 0;
+
 static __always_inline __u64 wakeup_flags(void)
 {
-	if (!wakeup_bytes)
-		return 0;
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-									     : BPF_RB_NO_WAKEUP;
+	return sonde_wakeup(&events, &events_woken, wakeup_bytes);
 }
 
 static __always_inline void fill_owner(struct sonde_owner *o)

@@ -1,20 +1,31 @@
 // SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0)
 /*
- * HTTP data path: the data syscalls (write, writev, sendto, sendmsg, read, readv, recvfrom,
- * recvmsg, and sendfile's length), entry and exit, filtered in the kernel to TCP sockets
- * whose traffic is HTTP/1.x, keyed by socket cookie with the thread id. A bounded prefix
- * of each buffer is copied — never whole bodies.
+ * HTTP data path: every byte a process moves through a TCP socket is seen where the socket
+ * layer reports its length (tp_btf on the sock:sock_send_length / sock:sock_recv_length
+ * tracepoints, in sock_sendmsg / sock_recvmsg), with the socket itself as argument. A
+ * bounded prefix of the buffer is copied from the syscall's own arguments (its saved user
+ * registers: read, write, readv, writev, recvfrom, sendto, recvmsg, sendmsg; sendfile gives
+ * a length and no bytes) — never whole bodies.
+ *
+ * Why not the syscall tracepoints (sys_enter_read … sys_exit_sendfile64, what this file
+ * used before): enabling any of them sends every syscall of every task through
+ * the kernel's slow syscall path, and each of the 18 hooks costs a perf-trace record; a
+ * bpftrace script only counting them cost nginx keep-alive 23 % of its throughput on the
+ * reference machine (BENCHMARKS.md). These two tracepoints fire only for socket I/O, hand
+ * over the socket (no fd → file → socket walk), once per operation (no entry/exit pair,
+ * no per-thread argument store), and leave the syscall path alone.
  *
  * A connection is followed once one of its buffers starts like an HTTP/1 request or
- * response; from then on every data syscall on it is reported (lengths let user space
+ * response; from then on every data operation on it is reported (lengths let user space
  * find where bodies end), until the connection is forgotten (LRU).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include "events.h"
 #include "counters.h"
-#include "sock_lookup.h"
+#include "wakeup.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -22,25 +33,26 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u32 capture_bytes = 512;
 /* As in conn.bpf.c: wake the reader once this many bytes wait (0: every record). */
 const volatile __u64 wakeup_bytes = 0;
+/* The reader's position at the last forced wake-up, plus one (wakeup.h). */
+__u64 data_events_woken = 0;
 
-enum sonde_op { SONDE_OP_WRITE, SONDE_OP_READ, SONDE_OP_WRITEV, SONDE_OP_READV, SONDE_OP_SENDMSG, SONDE_OP_RECVMSG, SONDE_OP_SENDFILE };
-
-/* What a syscall's entry saw, until its exit. */
-struct args {
-	__u64 buf; /* user buffer (or the first iovec's) */
-	__u32 fd;
-	__u16 op;
-	__u16 live; /* set at entry, cleared at exit */
+/* x86-64 syscall numbers whose arguments say where the bytes are. */
+enum {
+	NR_READ = 0,
+	NR_WRITE = 1,
+	NR_READV = 19,
+	NR_WRITEV = 20,
+	NR_SENDFILE = 40,
+	NR_SENDTO = 44,
+	NR_RECVFROM = 45,
+	NR_SENDMSG = 46,
+	NR_RECVMSG = 47,
 };
 
-/* Per thread (task storage): no hashing, no LRU lists and no delete on the hot path.
- * An LRU hash keyed by pid_tgid was updated and deleted on every data syscall. */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct args);
-} data_args SEC(".maps");
+#define SONDE_MSG_PEEK 0x2
+#define SONDE_MSG_ERRQUEUE 0x2000
+#define SONDE_PF_KTHREAD 0x00200000
+#define SONDE_TS_COMPAT 0x0002
 
 /* Connections whose traffic is HTTP (by socket cookie). */
 struct {
@@ -78,21 +90,6 @@ static __always_inline void count(__u32 which)
 	sonde_count(&data_drops, which);
 }
 
-static __always_inline void save(__u64 fd, __u64 buf, __u32 op)
-{
-	struct args *a = bpf_task_storage_get(&data_args, bpf_get_current_task_btf(), 0,
-					      BPF_LOCAL_STORAGE_GET_F_CREATE);
-
-	if (!a) {
-		count(SONDE_DATA_DROP_ARGS_MAP_FULL);
-		return;
-	}
-	a->buf = buf;
-	a->fd = (__u32)fd;
-	a->op = (__u16)op;
-	a->live = 1;
-}
-
 /* The first iovec's base of an iovec array in user memory. */
 static __always_inline __u64 first_iov(__u64 iov)
 {
@@ -100,6 +97,15 @@ static __always_inline __u64 first_iov(__u64 iov)
 
 	bpf_probe_read_user(&v, sizeof(v), (void *)iov);
 	return (__u64)v.iov_base;
+}
+
+/* The first iovec's base of a msghdr in user memory. */
+static __always_inline __u64 msg_first_iov(__u64 msg)
+{
+	struct user_msghdr m = {};
+
+	bpf_probe_read_user(&m, sizeof(m), (void *)msg);
+	return first_iov((__u64)m.msg_iov);
 }
 
 /* Does the buffer start like an HTTP/1 request or response? */
@@ -118,42 +124,68 @@ static __always_inline int looks_http(const __u8 *p)
 	return 0;
 }
 
-static __always_inline int on_exit(long ret)
+/*
+ * One data operation on a socket: `ret` bytes moved (a negative errno, or 0, is nothing).
+ * The socket is the tracepoint's; the buffer comes from the syscall being served, read off
+ * its saved user registers: operations not made by one of the syscalls above (io_uring,
+ * splice, sendmmsg, kernel sockets, 32-bit tasks) are not followed, as before.
+ */
+static __always_inline int on_data(struct sock *sk, int ret, int flags, int egress)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct args *a = bpf_task_storage_get(&data_args, bpf_get_current_task_btf(), 0, 0);
+	struct task_struct *task;
 	struct sonde_data_event *e;
-	__u32 zero = 0, n, op, fd;
-	__u64 buf, cookie;
-	struct sock *sk;
+	struct pt_regs *regs;
+	__u32 zero = 0, n, fd;
+	__u64 id, buf, cookie, nr;
 	__u8 *known;
 
-	if (!a || !a->live)
+	if (ret <= 0 || !sk || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	buf = a->buf;
-	fd = a->fd;
-	op = a->op;
-	a->live = 0;
-	if (ret <= 0)
+	if (!egress && (flags & (SONDE_MSG_PEEK | SONDE_MSG_ERRQUEUE)))
 		return 0;
-	sk = sonde_fd_tcp_sock(fd);
-	if (!sk)
-		return 0;
-	cookie = sonde_sk_cookie(sk);
+	cookie = sk->__sk_common.skc_cookie.counter;
 	if (!cookie) {
 		count(SONDE_DATA_DROP_NO_COOKIE);
+		return 0;
+	}
+	known = bpf_map_lookup_elem(&http_conns, &cookie);
+	task = bpf_get_current_task_btf();
+	if (task->flags & SONDE_PF_KTHREAD || task->thread_info.status & SONDE_TS_COMPAT)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	nr = regs->orig_ax;
+	fd = (__u32)regs->di;
+	switch (nr) {
+	case NR_READ:
+	case NR_WRITE:
+	case NR_RECVFROM:
+	case NR_SENDTO:
+		buf = regs->si;
+		break;
+	case NR_READV:
+	case NR_WRITEV:
+		buf = first_iov(regs->si);
+		break;
+	case NR_RECVMSG:
+	case NR_SENDMSG:
+		buf = msg_first_iov(regs->si);
+		break;
+	case NR_SENDFILE:
+		/* Bodies only: a connection is recognised by its first bytes. */
+		if (!known)
+			return 0;
+		buf = 0;
+		break;
+	default:
 		return 0;
 	}
 	e = bpf_map_lookup_elem(&data_scratch, &zero);
 	if (!e)
 		return 0;
-	known = bpf_map_lookup_elem(&http_conns, &cookie);
-	if (op == SONDE_OP_SENDFILE) {
-		if (!known)
-			return 0;
+	if (nr == NR_SENDFILE) {
 		n = 0;
 	} else {
-		n = ret < capture_bytes ? ret : capture_bytes;
+		n = (__u32)ret < capture_bytes ? (__u32)ret : capture_bytes;
 		if (n > SONDE_DATA_MAX)
 			n = SONDE_DATA_MAX;
 		if (bpf_probe_read_user(e->data, n, (void *)buf)) {
@@ -168,13 +200,14 @@ static __always_inline int on_exit(long ret)
 			bpf_map_update_elem(&http_conns, &cookie, &one, BPF_ANY);
 		}
 	}
+	id = bpf_get_current_pid_tgid();
 	e->kind = SONDE_EV_DATA;
 	e->flags = 0;
-	if (op == SONDE_OP_WRITE || op == SONDE_OP_WRITEV || op == SONDE_OP_SENDMSG || op == SONDE_OP_SENDFILE)
+	if (egress)
 		e->flags |= SONDE_DATA_F_EGRESS;
-	if (op == SONDE_OP_SENDFILE)
+	if (nr == NR_SENDFILE)
 		e->flags |= SONDE_DATA_F_SENDFILE;
-	if ((__u64)ret > n)
+	if ((__u32)ret > n)
 		e->flags |= SONDE_DATA_F_CUT;
 	e->captured = n;
 	e->pid = id >> 32;
@@ -183,102 +216,22 @@ static __always_inline int on_exit(long ret)
 	e->cookie = cookie;
 	e->ts_ns = bpf_ktime_get_ns();
 	e->len = ret;
-	/* Below the threshold no wake-up; at or above it a forced one. (A plain 0 here only
-	 * wakes a consumer that has caught up: behind, it slept until its poll timeout while
-	 * the user-space queue overflowed in the burst that followed.) */
 	if (bpf_ringbuf_output(&data_events, e, offsetof(struct sonde_data_event, data) + n,
-			       !wakeup_bytes ? 0
-			       : bpf_ringbuf_query(&data_events, BPF_RB_AVAIL_DATA) < wakeup_bytes
-				       ? BPF_RB_NO_WAKEUP
-				       : BPF_RB_FORCE_WAKEUP))
+			       sonde_wakeup(&data_events, &data_events_woken, wakeup_bytes)))
 		count(SONDE_DATA_DROP_RINGBUF_FULL);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_write")
-int sonde_enter_write(struct trace_event_raw_sys_enter *ctx)
+/* After the protocol's sendmsg: `ret` bytes queued from the caller's buffer. */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sonde_sock_send, struct sock *sk, int ret, int flags)
 {
-	save(ctx->args[0], ctx->args[1], SONDE_OP_WRITE);
-	return 0;
+	return on_data(sk, ret, flags, 1);
 }
 
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int sonde_enter_sendto(struct trace_event_raw_sys_enter *ctx)
+/* After the protocol's recvmsg: `ret` bytes copied into the caller's buffer. */
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sonde_sock_recv, struct sock *sk, int ret, int flags)
 {
-	save(ctx->args[0], ctx->args[1], SONDE_OP_WRITE);
-	return 0;
+	return on_data(sk, ret, flags, 0);
 }
-
-SEC("tracepoint/syscalls/sys_enter_read")
-int sonde_enter_read(struct trace_event_raw_sys_enter *ctx)
-{
-	save(ctx->args[0], ctx->args[1], SONDE_OP_READ);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int sonde_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
-{
-	save(ctx->args[0], ctx->args[1], SONDE_OP_READ);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int sonde_enter_writev(struct trace_event_raw_sys_enter *ctx)
-{
-	save(ctx->args[0], first_iov(ctx->args[1]), SONDE_OP_WRITEV);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int sonde_enter_readv(struct trace_event_raw_sys_enter *ctx)
-{
-	save(ctx->args[0], first_iov(ctx->args[1]), SONDE_OP_READV);
-	return 0;
-}
-
-static __always_inline __u64 msg_first_iov(__u64 msg)
-{
-	struct user_msghdr m = {};
-
-	bpf_probe_read_user(&m, sizeof(m), (void *)msg);
-	return first_iov((__u64)m.msg_iov);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int sonde_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	save(ctx->args[0], msg_first_iov(ctx->args[1]), SONDE_OP_SENDMSG);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int sonde_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	save(ctx->args[0], msg_first_iov(ctx->args[1]), SONDE_OP_RECVMSG);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int sonde_enter_sendfile(struct trace_event_raw_sys_enter *ctx)
-{
-	save(ctx->args[0], 0, SONDE_OP_SENDFILE);
-	return 0;
-}
-
-#define EXIT(name)                                                                         \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                                         \
-	int sonde_exit_##name(struct trace_event_raw_sys_exit *ctx)                        \
-	{                                                                                  \
-		return on_exit(ctx->ret);                                                  \
-	}
-
-EXIT(write)
-EXIT(sendto)
-EXIT(read)
-EXIT(recvfrom)
-EXIT(writev)
-EXIT(readv)
-EXIT(sendmsg)
-EXIT(recvmsg)
-EXIT(sendfile64)

@@ -15,6 +15,7 @@
 #include <bpf/bpf_endian.h>
 #include "events.h"
 #include "counters.h"
+#include "wakeup.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -27,6 +28,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u16 dns_ports[SONDE_DNS_PORTS_MAX] = { 53 };
 /* As in conn.bpf.c: wake the reader once this many bytes wait (0: every record). */
 const volatile __u64 wakeup_bytes = 0;
+/* The reader's position at the last forced wake-up, plus one (wakeup.h). */
+__u64 dns_events_woken = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -204,12 +207,7 @@ static __always_inline int capture(struct __sk_buff *skb, __u16 egress)
 		flags |= SONDE_DNS_F_OWNER;
 	}
 	e->flags = flags;
-	if (!wakeup_bytes)
-		bpf_ringbuf_submit(e, 0);
-	else
-		bpf_ringbuf_submit(e, bpf_ringbuf_query(&dns_events, BPF_RB_AVAIL_DATA) >= wakeup_bytes
-					      ? BPF_RB_FORCE_WAKEUP
-					      : BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(e, sonde_wakeup(&dns_events, &dns_events_woken, wakeup_bytes));
 	return 1;
 }
 

@@ -26,6 +26,8 @@ CONFIG_NAMES = {
     "sonde-nodns": "Sonde without DNS capture (diagnostic)",
     "tcplife": "tcplife (libbpf-tools)",
     "bpftrace": "bpftrace, hooks only (floor)",
+    "bpftrace-data": "bpftrace on sock_send/recv_length, hooks only (HTTP floor)",
+    "bpftrace-syscalls": "bpftrace on the 18 data-syscall tracepoints, hooks only",
 }
 WORKLOAD_NAMES = {
     "keepalive": "keep-alive: wrk -t1 -c50, 612-byte file",

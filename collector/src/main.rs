@@ -15,7 +15,7 @@ use sonde::config::{self, Config};
 use sonde::decode::Clock;
 use sonde::export::{prometheus, Exporters};
 use sonde::http::route::{RouteRules, Template};
-use sonde::pipeline::{Pipeline, PipelineSettings};
+use sonde::pipeline::{KernelCounters, Pipeline, PipelineSettings};
 use sonde::signals::HostInfo;
 use sonde::telemetry::{Signal, Telemetry};
 use tokio::sync::mpsc;
@@ -178,8 +178,11 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let drops = probes.drop_counters()?;
-    let dns_counters = dns.as_ref().map(DnsProbes::counters).transpose()?;
+    let kernel = KernelCounters {
+        conn: Some(probes.drop_counters()?),
+        dns: dns.as_ref().map(DnsProbes::counters).transpose()?,
+        data: data.as_ref().map(DataProbes::counters).transpose()?,
+    };
     runtime.block_on(async move {
         let exporters = Exporters::start(&cfg.exporter, Arc::clone(&telemetry))?;
         let publisher = match prometheus_listener {
@@ -213,8 +216,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             },
             exporters,
             Arc::clone(&telemetry),
-            Some(drops),
-            dns_counters,
+            kernel,
             HostInfo::detect().with_config(&cfg.resource, cfg.metrics.temporality),
             publisher,
         );

@@ -17,7 +17,7 @@ use tokio::time::{interval, interval_at, MissedTickBehavior};
 
 mod metrics;
 
-use crate::bpf::{DnsCounters, DropCounters};
+use crate::bpf::{DataCounters, DnsCounters, DropCounters};
 use crate::console;
 use crate::correlate::Connections;
 use crate::correlate::ServingThreads;
@@ -77,6 +77,17 @@ pub struct PipelineSettings {
     pub prometheus_refresh: Duration,
 }
 
+/// The kernel side's loss counters, of each part that is loaded.
+#[derive(Debug, Default)]
+pub struct KernelCounters {
+    /// Connection tracking (conn.bpf.c).
+    pub conn: Option<DropCounters>,
+    /// DNS capture (dns.bpf.c).
+    pub dns: Option<DnsCounters>,
+    /// HTTP data capture (data.bpf.c).
+    pub data: Option<DataCounters>,
+}
+
 /// The pipeline's state.
 pub struct Pipeline {
     settings: PipelineSettings,
@@ -92,6 +103,7 @@ pub struct Pipeline {
     names: NameCache,
     dns_metrics: DnsMetrics,
     dns_kernel: Option<DnsCounters>,
+    data_kernel: Option<DataCounters>,
     http: HttpTracker,
     http_metrics: HttpMetrics,
     threads: ServingThreads,
@@ -132,8 +144,7 @@ impl Pipeline {
         settings: PipelineSettings,
         exporters: Exporters,
         telemetry: Arc<Telemetry>,
-        kernel: Option<DropCounters>,
-        dns_kernel: Option<DnsCounters>,
+        kernel: KernelCounters,
         host: HostInfo,
         prometheus: Option<Publisher>,
     ) -> Pipeline {
@@ -156,7 +167,7 @@ impl Pipeline {
             settings,
             exporters,
             telemetry,
-            kernel,
+            kernel: kernel.conn,
             host,
             start_unix_nanos: unix_nanos_now(),
             processes,
@@ -165,7 +176,8 @@ impl Pipeline {
             dns: DnsTracker::new(DNS_MAX_PENDING, settings_dns_timeout),
             names: NameCache::new(DNS_NAMES),
             dns_metrics,
-            dns_kernel,
+            dns_kernel: kernel.dns,
+            data_kernel: kernel.data,
             http: HttpTracker::new(settings_max_connections, HTTP_IDLE_TIMEOUT),
             http_metrics,
             threads: ServingThreads::default(),

@@ -34,11 +34,15 @@ pub enum LostReason {
     DnsUnmatched,
     /// The table of DNS queries awaiting an answer was full.
     DnsPendingEvicted,
+    /// The kernel could not reserve space in the HTTP data ring buffer.
+    KernelDataRingbufFull,
+    /// The bytes of an HTTP data operation could not be read from the process.
+    DataReadFailed,
 }
 
 impl LostReason {
     /// Every reason, in index order.
-    pub const ALL: [LostReason; 10] = [
+    pub const ALL: [LostReason; 12] = [
         LostReason::KernelRingbufFull,
         LostReason::KernelConnMapFull,
         LostReason::KernelListenMapFull,
@@ -49,6 +53,8 @@ impl LostReason {
         LostReason::DnsParseError,
         LostReason::DnsUnmatched,
         LostReason::DnsPendingEvicted,
+        LostReason::KernelDataRingbufFull,
+        LostReason::DataReadFailed,
     ];
 
     /// The value of the `sonde.reason` attribute.
@@ -64,6 +70,8 @@ impl LostReason {
             LostReason::DnsParseError => "dns_parse_error",
             LostReason::DnsUnmatched => "dns_unmatched",
             LostReason::DnsPendingEvicted => "dns_pending_evicted",
+            LostReason::KernelDataRingbufFull => "kernel_data_ringbuf_full",
+            LostReason::DataReadFailed => "data_read_failed",
         }
     }
 }

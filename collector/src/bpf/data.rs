@@ -1,4 +1,4 @@
-//! Load data.bpf.c: the HTTP data-path capture on the data syscalls.
+//! Load data.bpf.c: the HTTP data-path capture on the socket layer's send/receive tracepoints.
 
 use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
@@ -37,7 +37,7 @@ impl std::fmt::Debug for DataProbes {
 }
 
 impl DataProbes {
-    /// Loads and attaches the syscall programs.
+    /// Loads and attaches the data programs.
     pub fn load(opts: &DataProbeOptions) -> Result<DataProbes, BpfError> {
         let started = Instant::now();
         // As in `Probes::load`: the skeleton lives as long as the agent.
@@ -71,10 +71,23 @@ impl DataProbes {
             .map_err(BpfError::libbpf("duplicating the data ring buffer handle"))
     }
 
-    /// The capture's loss counters, indexed by `enum sonde_data_drop`.
-    pub fn drops(&self) -> Result<[u64; DATA_DROP_MAX as usize], BpfError> {
-        let map = MapHandle::try_from(&self.skel.maps.data_drops)
+    /// A reader of the capture's loss counters.
+    pub fn counters(&self) -> Result<DataCounters, BpfError> {
+        let drops = MapHandle::try_from(&self.skel.maps.data_drops)
             .map_err(BpfError::libbpf("duplicating the data_drops map handle"))?;
-        Ok(sum_percpu(&map))
+        Ok(DataCounters { drops })
+    }
+}
+
+/// Reads the data capture's cumulative counters.
+#[derive(Debug)]
+pub struct DataCounters {
+    drops: MapHandle,
+}
+
+impl DataCounters {
+    /// The per-CPU counters summed, indexed by `enum sonde_data_drop`.
+    pub fn read(&self) -> [u64; DATA_DROP_MAX as usize] {
+        sum_percpu(&self.drops)
     }
 }

@@ -14,7 +14,7 @@ pub mod preflight;
 mod ringbuf;
 pub mod types;
 
-pub use data::{DataProbeOptions, DataProbes};
+pub use data::{DataCounters, DataProbeOptions, DataProbes};
 pub use dns::{DnsCounters, DnsProbeOptions, DnsProbes};
 pub use error::BpfError;
 pub use loader::{DropCounters, ProbeOptions, Probes, Reporter};

@@ -60,6 +60,10 @@ pub const DATA_F_EGRESS: u8 = 1 << 0;
 pub const DATA_F_SENDFILE: u8 = 1 << 1;
 /// The syscall moved more than was copied.
 pub const DATA_F_CUT: u8 = 1 << 2;
+/// `enum sonde_data_drop`: the data ring buffer was full.
+pub const DATA_DROP_RINGBUF_FULL: u32 = 0;
+/// `enum sonde_data_drop`: the user buffer could not be read.
+pub const DATA_DROP_READ_FAILED: u32 = 3;
 /// Number of data drop counters (`enum sonde_data_drop`).
 pub const DATA_DROP_MAX: u32 = 4;
 

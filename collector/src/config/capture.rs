@@ -62,7 +62,7 @@ impl Default for DnsConfig {
     }
 }
 
-/// HTTP capture on the data syscalls.
+/// HTTP capture on the socket layer's sends and receives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {

@@ -4,6 +4,7 @@
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 
 use super::{unix_nanos_now, Pipeline};
+use crate::bpf::types::{DATA_DROP_READ_FAILED, DATA_DROP_RINGBUF_FULL};
 use crate::bpf::types::{DNS_DROP_RINGBUF_FULL, DNS_DROP_TRUNCATED};
 use crate::bpf::types::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL};
 use crate::console;
@@ -39,6 +40,18 @@ impl Pipeline {
                 drops[DNS_DROP_RINGBUF_FULL as usize],
             );
             t.set_lost(LostReason::DnsTruncated, drops[DNS_DROP_TRUNCATED as usize]);
+        }
+        if let Some(k) = &self.data_kernel {
+            let drops = k.read();
+            let t = &self.telemetry;
+            t.set_lost(
+                LostReason::KernelDataRingbufFull,
+                drops[DATA_DROP_RINGBUF_FULL as usize],
+            );
+            t.set_lost(
+                LostReason::DataReadFailed,
+                drops[DATA_DROP_READ_FAILED as usize],
+            );
         }
         let stats = self.dns.stats();
         self.telemetry
