@@ -13,6 +13,7 @@ pub mod dns;
 pub mod export;
 #[cfg(test)]
 mod golden;
+pub mod handoff;
 pub mod http;
 pub mod pipeline;
 pub mod process;

@@ -18,7 +18,6 @@ use sonde::http::route::{RouteRules, Template};
 use sonde::pipeline::{KernelCounters, Pipeline, PipelineSettings};
 use sonde::signals::HostInfo;
 use sonde::telemetry::{Signal, Telemetry};
-use tokio::sync::mpsc;
 
 /// The ring-buffer wake-up threshold at most: about 400 connection records.
 const WAKEUP_BYTES_MAX: u64 = 64 * 1024;
@@ -148,7 +147,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         None
     };
     let telemetry = Arc::new(Telemetry::default());
-    let (tx, rx) = mpsc::channel(cfg.pipeline.queue_size);
+    let (tx, rx) = sonde::handoff::channel(cfg.pipeline.queue_size);
     // The DNS ring first: a quiet reader drains the rings in this order after its poll
     // timeout, and a connection's close must not be reported before the answer that named
     // its peer (captured a moment earlier, waiting in the other ring) has been read.

@@ -12,7 +12,6 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use tokio::sync::mpsc;
 use tokio::time::{interval, interval_at, MissedTickBehavior};
 
 mod metrics;
@@ -25,6 +24,7 @@ use crate::decode::{ConnRecord, DataSegment, Direction, DnsPacket, KernelEvent, 
 use crate::dns::{DnsTracker, Lookup, NameCache};
 use crate::export::prometheus::Publisher;
 use crate::export::Exporters;
+use crate::handoff::EventReceiver;
 use crate::http::route::{self, RouteRules, Router};
 use crate::http::{Exchange, HttpSegment, HttpTracker, Role};
 use crate::process::ProcessCache;
@@ -35,8 +35,6 @@ use crate::signals::sampling::SpanBudget;
 use crate::signals::{agent, Batch, Flow, HostInfo, TcpMetrics};
 use crate::telemetry::{Snapshot, Telemetry};
 
-/// Events handled per wake-up of the pipeline task, at most.
-const EVENT_BATCH: usize = 256;
 /// DNS queries awaiting their answer, at most.
 const DNS_MAX_PENDING: usize = 16_384;
 /// How long a closed connection's HTTP state waits for its last data records.
@@ -196,7 +194,7 @@ impl Pipeline {
     }
 
     /// Runs until `rx` closes, then flushes and returns the exporters for shutdown.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<KernelEvent>) -> Exporters {
+    pub async fn run(mut self, mut rx: EventReceiver) -> Exporters {
         if self.settings.console {
             println!("{}", console::HEADER);
         }
@@ -222,17 +220,16 @@ impl Pipeline {
         );
         refresh_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let prometheus = self.prometheus.is_some();
-        // Events are taken in batches: one wake-up and one pass through select! for up to
-        // EVENT_BATCH of them, not one per event (at 150k events/s that overhead alone
-        // kept the pipeline behind the ring buffer).
-        let mut events = Vec::with_capacity(EVENT_BATCH);
+        // Events come in batches (handoff): one wake-up and one pass through select! per
+        // batch, not per event (at 150k events/s that overhead alone kept the pipeline
+        // behind the ring buffer).
         loop {
             tokio::select! {
-                n = rx.recv_many(&mut events, EVENT_BATCH) => {
-                    if n == 0 {
+                batch = rx.recv() => {
+                    let Some(events) = batch else {
                         break;
-                    }
-                    for ev in events.drain(..) {
+                    };
+                    for ev in events {
                         self.handle(ev);
                     }
                 }
@@ -268,7 +265,7 @@ impl Pipeline {
             KernelEvent::ProcExec { pid, ppid, comm } => self.processes.on_exec(pid, ppid, &comm),
             KernelEvent::ProcExit { pid } => self.processes.on_exit(pid, Instant::now()),
             KernelEvent::DnsPacket(packet) => self.dns_packet(*packet),
-            KernelEvent::Data(segment) => self.data_segment(*segment),
+            KernelEvent::Data(segment) => self.data_segment(segment),
         }
     }
 
@@ -357,10 +354,15 @@ impl Pipeline {
     /// responses, and turn completed exchanges into spans and metrics.
     fn data_segment(&mut self, segment: DataSegment) {
         if !segment.egress && http1::check_request(&segment.data) {
-            // A read that starts with a request line: this thread now serves a request.
-            let trace = match http1::parse_request(&segment.data) {
-                Ok(http1::Parsed::Complete { msg, .. }) => msg.traceparent.map(|t| t.trace_id),
-                _ => None,
+            // A read that starts with a request line: this thread now serves a request
+            // (of the caller's trace, when it carries a traceparent: the tracker parses
+            // the head again, so only a head that names one is parsed here).
+            let trace = match http1::mentions_traceparent(&segment.data) {
+                true => match http1::parse_request(&segment.data) {
+                    Ok(http1::Parsed::Complete { msg, .. }) => msg.traceparent.map(|t| t.trace_id),
+                    _ => None,
+                },
+                false => None,
             };
             self.threads.begin(
                 (segment.pid, segment.tid),

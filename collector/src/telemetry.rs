@@ -20,7 +20,10 @@ pub enum LostReason {
     KernelConnMapFull,
     /// The kernel's listener map was full; accepted connections fall back to no owner.
     KernelListenMapFull,
-    /// The bounded channel from the ring-buffer thread to the pipeline was full.
+    /// Decoded events the pipeline could not take: it was gone, or at shutdown still had
+    /// no room for them after a grace period. (While the agent runs, a full pipeline queue
+    /// makes the reader leave records in the kernel's rings, whose overflow is counted as
+    /// the `kernel_*ringbuf_full` reasons.)
     PipelineQueueFull,
     /// A ring-buffer record was shorter than its declared type or of unknown kind.
     Undecodable,

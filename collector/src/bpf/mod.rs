@@ -3,8 +3,9 @@
 //! [`preflight`] checks what the kernel and the process must offer before anything is
 //! loaded (privileges, BTF, tracefs, bpffs) and says what to do when something is missing.
 //! [`Probes`] owns the loaded skeleton and its links: dropping it detaches every program.
-//! [`RingReader`] polls the ring buffer and hands decoded events to the pipeline over a
-//! bounded channel, counting what it cannot hand over.
+//! [`RingReader`] polls the ring buffers and hands decoded events to the pipeline in
+//! batches over a bounded queue; when the queue is full it stops reading and the records
+//! wait in the rings.
 
 mod data;
 mod dns;

@@ -1,14 +1,16 @@
 //! The ring-buffer thread: poll, decode, hand over, count.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libbpf_rs::{MapHandle, RingBufferBuilder};
-use tokio::sync::mpsc;
 
 use crate::decode::{decode, Clock, KernelEvent};
+use crate::handoff::EventSender;
 use crate::telemetry::{LostReason, Telemetry};
 
 use super::BpfError;
@@ -16,25 +18,56 @@ use super::BpfError;
 /// How long one poll waits. Records written without a wake-up (below the wake-up
 /// threshold) wait at most this long.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+/// How long the reader waits before retrying a hand-off the pipeline had no room for.
+const BACKOFF: Duration = Duration::from_millis(1);
+/// At stop, how long the reader keeps handing over what is left in the rings.
+const STOP_DRAIN: Duration = Duration::from_secs(2);
 
-/// The per-record callback: copy (decode), hand over without blocking, count, return.
-fn callback(
-    clock: Clock,
-    tx: mpsc::Sender<KernelEvent>,
+/// Events handed to the pipeline at once, at most: a poll that drains more hands them
+/// over in several batches, so the pipeline starts on the first while the rest are read.
+const BATCH: usize = 512;
+
+/// The events decoded since the last hand-off, shared by the callbacks of every ring.
+struct Batcher {
+    events: Vec<KernelEvent>,
+    tx: EventSender,
     telemetry: Arc<Telemetry>,
-    logged: Arc<AtomicBool>,
-) -> impl FnMut(&[u8]) -> i32 {
+    /// An undecodable record was logged (once per agent).
+    logged: bool,
+}
+
+impl Batcher {
+    /// Hands what was decoded to the pipeline without blocking; what does not fit stays
+    /// here. Whether nothing is left.
+    fn flush(&mut self) -> bool {
+        if let Err(lost) = self.tx.send_some(&mut self.events) {
+            // The pipeline is gone (shutting down after a failure): nothing will take them.
+            let lost = lost + self.events.len();
+            self.telemetry
+                .lost(LostReason::PipelineQueueFull, lost as u64);
+            self.events.clear();
+        }
+        self.events.is_empty()
+    }
+}
+
+/// The per-record callback: copy (decode), queue, count, return.
+fn callback(clock: Clock, batcher: Rc<RefCell<Batcher>>) -> impl FnMut(&[u8]) -> i32 {
     move |data: &[u8]| -> i32 {
-        telemetry.events_received(1);
+        let mut b = batcher.borrow_mut();
+        b.telemetry.events_received(1);
         match decode(data, &clock) {
             Ok(ev) => {
-                if tx.try_send(ev).is_err() {
-                    telemetry.lost(LostReason::PipelineQueueFull, 1);
+                b.events.push(ev);
+                if b.events.len() >= BATCH && !b.flush() {
+                    // The pipeline's queue is full: stop reading (this record is already
+                    // out of the ring, and kept); the rest wait in the ring.
+                    return -libc::EAGAIN;
                 }
             }
             Err(e) => {
-                telemetry.lost(LostReason::Undecodable, 1);
-                if !logged.swap(true, Ordering::Relaxed) {
+                b.telemetry.lost(LostReason::Undecodable, 1);
+                if !std::mem::replace(&mut b.logged, true) {
                     tracing::warn!("dropping a ring-buffer record: {e} (logged once)");
                 }
             }
@@ -52,12 +85,12 @@ pub struct RingReader {
 
 impl RingReader {
     /// Starts the reader over one or more ring buffers: every record is decoded and sent
-    /// on `tx` without blocking; a full channel or an undecodable record is counted in
-    /// `telemetry`, never fatal.
+    /// on `tx` without blocking, in batches (what one poll drained, up to [`BATCH`]); a
+    /// full queue or an undecodable record is counted in `telemetry`, never fatal.
     pub fn start(
         maps: Vec<MapHandle>,
         clock: Clock,
-        tx: mpsc::Sender<KernelEvent>,
+        tx: EventSender,
         telemetry: Arc<Telemetry>,
     ) -> Result<RingReader, BpfError> {
         let stop = Arc::new(AtomicBool::new(false));
@@ -67,17 +100,16 @@ impl RingReader {
         let thread = std::thread::Builder::new()
             .name("sonde-ringbuf".into())
             .spawn(move || {
-                let logged = Arc::new(AtomicBool::new(false));
+                let batcher = Rc::new(RefCell::new(Batcher {
+                    events: Vec::with_capacity(BATCH),
+                    tx,
+                    telemetry,
+                    logged: false,
+                }));
                 let mut builder = RingBufferBuilder::new();
                 let mut added = Ok(());
                 for map in &maps {
-                    let cb = callback(
-                        clock,
-                        tx.clone(),
-                        Arc::clone(&telemetry),
-                        Arc::clone(&logged),
-                    );
-                    if let Err(e) = builder.add(map, cb) {
+                    if let Err(e) = builder.add(map, callback(clock, Rc::clone(&batcher))) {
                         added = Err(e);
                         break;
                     }
@@ -93,18 +125,49 @@ impl RingReader {
                         return;
                     }
                 };
-                drop(tx);
                 while !stop_flag.load(Ordering::Relaxed) {
+                    if !batcher.borrow_mut().flush() {
+                        // The pipeline is behind: records wait in the kernel's rings (whose
+                        // overflow is counted there) until its queue has room.
+                        std::thread::sleep(BACKOFF);
+                        continue;
+                    }
                     // poll() only returns early on a wake-up; records submitted without one
                     // are picked up by consume() after the timeout.
-                    if let Err(e) = rb.poll(POLL_TIMEOUT).and_then(|()| rb.consume()) {
-                        if e.kind() != libbpf_rs::ErrorKind::Interrupted {
+                    let polled = rb.poll(POLL_TIMEOUT).and_then(|()| rb.consume());
+                    let flushed = batcher.borrow_mut().flush();
+                    match polled {
+                        Ok(()) => {}
+                        // A callback stopped the read: the queue is full (above).
+                        Err(_) if !flushed => {}
+                        Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => {}
+                        Err(e) => {
                             tracing::error!("ring buffer polling failed: {e}; stopping the reader");
                             break;
                         }
                     }
                 }
-                let _ = rb.consume();
+                // What is still in the rings, for as long as the pipeline takes it.
+                let deadline = Instant::now() + STOP_DRAIN;
+                loop {
+                    if batcher.borrow_mut().flush() {
+                        let drained = rb.consume().is_ok();
+                        if batcher.borrow_mut().flush() && drained {
+                            break;
+                        }
+                    }
+                    if Instant::now() >= deadline {
+                        let mut b = batcher.borrow_mut();
+                        let left = b.events.len() as u64;
+                        b.telemetry.lost(LostReason::PipelineQueueFull, left);
+                        b.events.clear();
+                        break;
+                    }
+                    std::thread::sleep(BACKOFF);
+                }
+                // The rings (and the callbacks' share of the batcher) go first, so the
+                // sender is dropped here and the pipeline sees the queue close.
+                drop(rb);
             })
             .map_err(|e| BpfError::Libbpf {
                 what: "starting the ring-buffer thread".into(),

@@ -35,8 +35,9 @@ pub enum KernelEvent {
     },
     /// A DNS message seen on a watched port.
     DnsPacket(Box<DnsPacket>),
-    /// Bytes a data syscall moved on an HTTP connection.
-    Data(Box<DataSegment>),
+    /// Bytes a data operation moved on an HTTP connection (not boxed: it is small, and
+    /// there are several per HTTP request).
+    Data(DataSegment),
 }
 
 /// Converts the kernel's CLOCK_MONOTONIC nanoseconds into wall-clock time.
@@ -138,7 +139,7 @@ pub fn decode(data: &[u8], clock: &Clock) -> Result<KernelEvent, DecodeError> {
                 KernelEvent::ProcExit { pid: raw.pid }
             })
         }
-        types::EV_DATA => capture::decode_data(data, clock).map(|d| KernelEvent::Data(Box::new(d))),
+        types::EV_DATA => capture::decode_data(data, clock).map(KernelEvent::Data),
         types::EV_DNS_PACKET => {
             let raw: &sonde_dns_event = from_bytes(kind, data)?;
             capture::decode_dns(raw, clock).map(|p| KernelEvent::DnsPacket(Box::new(p)))

@@ -36,7 +36,7 @@ mod traceparent;
 pub use chunked::{ChunkedDecoder, ChunkedProgress, SkipOutcome, MAX_CHUNK_LINE};
 pub use error::HttpError;
 use fields::{bounded, host_string, split_target, Fields};
-pub use traceparent::{parse_traceparent, TraceParent, MAX_TRACESTATE_LEN};
+pub use traceparent::{mentions_traceparent, parse_traceparent, TraceParent, MAX_TRACESTATE_LEN};
 
 /// Most header fields read from one message.
 pub const MAX_HEADERS: usize = 64;

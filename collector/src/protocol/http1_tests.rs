@@ -268,3 +268,26 @@ fn chunked_skips_uncaptured_data() {
     assert_eq!(d.skip_uncaptured(0), Ok(SkipOutcome::InBody));
     assert_eq!(d.skip_uncaptured(5), Ok(SkipOutcome::AssumedEnd));
 }
+
+#[test]
+fn a_head_that_carries_a_traceparent_is_never_skipped_by_the_cheap_test() {
+    for name in ["traceparent", "Traceparent", "TRACEPARENT", "TraceParent"] {
+        for host_first in [true, false] {
+            let head = if host_first {
+                format!("GET / HTTP/1.1\r\nHost: a\r\n{name}: {TP}\r\n\r\n")
+            } else {
+                format!("GET / HTTP/1.1\r\n{name}: {TP}\r\nHost: a\r\n\r\n")
+            };
+            assert!(request(head.as_bytes()).0.traceparent.is_some(), "{head:?}");
+            assert!(mentions_traceparent(head.as_bytes()), "{head:?}");
+        }
+    }
+    for head in [
+        "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET / HTTP/1.1\r\nX-Traceparent: 1\r\n\r\n",
+        "GET /traceparent HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\ntraceparen",
+    ] {
+        assert!(!mentions_traceparent(head.as_bytes()), "{head:?}");
+    }
+}
