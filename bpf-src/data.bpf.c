@@ -90,22 +90,32 @@ static __always_inline void count(__u32 which)
 	sonde_count(&data_drops, which);
 }
 
-/* The first iovec's base of an iovec array in user memory. */
-static __always_inline __u64 first_iov(__u64 iov)
+/*
+ * Where the bytes of a vectored operation start: the first non-empty of the first two
+ * iovecs of the array at `iov` in user memory (an empty first one is common: Rust's
+ * empty IoSlices, writev with an empty header part). Only that iovec's bytes are
+ * contiguous, so the copy stops at its end (`*len`). 0 when unreadable.
+ */
+static __always_inline __u64 pick_iov(__u64 iov, __u64 *len)
 {
 	struct iovec v = {};
 
-	bpf_probe_read_user(&v, sizeof(v), (void *)iov);
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)iov))
+		return 0;
+	if (!v.iov_len && bpf_probe_read_user(&v, sizeof(v), (void *)(iov + sizeof(v))))
+		return 0;
+	*len = v.iov_len;
 	return (__u64)v.iov_base;
 }
 
-/* The first iovec's base of a msghdr in user memory. */
-static __always_inline __u64 msg_first_iov(__u64 msg)
+/* pick_iov over a msghdr's iovec array. */
+static __always_inline __u64 pick_msg_iov(__u64 msg, __u64 *len)
 {
 	struct user_msghdr m = {};
 
-	bpf_probe_read_user(&m, sizeof(m), (void *)msg);
-	return first_iov((__u64)m.msg_iov);
+	if (bpf_probe_read_user(&m, sizeof(m), (void *)msg))
+		return 0;
+	return pick_iov((__u64)m.msg_iov, len);
 }
 
 /* Does the buffer start like an HTTP/1 request or response? */
@@ -136,7 +146,7 @@ static __always_inline int on_data(struct sock *sk, int ret, int flags, int egre
 	struct sonde_data_event *e;
 	struct pt_regs *regs;
 	__u32 zero = 0, n, fd;
-	__u64 id, buf, cookie, nr;
+	__u64 id, buf, cookie, nr, contiguous = ~0ULL;
 	__u8 *known;
 
 	if (ret <= 0 || !sk || sk->sk_protocol != IPPROTO_TCP)
@@ -164,11 +174,11 @@ static __always_inline int on_data(struct sock *sk, int ret, int flags, int egre
 		break;
 	case NR_READV:
 	case NR_WRITEV:
-		buf = first_iov(regs->si);
+		buf = pick_iov(regs->si, &contiguous);
 		break;
 	case NR_RECVMSG:
 	case NR_SENDMSG:
-		buf = msg_first_iov(regs->si);
+		buf = pick_msg_iov(regs->si, &contiguous);
 		break;
 	case NR_SENDFILE:
 		/* Bodies only: a connection is recognised by its first bytes. */
@@ -186,10 +196,15 @@ static __always_inline int on_data(struct sock *sk, int ret, int flags, int egre
 		n = 0;
 	} else {
 		n = (__u32)ret < capture_bytes ? (__u32)ret : capture_bytes;
+		if (n > contiguous)
+			n = contiguous;
 		if (n > SONDE_DATA_MAX)
 			n = SONDE_DATA_MAX;
 		if (bpf_probe_read_user(e->data, n, (void *)buf)) {
-			count(SONDE_DATA_DROP_READ_FAILED);
+			/* A loss only on a followed connection; on any other socket it only
+			 * means its first bytes could not be looked at. */
+			if (known)
+				count(SONDE_DATA_DROP_READ_FAILED);
 			return 0;
 		}
 		if (!known) {

@@ -153,7 +153,7 @@ enum sonde_data_drop {
 	SONDE_DATA_DROP_RINGBUF_FULL = 0,
 	SONDE_DATA_DROP_ARGS_MAP_FULL = 1, /* syscall arguments could not be kept until exit */
 	SONDE_DATA_DROP_NO_COOKIE = 2,	   /* a socket Sonde did not see open: not followed */
-	SONDE_DATA_DROP_READ_FAILED = 3,   /* bpf_probe_read_user of the buffer failed */
+	SONDE_DATA_DROP_READ_FAILED = 3,   /* a followed connection's bytes could not be read */
 	SONDE_DATA_DROP_MAX = 4,
 };
 

@@ -1,6 +1,7 @@
 //! Load data.bpf.c: the HTTP data-path capture on the socket layer's send/receive tracepoints.
 
 use std::mem::MaybeUninit;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
@@ -9,6 +10,18 @@ use libbpf_rs::{MapHandle, OpenObject};
 use super::loader::sum_percpu;
 use super::types::{DataSkel, DataSkelBuilder, DATA_DROP_MAX, DATA_MAX};
 use super::BpfError;
+
+/// The socket layer's length tracepoints the capture attaches to (Linux 6.3 and later),
+/// and where tracefs lists them below its `events` folder.
+const TRACEPOINTS: [(&str, &str); 2] = [
+    ("sock:sock_send_length", "sock/sock_send_length"),
+    ("sock:sock_recv_length", "sock/sock_recv_length"),
+];
+/// Where tracefs may be (the preflight mounts the first when neither is).
+const TRACEFS_EVENTS: [&str; 2] = [
+    "/sys/kernel/tracing/events",
+    "/sys/kernel/debug/tracing/events",
+];
 
 /// What the data capture copies.
 #[derive(Debug, Clone)]
@@ -40,6 +53,21 @@ impl DataProbes {
     /// Loads and attaches the data programs.
     pub fn load(opts: &DataProbeOptions) -> Result<DataProbes, BpfError> {
         let started = Instant::now();
+        // Said plainly rather than as libbpf's "failed to find BTF for tp_btf" (the
+        // preflight has mounted tracefs).
+        for (tracepoint, rel) in TRACEPOINTS {
+            if !TRACEFS_EVENTS
+                .iter()
+                .any(|root| Path::new(root).join(rel).exists())
+            {
+                return Err(BpfError::MissingTracepoint {
+                    what: "HTTP capture (http.enabled)",
+                    tracepoint,
+                    since: "6.3",
+                    path: format!("{}/{rel}", TRACEFS_EVENTS[0]),
+                });
+            }
+        }
         // As in `Probes::load`: the skeleton lives as long as the agent.
         let object: &'static mut MaybeUninit<OpenObject> =
             Box::leak(Box::new(MaybeUninit::uninit()));

@@ -15,6 +15,21 @@ pub enum BpfError {
         /// The capabilities that are missing, comma-separated.
         missing: String,
     },
+    /// A tracepoint a capture attaches to is not in this kernel.
+    #[error(
+        "{what} needs the kernel tracepoint {tracepoint} (Linux {since} or later), which this \
+         kernel does not have ({path} is missing)"
+    )]
+    MissingTracepoint {
+        /// The capture.
+        what: &'static str,
+        /// `group:name`.
+        tracepoint: &'static str,
+        /// The first kernel release with it.
+        since: &'static str,
+        /// Where tracefs lists it.
+        path: String,
+    },
     /// The kernel exposes no BTF, so CO-RE relocations cannot be resolved.
     #[error(
         "the kernel exposes no BTF at /sys/kernel/btf/vmlinux: Sonde needs a kernel built \

@@ -15,42 +15,41 @@ use crate::telemetry::LostReason;
 impl Pipeline {
     /// Reads the counters the kernel keeps into the agent's telemetry.
     fn read_counters(&mut self) {
+        let t = &self.telemetry;
+        // Each kernel part's drop counters (indexed by its `enum sonde_*_drop`) and the
+        // loss reasons they are.
+        let set = |drops: &[u64], reasons: &[(LostReason, u32)]| {
+            for &(reason, i) in reasons {
+                t.set_lost(reason, drops.get(i as usize).copied().unwrap_or(0));
+            }
+        };
         if let Some(k) = &self.kernel {
-            let drops = k.read();
-            let t = &self.telemetry;
-            t.set_lost(
-                LostReason::KernelRingbufFull,
-                drops[DROP_RINGBUF_FULL as usize],
-            );
-            t.set_lost(
-                LostReason::KernelConnMapFull,
-                drops[DROP_CONN_MAP_FULL as usize],
-            );
-            t.set_lost(
-                LostReason::KernelListenMapFull,
-                drops[DROP_LISTEN_MAP_FULL as usize],
+            set(
+                &k.read(),
+                &[
+                    (LostReason::KernelRingbufFull, DROP_RINGBUF_FULL),
+                    (LostReason::KernelConnMapFull, DROP_CONN_MAP_FULL),
+                    (LostReason::KernelListenMapFull, DROP_LISTEN_MAP_FULL),
+                ],
             );
             t.set_tracked_connections(k.tracked_connections());
         }
         if let Some(k) = &self.dns_kernel {
-            let drops = k.read();
-            let t = &self.telemetry;
-            t.set_lost(
-                LostReason::KernelDnsRingbufFull,
-                drops[DNS_DROP_RINGBUF_FULL as usize],
+            set(
+                &k.read(),
+                &[
+                    (LostReason::KernelDnsRingbufFull, DNS_DROP_RINGBUF_FULL),
+                    (LostReason::DnsTruncated, DNS_DROP_TRUNCATED),
+                ],
             );
-            t.set_lost(LostReason::DnsTruncated, drops[DNS_DROP_TRUNCATED as usize]);
         }
         if let Some(k) = &self.data_kernel {
-            let drops = k.read();
-            let t = &self.telemetry;
-            t.set_lost(
-                LostReason::KernelDataRingbufFull,
-                drops[DATA_DROP_RINGBUF_FULL as usize],
-            );
-            t.set_lost(
-                LostReason::DataReadFailed,
-                drops[DATA_DROP_READ_FAILED as usize],
+            set(
+                &k.read(),
+                &[
+                    (LostReason::KernelDataRingbufFull, DATA_DROP_RINGBUF_FULL),
+                    (LostReason::DataReadFailed, DATA_DROP_READ_FAILED),
+                ],
             );
         }
         let stats = self.dns.stats();
