@@ -5,7 +5,9 @@
 //! `cargo bench -p sonde-collector --bench otlp_encode`; criterion reports spans, log
 //! records or data points per second ("elem/s"). `build` is the mapping (flows → OTLP
 //! messages grouped by process, or the metric set's export), `encode` the prost encoding
-//! of the finished request into bytes (what the exporters queue). The encoded sizes are
+//! of the finished request into bytes (what the exporters queue); for log records,
+//! `write_bytes` is both at once, written straight into protobuf as the pipeline does
+//! (`build` + `encode` is the prost-struct reference). The encoded sizes are
 //! printed once per case. The flows are built with the same public constructors the
 //! signals golden tests use.
 
@@ -21,7 +23,7 @@ use prost::Message;
 use sonde::correlate::{Counters, Report};
 use sonde::decode::{CloseReason, ConnRecord, Direction, Owner};
 use sonde::process::ProcessInfo;
-use sonde::signals::{Batch, Flow, HostInfo, TcpMetrics};
+use sonde::signals::{Batch, Flow, HostInfo, LogBatch, TcpMetrics};
 
 const T0: u64 = 1_763_800_000_000_000_000;
 /// Items per request: the default `batch.max_items`.
@@ -120,7 +122,21 @@ fn traces(flows: &[Flow], host: &HostInfo) -> ExportTraceServiceRequest {
     }
 }
 
-/// The flow log records of `flows` as one request.
+/// The flow log records of `flows` as the bytes of one request, written straight into
+/// protobuf (what the pipeline does).
+fn logs_written(flows: &[Flow], host: &HostInfo) -> Vec<u8> {
+    let now = Instant::now();
+    let mut batch = LogBatch::default();
+    for f in flows {
+        batch.push_with(&f.process, now, |w| {
+            f.write_log_record(f.conn.end_unix_nanos, w)
+        });
+    }
+    batch.take_request(host)
+}
+
+/// The flow log records of `flows` as one request of prost structs (how the pipeline
+/// built them before writing them directly: the reference).
 fn logs(flows: &[Flow], host: &HostInfo) -> ExportLogsServiceRequest {
     let now = Instant::now();
     let mut batch = Batch::default();
@@ -146,6 +162,8 @@ fn spans_and_logs(c: &mut Criterion) {
     let flows = flows(BATCH, 64);
     let spans = traces(&flows, &host);
     let records = logs(&flows, &host);
+    // The same records, the same bytes (in another group order): same length.
+    assert_eq!(logs_written(&flows, &host).len(), records.encoded_len());
     eprintln!(
         "otlp_encode: {BATCH} spans = {} bytes encoded; {BATCH} log records = {} bytes",
         spans.encoded_len(),
@@ -166,6 +184,10 @@ fn spans_and_logs(c: &mut Criterion) {
         b.iter(|| logs(black_box(&flows), black_box(&host)))
     });
     group.bench_function("encode", |b| b.iter(|| black_box(&records).encode_to_vec()));
+    // Build and encode in one: the path the pipeline takes.
+    group.bench_function("write_bytes", |b| {
+        b.iter(|| logs_written(black_box(&flows), black_box(&host)))
+    });
     group.finish();
 }
 

@@ -8,9 +8,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use tokio::time::{interval, interval_at, MissedTickBehavior};
 
@@ -32,7 +30,7 @@ use crate::protocol::http1;
 use crate::signals::dns::{DnsLookup, DnsMetrics};
 use crate::signals::http::{HttpExchange, HttpMetrics};
 use crate::signals::sampling::SpanBudget;
-use crate::signals::{agent, Batch, Flow, HostInfo, TcpMetrics};
+use crate::signals::{agent, Batch, Flow, HostInfo, LogBatch, TcpMetrics};
 use crate::telemetry::{Snapshot, Telemetry};
 
 /// DNS queries awaiting their answer, at most.
@@ -115,7 +113,7 @@ pub struct Pipeline {
     /// Mixed into derived server span ids, so two agents never derive the same ones.
     salt: u64,
     spans: Batch<Span>,
-    logs: Batch<LogRecord>,
+    logs: LogBatch,
     last_loss: Snapshot,
     agent_metrics: agent::AgentMetrics,
     /// The Prometheus endpoint's feed, when it is on.
@@ -186,7 +184,7 @@ impl Pipeline {
             http_closes: VecDeque::new(),
             salt: rand::random(),
             spans: Batch::default(),
-            logs: Batch::default(),
+            logs: LogBatch::default(),
             last_loss: Snapshot::default(),
             agent_metrics: agent::AgentMetrics::default(),
             prometheus,
@@ -321,21 +319,14 @@ impl Pipeline {
         if tracing && !span {
             self.telemetry.span_sampled_out();
         }
-        // The log record and the span carry the same attributes: built once.
-        let logging = self.exporters.logs.is_some();
-        let mut attributes = (logging || span).then(|| flow.attributes());
         if span {
-            let attrs = if logging {
-                attributes.clone()
-            } else {
-                attributes.take()
-            };
-            let attrs = attrs.unwrap_or_default();
-            self.spans.push(&flow.process, flow.span_with(attrs), now);
+            self.spans.push(&flow.process, flow.span(), now);
         }
-        if let Some(attributes) = attributes.filter(|_| logging) {
-            let record = flow.log_record_with(unix_nanos_now(), attributes);
-            self.logs.push(&flow.process, record, now);
+        // The log record is written straight into protobuf bytes (signals::proto).
+        if self.exporters.logs.is_some() {
+            let observed = unix_nanos_now();
+            self.logs
+                .push_with(&flow.process, now, |w| flow.write_log_record(observed, w));
         }
         if self.spans.len() >= self.settings.batch_max_items
             || self.logs.len() >= self.settings.batch_max_items
@@ -445,7 +436,7 @@ impl Pipeline {
         }
         if self.exporters.logs.is_some() {
             self.logs
-                .push(&d.process, d.log_record(unix_nanos_now()), now);
+                .push(&d.process, &d.log_record(unix_nanos_now()), now);
         }
         if self.exporters.traces.is_some() {
             self.spans.push(&d.process, d.span(), now);
@@ -465,9 +456,9 @@ impl Pipeline {
         }
         if !self.logs.is_empty() && (all || self.logs.due(now, max, timeout)) {
             let items = self.logs.len() as u64;
-            let resource_logs = self.logs.take_resource_logs(&self.host);
+            let request = self.logs.take_request(&self.host);
             if let Some(tx) = &self.exporters.logs {
-                tx.send(ExportLogsServiceRequest { resource_logs }, items);
+                tx.send_encoded(request, items);
             }
         }
     }

@@ -30,6 +30,14 @@ impl<R: OtlpRequest> Encoded<R> {
 }
 
 impl<R> Encoded<R> {
+    /// Bytes that already are an `R`'s protobuf encoding (written without building `R`).
+    pub(crate) fn from_encoded(bytes: Vec<u8>) -> Self {
+        Encoded {
+            bytes: Bytes::from(bytes),
+            request: PhantomData,
+        }
+    }
+
     /// The encoded bytes (a cheap, shared handle).
     pub fn bytes(&self) -> &Bytes {
         &self.bytes

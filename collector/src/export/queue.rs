@@ -75,6 +75,15 @@ impl<R: OtlpRequest> SignalSender<R> {
 }
 
 impl<R> SignalSender<R> {
+    /// Queues a request written straight into protobuf bytes (`bytes` must be an `R`'s
+    /// encoding: [`crate::signals::LogBatch`] writes an `ExportLogsServiceRequest`);
+    /// otherwise as [`SignalSender::send`].
+    pub fn send_encoded(&self, bytes: Vec<u8>, items: u64) {
+        let encoded = Encoded::from_encoded(bytes);
+        let len = encoded.len() as u64;
+        self.shared.push(encoded, items, len);
+    }
+
     /// Requests waiting to be sent.
     pub fn queued(&self) -> usize {
         self.shared.queued()

@@ -9,7 +9,8 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{Span, Status};
 use sonde_semconv::attr as a;
 
-use super::kv;
+use super::kv::Attributes;
+use super::proto::LogRecordWriter;
 use crate::correlate::Report;
 use crate::decode::{ConnRecord, Direction};
 use crate::process::ProcessInfo;
@@ -77,70 +78,84 @@ impl Flow {
 
     /// The attributes shared by the log record and the span.
     pub fn attributes(&self) -> Vec<KeyValue> {
+        let mut attrs = Vec::with_capacity(24);
+        self.write_attributes(&mut attrs);
+        attrs
+    }
+
+    /// [`Flow::attributes`], written to `out`.
+    pub fn write_attributes(&self, out: &mut impl Attributes) {
         let c = &self.conn;
-        let mut attrs = vec![
-            kv::str(a::CONNECTION_DIRECTION, c.direction.as_str()),
-            kv::str(a::NETWORK_TRANSPORT, "tcp"),
-            kv::str(a::NETWORK_TYPE, c.network_type()),
-            kv::str(a::NETWORK_LOCAL_ADDRESS, c.local.ip().to_string()),
-            kv::int(a::NETWORK_LOCAL_PORT, c.local.port()),
-            kv::str(a::NETWORK_PEER_ADDRESS, c.remote.ip().to_string()),
-            kv::int(a::NETWORK_PEER_PORT, c.remote.port()),
-            kv::int(a::SERVER_PORT, c.server_port()),
-        ];
-        attrs.push(kv::str(a::SERVER_ADDRESS, self.server_address()));
-        if c.direction == Direction::Server {
-            attrs.push(kv::str(a::CLIENT_ADDRESS, c.remote.ip().to_string()));
+        out.str(a::CONNECTION_DIRECTION, c.direction.as_str());
+        out.str(a::NETWORK_TRANSPORT, "tcp");
+        out.str(a::NETWORK_TYPE, c.network_type());
+        out.display(a::NETWORK_LOCAL_ADDRESS, c.local.ip());
+        out.int(a::NETWORK_LOCAL_PORT, i64::from(c.local.port()));
+        out.display(a::NETWORK_PEER_ADDRESS, c.remote.ip());
+        out.int(a::NETWORK_PEER_PORT, i64::from(c.remote.port()));
+        out.int(a::SERVER_PORT, i64::from(c.server_port()));
+        match (c.direction, &self.server_name) {
+            (Direction::Client, Some(name)) => out.str(a::SERVER_ADDRESS, name),
+            (Direction::Client, None) => out.display(a::SERVER_ADDRESS, c.remote.ip()),
+            (Direction::Server, _) => out.display(a::SERVER_ADDRESS, c.local.ip()),
         }
-        attrs.extend([
-            kv::int(a::PROCESS_PID, c.owner.pid),
-            kv::int(a::THREAD_ID, c.owner.tid),
-            kv::int(a::TCP_BYTES_SENT, saturating_i64(c.bytes_sent)),
-            kv::int(a::TCP_BYTES_RECEIVED, saturating_i64(c.bytes_received)),
-            kv::int(a::TCP_SEGMENTS_SENT, c.segs_out),
-            kv::int(a::TCP_SEGMENTS_RECEIVED, c.segs_in),
-            kv::int(a::TCP_RETRANSMITS, c.retransmits),
-            kv::int(a::TCP_SRTT_US, c.srtt_us),
-            kv::int(a::TCP_MIN_RTT_US, c.min_rtt_us),
-            kv::double(a::TCP_DURATION_MS, c.duration_nanos() as f64 / 1e6),
-            kv::str(a::TCP_SOCKET_COOKIE, c.cookie.to_string()),
-            kv::int(a::NETNS_INODE, c.netns),
-            kv::str(a::CGROUP_ID, c.owner.cgroup_id.to_string()),
-        ]);
+        if c.direction == Direction::Server {
+            out.display(a::CLIENT_ADDRESS, c.remote.ip());
+        }
+        out.int(a::PROCESS_PID, i64::from(c.owner.pid));
+        out.int(a::THREAD_ID, i64::from(c.owner.tid));
+        out.int(a::TCP_BYTES_SENT, saturating_i64(c.bytes_sent));
+        out.int(a::TCP_BYTES_RECEIVED, saturating_i64(c.bytes_received));
+        out.int(a::TCP_SEGMENTS_SENT, i64::from(c.segs_out));
+        out.int(a::TCP_SEGMENTS_RECEIVED, i64::from(c.segs_in));
+        out.int(a::TCP_RETRANSMITS, i64::from(c.retransmits));
+        out.int(a::TCP_SRTT_US, i64::from(c.srtt_us));
+        out.int(a::TCP_MIN_RTT_US, i64::from(c.min_rtt_us));
+        out.double(a::TCP_DURATION_MS, c.duration_nanos() as f64 / 1e6);
+        out.display(a::TCP_SOCKET_COOKIE, c.cookie);
+        out.int(a::NETNS_INODE, i64::from(c.netns));
+        out.display(a::CGROUP_ID, c.owner.cgroup_id);
         if self.ongoing {
-            attrs.push(kv::bool(a::TCP_FLOW_ONGOING, true));
+            out.bool(a::TCP_FLOW_ONGOING, true);
         } else {
-            attrs.push(kv::str(a::TCP_CLOSE_REASON, c.reason.as_str()));
+            out.str(a::TCP_CLOSE_REASON, c.reason.as_str());
         }
         if self.is_error() {
-            attrs.push(kv::str(a::ERROR_TYPE, c.reason.as_str()));
+            out.str(a::ERROR_TYPE, c.reason.as_str());
         }
-        attrs
     }
 
     /// A one-line human summary, the log record's body.
     pub fn summary(&self) -> String {
-        let c = &self.conn;
-        let arrow = match c.direction {
-            Direction::Client => "->",
-            Direction::Server => "<-",
+        Summary(self).to_string()
+    }
+
+    /// The flow log record, written straight into protobuf bytes: the same message as
+    /// [`Flow::log_record`].
+    pub fn write_log_record(&self, observed_unix_nanos: u64, w: &mut LogRecordWriter<'_>) {
+        let (number, text) = self.severity();
+        w.times(self.conn.end_unix_nanos, observed_unix_nanos);
+        w.severity(number as i32, text);
+        w.body(Summary(self));
+        self.write_attributes(w);
+        w.ids(&self.trace_id, &self.span_id);
+        w.event_name(sonde_semconv::event::TCP_FLOW);
+    }
+
+    /// The log record's severity: WARN for a connection that ended in error.
+    fn severity(&self) -> (SeverityNumber, &'static str) {
+        let number = if self.is_error() {
+            SeverityNumber::Warn
+        } else {
+            SeverityNumber::Info
         };
-        format!(
-            "{}[{}] {} {} {} {} sent={}B received={}B segs={}/{} retrans={} srtt={}us duration={:.3}ms",
-            self.process.exe_name,
-            c.owner.pid,
-            c.local,
-            arrow,
-            c.remote,
-            self.state(),
-            c.bytes_sent,
-            c.bytes_received,
-            c.segs_out,
-            c.segs_in,
-            c.retransmits,
-            c.srtt_us,
-            c.duration_nanos() as f64 / 1e6,
-        )
+        // The text follows the close reason, also on an ongoing report.
+        let text = if self.conn.reason.is_error() {
+            "WARN"
+        } else {
+            "INFO"
+        };
+        (number, text)
     }
 
     /// The flow log record.
@@ -155,21 +170,12 @@ impl Flow {
         observed_unix_nanos: u64,
         attributes: Vec<KeyValue>,
     ) -> LogRecord {
-        let severity = if self.is_error() {
-            SeverityNumber::Warn
-        } else {
-            SeverityNumber::Info
-        };
+        let (severity, text) = self.severity();
         LogRecord {
             time_unix_nano: self.conn.end_unix_nanos,
             observed_time_unix_nano: observed_unix_nanos,
             severity_number: severity as i32,
-            severity_text: if self.conn.reason.is_error() {
-                "WARN"
-            } else {
-                "INFO"
-            }
-            .to_owned(),
+            severity_text: text.to_owned(),
             event_name: sonde_semconv::event::TCP_FLOW.to_owned(),
             body: Some(AnyValue {
                 value: Some(
@@ -216,6 +222,37 @@ impl Flow {
             status: Some(status),
             ..Default::default()
         }
+    }
+}
+
+/// [`Flow::summary`], formatted where it is written.
+struct Summary<'a>(&'a Flow);
+
+impl std::fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let flow = self.0;
+        let c = &flow.conn;
+        let arrow = match c.direction {
+            Direction::Client => "->",
+            Direction::Server => "<-",
+        };
+        write!(
+            f,
+            "{}[{}] {} {} {} {} sent={}B received={}B segs={}/{} retrans={} srtt={}us duration={:.3}ms",
+            flow.process.exe_name,
+            c.owner.pid,
+            c.local,
+            arrow,
+            c.remote,
+            flow.state(),
+            c.bytes_sent,
+            c.bytes_received,
+            c.segs_out,
+            c.segs_in,
+            c.retransmits,
+            c.srtt_us,
+            c.duration_nanos() as f64 / 1e6,
+        )
     }
 }
 

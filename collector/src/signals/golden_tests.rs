@@ -336,3 +336,68 @@ fn http_pair() -> (HttpExchange, HttpExchange) {
     client.ids.span_id = [0x55; 8]; // fixed for the golden file; the parent link is not
     (server, client)
 }
+
+/// The flow log record written straight into bytes (signals::proto) decodes, as a backend
+/// decodes it, to the very record the golden files show, for every close reason, ongoing
+/// or not, client (named peer or not) or server.
+#[test]
+fn flow_log_records_written_as_bytes_decode_to_the_prost_built_ones() {
+    use prost::Message;
+
+    use super::proto::LogBatch;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+
+    let reasons = [
+        CloseReason::Fin,
+        CloseReason::RstSent,
+        CloseReason::RstReceived,
+        CloseReason::Timeout,
+        CloseReason::Refused,
+        CloseReason::ConnectTimeout,
+        CloseReason::Failed,
+    ];
+    let mut flows = Vec::new();
+    for reason in reasons {
+        for ongoing in [false, true] {
+            flows.push(flow(reason, ongoing));
+            let mut unnamed = flow(reason, ongoing);
+            unnamed.server_name = None;
+            flows.push(unnamed);
+            let mut server = flow(reason, ongoing);
+            server.conn.direction = Direction::Server;
+            server.conn.remote = "[2001:db8::7]:51000".parse().unwrap();
+            flows.push(server);
+        }
+    }
+    // One process (one Arc): one group.
+    let shared = process();
+    for f in &mut flows {
+        f.process = Arc::clone(&shared);
+    }
+    let mut batch = LogBatch::default();
+    let now = std::time::Instant::now();
+    for (i, f) in flows.iter().enumerate() {
+        let observed = T0 + i as u64;
+        batch.push_with(&f.process, now, |w| f.write_log_record(observed, w));
+    }
+    assert_eq!(batch.len(), flows.len());
+    let request = ExportLogsServiceRequest::decode(batch.take_request(&host()).as_slice()).unwrap();
+    assert!(batch.is_empty());
+    // One process: one ResourceLogs, one ScopeLogs, the records in order.
+    assert_eq!(request.resource_logs.len(), 1);
+    let rl = &request.resource_logs[0];
+    assert_eq!(
+        rl.resource,
+        Some(super::resource::process_resource(
+            &flows[0].process,
+            &host()
+        ))
+    );
+    assert_eq!(rl.scope_logs.len(), 1);
+    assert_eq!(rl.scope_logs[0].scope, Some(super::scope()));
+    let got = &rl.scope_logs[0].log_records;
+    assert_eq!(got.len(), flows.len());
+    for (i, (f, g)) in flows.iter().zip(got).enumerate() {
+        assert_eq!(g, &f.log_record(T0 + i as u64), "flow {i}: {}", f.summary());
+    }
+}

@@ -1,5 +1,7 @@
 //! Builders for OTLP attribute lists.
 
+use std::fmt::Display;
+
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 
@@ -28,5 +30,38 @@ fn kv(key: &str, value: Value) -> KeyValue {
         key: key.to_owned(),
         value: Some(AnyValue { value: Some(value) }),
         ..Default::default()
+    }
+}
+
+/// Where attributes are written: an attribute list built as prost messages, or a log
+/// record written straight into protobuf bytes ([`super::proto::LogRecordWriter`]).
+pub trait Attributes {
+    /// A string attribute.
+    fn str(&mut self, key: &str, v: &str);
+    /// A string attribute, formatted (without an allocation where the target allows).
+    fn display(&mut self, key: &str, v: impl Display);
+    /// An integer attribute.
+    fn int(&mut self, key: &str, v: i64);
+    /// A float attribute.
+    fn double(&mut self, key: &str, v: f64);
+    /// A boolean attribute.
+    fn bool(&mut self, key: &str, v: bool);
+}
+
+impl Attributes for Vec<KeyValue> {
+    fn str(&mut self, key: &str, v: &str) {
+        self.push(str(key, v));
+    }
+    fn display(&mut self, key: &str, v: impl Display) {
+        self.push(str(key, v.to_string()));
+    }
+    fn int(&mut self, key: &str, v: i64) {
+        self.push(int(key, v));
+    }
+    fn double(&mut self, key: &str, v: f64) {
+        self.push(double(key, v));
+    }
+    fn bool(&mut self, key: &str, v: bool) {
+        self.push(bool(key, v));
     }
 }

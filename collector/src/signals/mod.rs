@@ -15,12 +15,14 @@ pub mod kv;
 mod metric_point;
 pub mod metric_set;
 pub mod metrics;
+pub mod proto;
 pub mod resource;
 pub mod sampling;
 
 pub use batch::Batch;
 pub use flow::Flow;
 pub use metrics::TcpMetrics;
+pub use proto::LogBatch;
 pub use resource::HostInfo;
 
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
