@@ -186,11 +186,26 @@ impl MetricSet {
 
     /// Adds `n` to a counter series (attributes sorted by key).
     pub fn add(&mut self, def: &MetricDef, service: &ServiceKey, attrs: Attrs, n: u64, now: u64) {
+        self.add_sorted(def, service, &sorted(attrs), n, now);
+    }
+
+    /// [`MetricSet::add`] with attributes already in key order ([`sorted`]), borrowed: a
+    /// caller adding to several metrics under the same attributes sorts them once, and
+    /// they are cloned only when they start a new series.
+    pub fn add_sorted(
+        &mut self,
+        def: &MetricDef,
+        service: &ServiceKey,
+        attrs: &Attrs,
+        n: u64,
+        now: u64,
+    ) {
+        debug_assert!(
+            attrs.windows(2).all(|w| w[0].0 <= w[1].0),
+            "unsorted: {attrs:?}"
+        );
         if let Some(store) = self.store(def) {
-            store
-                .series
-                .point(store.def, service, &sorted(attrs), now)
-                .add(n);
+            store.series.point(store.def, service, attrs, now).add(n);
         }
     }
 
@@ -330,7 +345,8 @@ fn resources(
         .collect()
 }
 
-pub(crate) fn sorted(mut attrs: Attrs) -> Attrs {
+/// Attributes in key order, as series keys hold them.
+pub fn sorted(mut attrs: Attrs) -> Attrs {
     attrs.sort_by(|x, y| x.0.cmp(y.0));
     attrs
 }

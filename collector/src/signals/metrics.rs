@@ -4,7 +4,7 @@ use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use sonde_semconv::attr::{self as a, io_direction};
 use sonde_semconv::metric as m;
 
-use super::metric_set::{AttrValue, Attrs, ExemplarRef, MetricSet};
+use super::metric_set::{sorted, AttrValue, Attrs, ExemplarRef, MetricSet};
 use super::resource::{HostInfo, ServiceKey};
 use super::Flow;
 use crate::correlate::Counters;
@@ -61,40 +61,36 @@ impl TcpMetrics {
 
         let mut conn = peer;
         conn.push((a::CONNECTION_DIRECTION, s(c.direction.as_str())));
+        let conn = sorted(conn);
+        // Each attribute set is sorted once and lent to every metric that uses it.
         let with = |extra: (&'static str, AttrValue)| {
             let mut v = conn.clone();
             v.push(extra);
-            v
+            sorted(v)
         };
         let tx = with((a::NETWORK_IO_DIRECTION, s(io_direction::TRANSMIT)));
         let rx = with((a::NETWORK_IO_DIRECTION, s(io_direction::RECEIVE)));
 
-        set.add(&m::TCP_BYTES, &svc, tx.clone(), delta.bytes_sent, now);
-        set.add(&m::TCP_BYTES, &svc, rx.clone(), delta.bytes_received, now);
-        set.add(&m::TCP_SEGMENTS, &svc, tx.clone(), delta.segs_out, now);
-        set.add(&m::TCP_SEGMENTS, &svc, rx.clone(), delta.segs_in, now);
-        set.add(
-            &m::TCP_RETRANSMITS,
-            &svc,
-            conn.clone(),
-            delta.retransmits,
-            now,
-        );
+        set.add_sorted(&m::TCP_BYTES, &svc, &tx, delta.bytes_sent, now);
+        set.add_sorted(&m::TCP_BYTES, &svc, &rx, delta.bytes_received, now);
+        set.add_sorted(&m::TCP_SEGMENTS, &svc, &tx, delta.segs_out, now);
+        set.add_sorted(&m::TCP_SEGMENTS, &svc, &rx, delta.segs_in, now);
+        set.add_sorted(&m::TCP_RETRANSMITS, &svc, &conn, delta.retransmits, now);
 
         let established =
             flow.ongoing || !(c.reason.is_failed_connect() || c.reason == CloseReason::Other);
         if first && established {
-            set.add(&m::TCP_CONNECTIONS_OPENED, &svc, conn.clone(), 1, now);
+            set.add_sorted(&m::TCP_CONNECTIONS_OPENED, &svc, &conn, 1, now);
         }
         if !flow.ongoing {
             match c.reason {
-                CloseReason::RstSent => set.add(&m::TCP_RESETS, &svc, tx, 1, now),
-                CloseReason::RstReceived => set.add(&m::TCP_RESETS, &svc, rx, 1, now),
+                CloseReason::RstSent => set.add_sorted(&m::TCP_RESETS, &svc, &tx, 1, now),
+                CloseReason::RstReceived => set.add_sorted(&m::TCP_RESETS, &svc, &rx, 1, now),
                 _ => {}
             }
             if established {
                 let closed = with((a::TCP_CLOSE_REASON, s(c.reason.as_str())));
-                set.add(&m::TCP_CONNECTIONS_CLOSED, &svc, closed, 1, now);
+                set.add_sorted(&m::TCP_CONNECTIONS_CLOSED, &svc, &closed, 1, now);
             }
         }
         if c.srtt_us > 0 {
