@@ -26,8 +26,8 @@ pub fn channel(capacity: usize) -> (EventSender, EventReceiver) {
     )
 }
 
-/// The ring-buffer side.
-#[derive(Debug, Clone)]
+/// The ring-buffer side: one sender (the bound relies on it), so not `Clone`.
+#[derive(Debug)]
 pub struct EventSender {
     tx: mpsc::UnboundedSender<Vec<KernelEvent>>,
     queued: Arc<AtomicUsize>,

@@ -348,13 +348,12 @@ impl Pipeline {
             // A read that starts with a request line: this thread now serves a request
             // (of the caller's trace, when it carries a traceparent: the tracker parses
             // the head again, so only a head that names one is parsed here).
-            let trace = match http1::mentions_traceparent(&segment.data) {
-                true => match http1::parse_request(&segment.data) {
+            let trace = http1::mentions_traceparent(&segment.data)
+                .then(|| match http1::parse_request(&segment.data) {
                     Ok(http1::Parsed::Complete { msg, .. }) => msg.traceparent.map(|t| t.trace_id),
                     _ => None,
-                },
-                false => None,
-            };
+                })
+                .flatten();
             self.threads.begin(
                 (segment.pid, segment.tid),
                 segment.cookie,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{MapHandle, OpenObject};
 
-use super::loader::sum_percpu;
+use super::loader::DropArray;
 use super::types::{DataSkel, DataSkelBuilder, DATA_DROP_MAX, DATA_MAX};
 use super::BpfError;
 
@@ -103,19 +103,9 @@ impl DataProbes {
     pub fn counters(&self) -> Result<DataCounters, BpfError> {
         let drops = MapHandle::try_from(&self.skel.maps.data_drops)
             .map_err(BpfError::libbpf("duplicating the data_drops map handle"))?;
-        Ok(DataCounters { drops })
+        Ok(DropArray::new(drops))
     }
 }
 
-/// Reads the data capture's cumulative counters.
-#[derive(Debug)]
-pub struct DataCounters {
-    drops: MapHandle,
-}
-
-impl DataCounters {
-    /// The per-CPU counters summed, indexed by `enum sonde_data_drop`.
-    pub fn read(&self) -> [u64; DATA_DROP_MAX as usize] {
-        sum_percpu(&self.drops)
-    }
-}
+/// The data capture's cumulative counters, indexed by `enum sonde_data_drop`.
+pub type DataCounters = DropArray<{ DATA_DROP_MAX as usize }>;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Link, MapHandle, OpenObject};
 
-use super::loader::sum_percpu;
+use super::loader::DropArray;
 use super::types::{DnsSkel, DnsSkelBuilder, DNS_DROP_MAX, DNS_PORTS_MAX};
 use super::BpfError;
 
@@ -102,22 +102,12 @@ impl DnsProbes {
     pub fn counters(&self) -> Result<DnsCounters, BpfError> {
         let drops = MapHandle::try_from(&self.skel.maps.dns_drops)
             .map_err(BpfError::libbpf("duplicating the dns_drops map handle"))?;
-        Ok(DnsCounters { drops })
+        Ok(DropArray::new(drops))
     }
 }
 
-/// Reads the DNS capture's cumulative counters.
-#[derive(Debug)]
-pub struct DnsCounters {
-    drops: MapHandle,
-}
-
-impl DnsCounters {
-    /// The per-CPU counters summed, indexed by `enum sonde_dns_drop`.
-    pub fn read(&self) -> [u64; DNS_DROP_MAX as usize] {
-        sum_percpu(&self.drops)
-    }
-}
+/// The DNS capture's cumulative counters, indexed by `enum sonde_dns_drop`.
+pub type DnsCounters = DropArray<{ DNS_DROP_MAX as usize }>;
 
 /// The first cgroup-v2 mount (`/sys/fs/cgroup` on a unified host,
 /// `/sys/fs/cgroup/unified` on a hybrid one).

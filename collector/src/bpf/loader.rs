@@ -108,7 +108,10 @@ impl Probes {
             .map_err(BpfError::libbpf("duplicating the drops map handle"))?;
         let conns = MapHandle::try_from(&self.skel.maps.conns)
             .map_err(BpfError::libbpf("duplicating the conns map handle"))?;
-        Ok(DropCounters { drops, conns })
+        Ok(DropCounters {
+            drops: DropArray::new(drops),
+            conns,
+        })
     }
 }
 
@@ -142,14 +145,14 @@ impl Reporter {
 /// Reads the kernel side's cumulative loss counters.
 #[derive(Debug)]
 pub struct DropCounters {
-    drops: MapHandle,
+    drops: DropArray<{ DROP_MAX as usize }>,
     conns: MapHandle,
 }
 
 impl DropCounters {
     /// The per-CPU counters summed, indexed by `enum sonde_drop`.
     pub fn read(&self) -> [u64; DROP_MAX as usize] {
-        sum_percpu(&self.drops)
+        self.drops.read()
     }
 
     /// How many connections the kernel tracks now (walks the map's keys: call rarely).
@@ -158,9 +161,26 @@ impl DropCounters {
     }
 }
 
+/// A kernel part's per-CPU drop counters: `N` slots indexed by its `enum sonde_*_drop`.
+#[derive(Debug)]
+pub struct DropArray<const N: usize> {
+    map: MapHandle,
+}
+
+impl<const N: usize> DropArray<N> {
+    pub(crate) fn new(map: MapHandle) -> Self {
+        DropArray { map }
+    }
+
+    /// The counters summed over the CPUs.
+    pub fn read(&self) -> [u64; N] {
+        sum_percpu(&self.map)
+    }
+}
+
 /// Every slot of a per-CPU array of u64 counters, summed over the CPUs (0 where a slot
 /// cannot be read).
-pub(crate) fn sum_percpu<const N: usize>(map: &MapHandle) -> [u64; N] {
+fn sum_percpu<const N: usize>(map: &MapHandle) -> [u64; N] {
     let mut out = [0u64; N];
     for (i, slot) in out.iter_mut().enumerate() {
         let key = u32::try_from(i).unwrap_or(u32::MAX).to_ne_bytes();

@@ -54,11 +54,16 @@ impl Flow {
     /// `server.address`: the remote's DNS name for a client when known, else its IP; the
     /// local IP for a server.
     pub fn server_address(&self) -> String {
+        self.server_address_fmt().to_string()
+    }
+
+    /// [`Flow::server_address`], formatted where it is written.
+    fn server_address_fmt(&self) -> ServerAddress<'_> {
         let c = &self.conn;
         match (c.direction, &self.server_name) {
-            (Direction::Client, Some(name)) => name.clone(),
-            (Direction::Client, None) => c.remote.ip().to_string(),
-            (Direction::Server, _) => c.local.ip().to_string(),
+            (Direction::Client, Some(name)) => ServerAddress::Name(name),
+            (Direction::Client, None) => ServerAddress::Ip(c.remote.ip()),
+            (Direction::Server, _) => ServerAddress::Ip(c.local.ip()),
         }
     }
 
@@ -94,11 +99,7 @@ impl Flow {
         out.display(a::NETWORK_PEER_ADDRESS, c.remote.ip());
         out.int(a::NETWORK_PEER_PORT, i64::from(c.remote.port()));
         out.int(a::SERVER_PORT, i64::from(c.server_port()));
-        match (c.direction, &self.server_name) {
-            (Direction::Client, Some(name)) => out.str(a::SERVER_ADDRESS, name),
-            (Direction::Client, None) => out.display(a::SERVER_ADDRESS, c.remote.ip()),
-            (Direction::Server, _) => out.display(a::SERVER_ADDRESS, c.local.ip()),
-        }
+        out.display(a::SERVER_ADDRESS, self.server_address_fmt());
         if c.direction == Direction::Server {
             out.display(a::CLIENT_ADDRESS, c.remote.ip());
         }
@@ -158,18 +159,9 @@ impl Flow {
         (number, text)
     }
 
-    /// The flow log record.
+    /// The flow log record as a prost message (the pipeline writes the same record
+    /// straight into bytes: [`Flow::write_log_record`]).
     pub fn log_record(&self, observed_unix_nanos: u64) -> LogRecord {
-        self.log_record_with(observed_unix_nanos, self.attributes())
-    }
-
-    /// The flow log record, with [`Flow::attributes`] built by the caller (built once
-    /// when the span needs them too).
-    pub fn log_record_with(
-        &self,
-        observed_unix_nanos: u64,
-        attributes: Vec<KeyValue>,
-    ) -> LogRecord {
         let (severity, text) = self.severity();
         LogRecord {
             time_unix_nano: self.conn.end_unix_nanos,
@@ -184,7 +176,7 @@ impl Flow {
                     ),
                 ),
             }),
-            attributes,
+            attributes: self.attributes(),
             trace_id: self.trace_id.to_vec(),
             span_id: self.span_id.to_vec(),
             ..Default::default()
@@ -193,11 +185,6 @@ impl Flow {
 
     /// The connection span: CLIENT for connect, SERVER for accept, kernel timestamps.
     pub fn span(&self) -> Span {
-        self.span_with(self.attributes())
-    }
-
-    /// The connection span, with [`Flow::attributes`] built by the caller.
-    pub fn span_with(&self, attributes: Vec<KeyValue>) -> Span {
         let c = &self.conn;
         let kind = match c.direction {
             Direction::Client => SpanKind::Client,
@@ -218,9 +205,24 @@ impl Flow {
             kind: kind as i32,
             start_time_unix_nano: c.start_unix_nanos,
             end_time_unix_nano: c.end_unix_nanos.max(c.start_unix_nanos),
-            attributes,
+            attributes: self.attributes(),
             status: Some(status),
             ..Default::default()
+        }
+    }
+}
+
+/// A flow's `server.address`: the peer's DNS name, or an IP.
+enum ServerAddress<'a> {
+    Name(&'a str),
+    Ip(std::net::IpAddr),
+}
+
+impl std::fmt::Display for ServerAddress<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerAddress::Name(n) => f.write_str(n),
+            ServerAddress::Ip(ip) => ip.fmt(f),
         }
     }
 }

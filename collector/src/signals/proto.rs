@@ -135,10 +135,9 @@ impl LogRecordWriter<'_> {
         put_nonempty(self.buf, LOG_SPAN_ID, span_id);
     }
 
-    /// One `KeyValue` of `attributes` whose value is `AnyValue` field `field` of
-    /// `value_len` bytes, written by `value`.
-    fn attribute(&mut self, key: &str, value_len: usize, value: impl FnOnce(&mut Vec<u8>)) {
-        let any_len = value_len;
+    /// One `KeyValue` of `attributes` whose `AnyValue` is `any_len` bytes, written by
+    /// `value`.
+    fn attribute(&mut self, key: &str, any_len: usize, value: impl FnOnce(&mut Vec<u8>)) {
         let kv_len =
             1 + varint_len(key.len() as u64) + key.len() + 1 + varint_len(any_len as u64) + any_len;
         put_key(self.buf, LOG_ATTRIBUTES, LEN);
