@@ -229,6 +229,7 @@ impl Pipeline {
                     };
                     for ev in events {
                         self.handle(ev);
+                        self.flush_full();
                     }
                 }
                 _ = batch_tick.tick() => {
@@ -245,6 +246,7 @@ impl Pipeline {
                         self.http_exchange(exchange);
                     }
                     self.close_http(now, false);
+                    self.flush_full();
                 }
                 _ = metric_tick.tick() => self.export_metrics(),
                 _ = refresh_tick.tick(), if prometheus => self.refresh_prometheus(),
@@ -327,11 +329,6 @@ impl Pipeline {
             let observed = unix_nanos_now();
             self.logs
                 .push_with(&flow.process, now, |w| flow.write_log_record(observed, w));
-        }
-        if self.spans.len() >= self.settings.batch_max_items
-            || self.logs.len() >= self.settings.batch_max_items
-        {
-            self.flush(false);
         }
     }
 
@@ -439,6 +436,17 @@ impl Pipeline {
         }
         if self.exporters.traces.is_some() {
             self.spans.push(&d.process, d.span(), now);
+        }
+    }
+
+    /// Sends a batch as soon as it holds `batch.max_items`, whichever signal filled it (flows,
+    /// lookups, requests, or what a tick expired): without this a burst of 10k lookups in a
+    /// second went out as one request of 10k spans, held in memory until the tick and past
+    /// what a collector accepts in one message.
+    fn flush_full(&mut self) {
+        let max = self.settings.batch_max_items;
+        if self.spans.len() >= max || self.logs.len() >= max {
+            self.flush(false);
         }
     }
 

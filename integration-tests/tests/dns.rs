@@ -325,3 +325,121 @@ fn root_dns_lookups_errors_latency_and_names_on_flows() {
     let _ = std::fs::remove_dir_all(&etc);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A burst of lookups faster than one batch timeout: every export request holds at most
+/// `batch.max_items` spans or log records (the burst used to go out as one request per
+/// second, whatever its size), and none of the burst is missing.
+#[test]
+#[ignore = "needs root: loads BPF"]
+fn root_a_burst_of_lookups_is_exported_in_requests_of_at_most_max_items() {
+    const MAX_ITEMS: usize = 16;
+    const LOOKUPS: usize = 300;
+    require_root();
+    let receiver = Receiver::start().unwrap();
+    let pair = NetnsPair::create("dnsb", 78).unwrap();
+    let b = pair.addr(Side::B).to_string();
+    let dir = std::env::temp_dir().join(format!("sonde-dnsb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("sonde.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "exporter:\n  endpoint: {}\nbatch:\n  max_items: {MAX_ITEMS}\n  timeout: 1s\nconsole: off\n",
+            receiver.grpc_endpoint()
+        ),
+    )
+    .unwrap();
+    let queries = dir.join("queries");
+    let names: Vec<String> = (0..LOOKUPS)
+        .map(|i| format!("q{i}.burst.sonde.test A\n"))
+        .collect();
+    std::fs::write(&queries, names.concat()).unwrap();
+
+    let agent = Agent::start(&["--config", config.to_str().unwrap()], &[]).unwrap();
+    agent.wait_ready(Duration::from_secs(30)).unwrap();
+    let dnsmasq = pair
+        .command(
+            Side::B,
+            "dnsmasq",
+            &[
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                &format!("--listen-address={b}"),
+                "--port=53",
+                "--address=/burst.sonde.test/192.0.2.9",
+            ],
+        )
+        .spawn()
+        .unwrap();
+    let _procs = Kill(vec![dnsmasq]);
+    std::thread::sleep(Duration::from_millis(500));
+    // One dig process asks the whole list back to back: a few hundred lookups well inside
+    // one batch timeout.
+    let server = format!("@{b}");
+    let out = pair
+        .output(
+            Side::A,
+            "dig",
+            &[
+                &server,
+                "+time=1",
+                "+tries=1",
+                "-f",
+                queries.to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+    let answered = String::from_utf8_lossy(&out.stdout)
+        .matches("status: NOERROR")
+        .count();
+    assert_eq!(answered, LOOKUPS, "dnsmasq did not answer every lookup");
+
+    let burst = |name: &str| name.ends_with(".burst.sonde.test");
+    let all_there = receiver.wait_until(Duration::from_secs(20), |rx| {
+        let logs = lookups(rx)
+            .iter()
+            .filter(|(_, at)| attr_str(at, a::DNS_QUESTION_NAME).is_some_and(|n| burst(&n)))
+            .count();
+        let spans = rx
+            .spans()
+            .iter()
+            .filter(|(_, s)| {
+                attr_str(&s.attributes, a::DNS_QUESTION_NAME).is_some_and(|n| burst(&n))
+            })
+            .count();
+        logs >= LOOKUPS && spans >= LOOKUPS
+    });
+    assert!(
+        all_there,
+        "not every lookup of the burst arrived as a log record and a span"
+    );
+    let traces = receiver.traces();
+    let logs = receiver.logs();
+    for request in &traces {
+        let spans: usize = request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        assert!(spans <= MAX_ITEMS, "a traces request held {spans} spans");
+    }
+    for request in &logs {
+        let records: usize = request
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len())
+            .sum();
+        assert!(
+            records <= MAX_ITEMS,
+            "a logs request held {records} records"
+        );
+    }
+    assert!(traces.len() >= LOOKUPS / MAX_ITEMS && logs.len() >= LOOKUPS / MAX_ITEMS);
+
+    agent.stop().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

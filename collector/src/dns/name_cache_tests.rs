@@ -187,6 +187,20 @@ fn churn_stays_bounded() {
 }
 
 #[test]
+fn relearning_the_same_names_keeps_the_queue_to_the_names_held() {
+    let mut c = NameCache::new(65_536);
+    for i in 0..100_000u64 {
+        let n = u8::try_from(i % 3).unwrap();
+        c.learn(&a_lookup(42, "hot.test", [192, 0, 2, n], 300), i);
+    }
+    assert_eq!(c.len(), 3);
+    assert!(c.any.order.len() <= 2 * 3 + 16, "{}", c.any.order.len());
+    assert!(c.by_pid.order.len() <= 2 * 3 + 16);
+    assert!(c.any.order.capacity() < 1024, "{}", c.any.order.capacity());
+    assert_eq!(c.name_for(42, ip("192.0.2.2"), 100_000), Some("hot.test"));
+}
+
+#[test]
 fn tracked_lookup_teaches_the_cache_with_the_chain_ttl() {
     // A real forwarded answer: www.fwd.test CNAME (TTL 60) edge.cdn.fwd.test A x2 (TTL 300).
     let mut t = crate::dns::DnsTracker::new(16, std::time::Duration::from_secs(5));
