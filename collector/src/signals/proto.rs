@@ -46,6 +46,11 @@ fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
+/// Encoded length of a length-delimited field whose content is `len` bytes.
+fn field_len(field: u32, len: usize) -> usize {
+    varint_len(u64::from(field << 3 | LEN)) + varint_len(len as u64) + len
+}
+
 /// Appends a length-delimited field (a string, bytes or an encoded message).
 fn put_bytes(buf: &mut Vec<u8>, field: u32, bytes: &[u8]) {
     put_key(buf, field, LEN);
@@ -119,10 +124,10 @@ impl LogRecordWriter<'_> {
         put_nonempty(self.buf, LOG_EVENT_NAME, name.as_bytes());
     }
 
-    /// A string `body`, formatted in place.
-    pub fn body(&mut self, body: impl Display) {
+    /// A string `body`, written by `write` into a reused buffer.
+    pub fn body_with(&mut self, write: impl FnOnce(&mut String)) {
         self.scratch.clear();
-        let _ = write!(self.scratch, "{body}");
+        write(self.scratch);
         let s = self.scratch.as_bytes();
         put_key(self.buf, LOG_BODY, LEN);
         put_varint(self.buf, (1 + varint_len(s.len() as u64) + s.len()) as u64);
@@ -199,7 +204,15 @@ pub struct LogBatch {
     /// One record is written here before its length is known.
     record: Vec<u8>,
     scratch: String,
+    /// Emptied group buffers, reused by the next batch's groups (so a batch does not grow
+    /// each one again from nothing).
+    spare: Vec<Vec<u8>>,
 }
+
+/// Group buffers kept for reuse, and the largest kept: a batch's worth of records for a
+/// few processes, not the peak of a burst.
+const SPARE_GROUP_BUFFERS: usize = 16;
+const SPARE_GROUP_BYTES: usize = 1 << 20;
 
 impl LogBatch {
     /// Adds a record made by `process`, written by `write`.
@@ -217,7 +230,7 @@ impl LogBatch {
         let group = &mut self
             .groups
             .entry(Arc::as_ptr(process) as usize)
-            .or_insert_with(|| (Arc::clone(process), Vec::new()))
+            .or_insert_with(|| (Arc::clone(process), self.spare.pop().unwrap_or_default()))
             .1;
         let before = group.len();
         put_bytes(group, SCOPE_LOGS_LOG_RECORDS, &self.record);
@@ -258,21 +271,29 @@ impl LogBatch {
     }
 
     /// Empties the batch into the bytes of one `ExportLogsServiceRequest`: a
-    /// `ResourceLogs` per process, its records under one `ScopeLogs`.
+    /// `ResourceLogs` per process, its records under one `ScopeLogs`. The enclosing
+    /// messages' lengths are worked out first, so each group's records are copied once,
+    /// straight into the request (nesting them copied every record three times), and the
+    /// groups' buffers are kept for the next batch.
     pub fn take_request(&mut self, host: &HostInfo) -> Vec<u8> {
         let scope = scope().encode_to_vec();
         let mut out = Vec::with_capacity(self.bytes + self.groups.len() * 512);
-        let mut scope_logs = Vec::new();
-        let mut resource_logs = Vec::new();
-        for (_, (process, records)) in self.groups.drain() {
-            scope_logs.clear();
-            put_bytes(&mut scope_logs, SCOPE_LOGS_SCOPE, &scope);
-            scope_logs.extend_from_slice(&records);
-            resource_logs.clear();
+        for (_, (process, mut records)) in self.groups.drain() {
             let resource = process_resource(&process, host).encode_to_vec();
-            put_bytes(&mut resource_logs, RESOURCE_LOGS_RESOURCE, &resource);
-            put_bytes(&mut resource_logs, RESOURCE_LOGS_SCOPE_LOGS, &scope_logs);
-            put_bytes(&mut out, REQUEST_RESOURCE_LOGS, &resource_logs);
+            let scope_logs = field_len(SCOPE_LOGS_SCOPE, scope.len()) + records.len();
+            let resource_logs = field_len(RESOURCE_LOGS_RESOURCE, resource.len())
+                + field_len(RESOURCE_LOGS_SCOPE_LOGS, scope_logs);
+            put_key(&mut out, REQUEST_RESOURCE_LOGS, LEN);
+            put_varint(&mut out, resource_logs as u64);
+            put_bytes(&mut out, RESOURCE_LOGS_RESOURCE, &resource);
+            put_key(&mut out, RESOURCE_LOGS_SCOPE_LOGS, LEN);
+            put_varint(&mut out, scope_logs as u64);
+            put_bytes(&mut out, SCOPE_LOGS_SCOPE, &scope);
+            out.extend_from_slice(&records);
+            if self.spare.len() < SPARE_GROUP_BUFFERS && records.capacity() <= SPARE_GROUP_BYTES {
+                records.clear();
+                self.spare.push(records);
+            }
         }
         self.len = 0;
         self.bytes = 0;

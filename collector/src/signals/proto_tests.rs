@@ -109,4 +109,12 @@ fn a_batch_is_one_resource_logs_per_process_holding_its_records_in_order() {
     assert_eq!(got, want);
     // An empty batch is an empty request.
     assert!(batch.take_request(&host).is_empty());
+    // The next batch reuses the emptied group buffers: nothing of the first one is left.
+    batch.push(&p2, &record(4), t0);
+    let got = ExportLogsServiceRequest::decode(batch.take_request(&host).as_slice())
+        .unwrap()
+        .resource_logs;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].scope_logs[0].log_records, vec![record(4)]);
+    assert_eq!(got[0].resource, Some(process_resource(&p2, &host)));
 }
