@@ -5,8 +5,9 @@
 //! the metrics add only the difference, and gives every report of one connection the same
 //! trace and span id, so its flow logs link to the one span emitted at close.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
 
 use crate::decode::ConnRecord;
 
@@ -85,7 +86,7 @@ struct Open {
 /// Connections reported at least once and not closed yet, bounded.
 #[derive(Debug)]
 pub struct Connections {
-    open: HashMap<u64, Open>,
+    open: FxHashMap<u64, Open>,
     capacity: usize,
 }
 
@@ -93,7 +94,7 @@ impl Connections {
     /// Remembers at most `capacity` open connections (the kernel tracks no more).
     pub fn new(capacity: usize) -> Connections {
         Connections {
-            open: HashMap::new(),
+            open: FxHashMap::default(),
             capacity,
         }
     }
@@ -192,7 +193,7 @@ mod tests;
 #[derive(Debug, Default)]
 pub struct ServingThreads {
     /// (pid, tid) → requests in flight.
-    by_thread: HashMap<(u32, u32), Vec<InFlight>>,
+    by_thread: FxHashMap<(u32, u32), Vec<InFlight>>,
     /// Client calls made while several requests were in flight on their thread.
     pub ambiguous: u64,
 }

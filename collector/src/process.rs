@@ -4,11 +4,13 @@
 //! reports an exec, evicted a grace period after it reports the exit (closes of the
 //! process's sockets can arrive after its exit), and bounded in size.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
 
 use crate::decode::Owner;
 
@@ -66,7 +68,7 @@ pub struct ProcessCache {
     proc_root: PathBuf,
     capacity: usize,
     command_line_max: usize,
-    entries: HashMap<u32, Arc<ProcessInfo>>,
+    entries: FxHashMap<u32, Arc<ProcessInfo>>,
     /// Insertion order, for eviction when over capacity. May hold stale pids.
     order: VecDeque<u32>,
     /// Exited processes and when to forget them.
@@ -85,7 +87,7 @@ impl ProcessCache {
             proc_root,
             capacity: capacity.max(1),
             command_line_max,
-            entries: HashMap::new(),
+            entries: FxHashMap::default(),
             order: VecDeque::new(),
             exited: VecDeque::new(),
         }

@@ -1,11 +1,11 @@
 //! Spans and log records waiting for export, grouped by the process that made them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use rustc_hash::FxHashMap;
 
 use super::resource::{process_resource, HostInfo};
 use super::scope;
@@ -14,7 +14,7 @@ use crate::process::ProcessInfo;
 /// A batch of items grouped by process (by `Arc` identity: one resource per group).
 #[derive(Debug)]
 pub struct Batch<T> {
-    groups: HashMap<usize, (Arc<ProcessInfo>, Vec<T>)>,
+    groups: FxHashMap<usize, (Arc<ProcessInfo>, Vec<T>)>,
     len: usize,
     oldest: Option<Instant>,
 }
@@ -22,7 +22,7 @@ pub struct Batch<T> {
 impl<T> Default for Batch<T> {
     fn default() -> Self {
         Batch {
-            groups: HashMap::new(),
+            groups: FxHashMap::default(),
             len: 0,
             oldest: None,
         }

@@ -10,13 +10,13 @@
 //! leaves is exactly what prost would have encoded from the structs (the tests decode it
 //! back with prost and compare).
 
-use std::collections::HashMap;
 use std::fmt::{Display, Write as _};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prost::Message;
+use rustc_hash::FxHashMap;
 
 use super::kv::Attributes;
 use super::resource::{process_resource, HostInfo};
@@ -197,7 +197,7 @@ impl Attributes for LogRecordWriter<'_> {
 #[derive(Debug, Default)]
 pub struct LogBatch {
     /// Per process: the `log_records` entries of its `ScopeLogs` (key, length, record).
-    groups: HashMap<usize, (Arc<ProcessInfo>, Vec<u8>)>,
+    groups: FxHashMap<usize, (Arc<ProcessInfo>, Vec<u8>)>,
     len: usize,
     bytes: usize,
     oldest: Option<Instant>,
