@@ -14,7 +14,7 @@ use sonde_semconv::metric as m;
 
 use super::kv;
 use super::metric_set::{AttrValue, ExemplarRef, MetricSet};
-use super::resource::{HostInfo, ServiceKey};
+use super::resource::{HostInfo, ServiceRef};
 use crate::correlate::new_ids;
 use crate::dns::{Lookup, Outcome};
 use crate::process::ProcessInfo;
@@ -221,7 +221,7 @@ impl DnsMetrics {
     pub fn record(&mut self, d: &DnsLookup) {
         let l = &d.lookup;
         let now = l.end_unix_nanos;
-        let svc = ServiceKey::of(&d.process);
+        let svc = ServiceRef::of(&d.process);
         let s = |v: String| AttrValue::Str(v.into());
         let mut attrs = vec![
             (a::DNS_QUESTION_NAME, s(l.question.name.clone())),
@@ -234,7 +234,7 @@ impl DnsMetrics {
         if let Some(rcode) = d.rcode() {
             let mut by_code = attrs.clone();
             by_code.push((a::DNS_RESPONSE_CODE, s(rcode)));
-            self.set.add(&m::DNS_RESPONSES, &svc, by_code, 1, now);
+            self.set.add(&m::DNS_RESPONSES, svc, by_code, 1, now);
         }
         if let Some(e) = d.error_type() {
             attrs.push((a::ERROR_TYPE, s(e)));
@@ -247,7 +247,7 @@ impl DnsMetrics {
         let secs = d.duration_nanos() as f64 / 1e9;
         self.set.observe(
             &m::DNS_LOOKUP_DURATION,
-            &svc,
+            svc,
             attrs,
             secs,
             Some(exemplar),

@@ -21,7 +21,7 @@ use sonde_semconv::metric as m;
 
 use super::kv;
 use super::metric_set::{AttrValue, ExemplarRef, MetricSet};
-use super::resource::{HostInfo, ServiceKey};
+use super::resource::{HostInfo, ServiceRef};
 use crate::correlate::new_ids;
 use crate::http::{Exchange, Role};
 use crate::process::ProcessInfo;
@@ -303,7 +303,7 @@ impl HttpMetrics {
     /// only of a bucket that has none yet, and then true is returned: export it anyway.
     pub fn record(&mut self, h: &HttpExchange, kept: bool) -> bool {
         let now = h.exchange.end_unix_nanos;
-        let svc = ServiceKey::of(&h.process);
+        let svc = ServiceRef::of(&h.process);
         let s = |v: &'static str| AttrValue::Str(v.into());
         let mut attrs = vec![
             (a::HTTP_REQUEST_METHOD, s(h.method())),
@@ -338,7 +338,7 @@ impl HttpMetrics {
         };
         let secs = h.duration_nanos() as f64 / 1e9;
         self.set
-            .observe_sampled(def, &svc, attrs, secs, Some(exemplar), kept, now)
+            .observe_sampled(def, svc, attrs, secs, Some(exemplar), kept, now)
     }
 
     /// Every series as OTLP.

@@ -25,7 +25,7 @@ use sonde_semconv::attr as a;
 use sonde_semconv::metric::{Instrument, MetricDef};
 
 pub(crate) use super::metric_point::{Point, Value};
-use super::resource::{agent_resource, HostInfo, ServiceKey};
+use super::resource::{agent_resource, HostInfo, ServiceKey, ServiceRef};
 use super::{kv, scope};
 
 /// A measurement's link to the span it came from.
@@ -58,11 +58,11 @@ type SeriesKey = (ServiceKey, Attrs);
 /// (the service's strings are copied only when a series is created). It hashes exactly
 /// like the owned tuple.
 #[derive(Hash)]
-struct SeriesRef<'a>(&'a ServiceKey, &'a Attrs);
+struct SeriesRef<'a>(ServiceRef<'a>, &'a Attrs);
 
 impl Equivalent<SeriesKey> for SeriesRef<'_> {
     fn equivalent(&self, key: &SeriesKey) -> bool {
-        *self.0 == key.0 && *self.1 == key.1
+        self.0 == key.0.as_ref() && *self.1 == key.1
     }
 }
 
@@ -80,7 +80,7 @@ impl Series {
     fn point_or(
         &mut self,
         def: &MetricDef,
-        service: &ServiceKey,
+        service: ServiceRef<'_>,
         attrs: &Attrs,
         new: impl FnOnce() -> Point,
     ) -> &mut Point {
@@ -88,7 +88,7 @@ impl Series {
         match self.points.entry_ref(&SeriesRef(service, attrs)) {
             EntryRef::Occupied(e) => e.into_mut(),
             EntryRef::Vacant(e) if !full => {
-                e.insert_with_key((service.clone(), attrs.clone()), new())
+                e.insert_with_key((service.to_key(), attrs.clone()), new())
             }
             EntryRef::Vacant(_) => self.overflow.get_or_insert_with(new),
         }
@@ -97,7 +97,7 @@ impl Series {
     fn point(
         &mut self,
         def: &MetricDef,
-        service: &ServiceKey,
+        service: ServiceRef<'_>,
         attrs: &Attrs,
         now: u64,
     ) -> &mut Point {
@@ -107,7 +107,8 @@ impl Series {
     /// Adds `other`'s values into these series, under the same bound.
     fn absorb(&mut self, def: &MetricDef, other: &Series) {
         for ((svc, attrs), p) in &other.points {
-            self.point_or(def, svc, attrs, || p.empty_like()).merge(p);
+            self.point_or(def, svc.as_ref(), attrs, || p.empty_like())
+                .merge(p);
         }
         if let Some(p) = &other.overflow {
             self.overflow.get_or_insert_with(|| p.empty_like()).merge(p);
@@ -185,7 +186,14 @@ impl MetricSet {
     }
 
     /// Adds `n` to a counter series (attributes sorted by key).
-    pub fn add(&mut self, def: &MetricDef, service: &ServiceKey, attrs: Attrs, n: u64, now: u64) {
+    pub fn add(
+        &mut self,
+        def: &MetricDef,
+        service: ServiceRef<'_>,
+        attrs: Attrs,
+        n: u64,
+        now: u64,
+    ) {
         self.add_sorted(def, service, &sorted(attrs), n, now);
     }
 
@@ -195,7 +203,7 @@ impl MetricSet {
     pub fn add_sorted(
         &mut self,
         def: &MetricDef,
-        service: &ServiceKey,
+        service: ServiceRef<'_>,
         attrs: &Attrs,
         n: u64,
         now: u64,
@@ -213,7 +221,7 @@ impl MetricSet {
     pub fn observe(
         &mut self,
         def: &MetricDef,
-        service: &ServiceKey,
+        service: ServiceRef<'_>,
         attrs: Attrs,
         value: f64,
         exemplar: Option<ExemplarRef>,
@@ -230,7 +238,7 @@ impl MetricSet {
     pub fn observe_sampled(
         &mut self,
         def: &MetricDef,
-        service: &ServiceKey,
+        service: ServiceRef<'_>,
         attrs: Attrs,
         value: f64,
         exemplar: Option<ExemplarRef>,
@@ -349,6 +357,15 @@ fn resources(
 pub fn sorted(mut attrs: Attrs) -> Attrs {
     attrs.sort_by(|x, y| x.0.cmp(y.0));
     attrs
+}
+
+/// Puts `(key, value)` into key-ordered `attrs` at its place, and says where: a caller
+/// recording the same attributes plus one more into several metrics adds it and takes it
+/// out again (`attrs.remove(at)`) instead of cloning and sorting a list per metric.
+pub fn insert_sorted(attrs: &mut Attrs, key: &'static str, value: AttrValue) -> usize {
+    let at = attrs.partition_point(|(k, _)| *k < key);
+    attrs.insert(at, (key, value));
+    at
 }
 
 fn to_kv(attrs: &Attrs) -> Vec<KeyValue> {

@@ -117,9 +117,16 @@ fn points(rms: &[ResourceMetrics]) -> Vec<String> {
 }
 
 fn fill(set: &mut MetricSet, t: u64) {
-    set.add(&COUNT, &svc(), attrs("a"), 3, t);
-    set.observe(&LATENCY, &svc(), attrs("a"), 0.05, ex(1, t), t);
-    set.observe(&LATENCY, &svc(), attrs("a"), 0.5, ex(2, t + 1), t + 1);
+    set.add(&COUNT, svc().as_ref(), attrs("a"), 3, t);
+    set.observe(&LATENCY, svc().as_ref(), attrs("a"), 0.05, ex(1, t), t);
+    set.observe(
+        &LATENCY,
+        svc().as_ref(),
+        attrs("a"),
+        0.5,
+        ex(2, t + 1),
+        t + 1,
+    );
 }
 
 const CUMULATIVE: i32 = AggregationTemporality::Cumulative as i32;
@@ -163,8 +170,8 @@ fn delta_snapshot_with_totals_is_cumulative_since_the_start() {
     set.keep_totals();
     fill(&mut set, 100);
     set.export(500, &h);
-    set.add(&COUNT, &svc(), attrs("a"), 4, 600);
-    set.observe(&LATENCY, &svc(), attrs("a"), 2.0, ex(3, 600), 600);
+    set.add(&COUNT, svc().as_ref(), attrs("a"), 4, 600);
+    set.observe(&LATENCY, svc().as_ref(), attrs("a"), 2.0, ex(3, 600), 600);
     let view = points(&set.snapshot(700, &h));
     assert_eq!(
         view,
@@ -193,7 +200,7 @@ fn delta_totals_are_bounded_like_the_series() {
     let mut set = MetricSet::new(DEFS);
     set.keep_totals();
     for (i, k) in ["a", "b", "c", "d"].iter().enumerate() {
-        set.add(&COUNT, &svc(), attrs(k), 1, 100);
+        set.add(&COUNT, svc().as_ref(), attrs(k), 1, 100);
         // One series per interval: never past the bound within an interval.
         set.export(200 + i as u64, &h);
     }
@@ -212,7 +219,7 @@ fn delta_snapshot_without_totals_covers_the_interval() {
     let mut set = MetricSet::new(DEFS);
     fill(&mut set, 100);
     set.export(500, &h);
-    set.add(&COUNT, &svc(), attrs("a"), 4, 600);
+    set.add(&COUNT, svc().as_ref(), attrs("a"), 4, 600);
     let view = points(&set.snapshot(700, &h));
     assert_eq!(
         view,
@@ -220,4 +227,39 @@ fn delta_snapshot_without_totals_covers_the_interval() {
             "test.count k=Some(StringValue(\"a\")) -> 4 start=600 t={CUMULATIVE}"
         )]
     );
+}
+
+/// A borrowed service key finds the series its owned key made: both hash and compare
+/// alike, with and without a container.
+#[test]
+fn borrowed_and_owned_service_keys_hash_alike() {
+    use std::hash::BuildHasher;
+
+    let mut keys = vec![svc()];
+    keys.push(ServiceKey {
+        container_id: Some("0123456789ab".into()),
+        ..svc()
+    });
+    for key in &keys {
+        let h = rustc_hash::FxBuildHasher;
+        assert_eq!(h.hash_one(key), h.hash_one(key.as_ref()));
+        assert_eq!(key.as_ref().to_key(), *key);
+    }
+    let mut set = MetricSet::new(DEFS);
+    for key in &keys {
+        let copy = key.clone();
+        set.add(&COUNT, key.as_ref(), attrs("a"), 1, 100);
+        set.add(&COUNT, copy.as_ref(), attrs("a"), 1, 100);
+    }
+    assert_eq!(set.series(), 2);
+}
+
+#[test]
+fn insert_sorted_keeps_key_order_and_says_where() {
+    let mut at = sorted(vec![("b", AttrValue::Int(2)), ("d", AttrValue::Int(4))]);
+    assert_eq!(insert_sorted(&mut at, "c", AttrValue::Int(3)), 1);
+    assert_eq!(insert_sorted(&mut at, "a", AttrValue::Int(1)), 0);
+    assert_eq!(insert_sorted(&mut at, "e", AttrValue::Int(5)), 4);
+    let keys: Vec<&str> = at.iter().map(|(k, _)| *k).collect();
+    assert_eq!(keys, ["a", "b", "c", "d", "e"]);
 }

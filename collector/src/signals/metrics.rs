@@ -4,8 +4,8 @@ use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use sonde_semconv::attr::{self as a, io_direction};
 use sonde_semconv::metric as m;
 
-use super::metric_set::{sorted, AttrValue, Attrs, ExemplarRef, MetricSet};
-use super::resource::{HostInfo, ServiceKey};
+use super::metric_set::{insert_sorted, sorted, AttrValue, Attrs, ExemplarRef, MetricSet};
+use super::resource::{HostInfo, ServiceRef};
 use super::Flow;
 use crate::correlate::Counters;
 use crate::decode::{CloseReason, Direction};
@@ -37,71 +37,68 @@ impl TcpMetrics {
     pub fn record(&mut self, flow: &Flow, delta: &Counters, first: bool, kept: bool) -> bool {
         let c = &flow.conn;
         let now = c.end_unix_nanos;
-        let svc = ServiceKey::of(&flow.process);
-        let mut peer: Attrs = vec![
-            (
-                a::NETWORK_PEER_ADDRESS,
-                AttrValue::Str(c.remote.ip().to_string().into()),
-            ),
-            (a::SERVER_PORT, AttrValue::Int(i64::from(c.server_port()))),
-            (a::NETWORK_TYPE, s(c.network_type())),
-        ];
+        let svc = ServiceRef::of(&flow.process);
+        let mut attrs: Attrs = Vec::with_capacity(7);
+        attrs.push((
+            a::NETWORK_PEER_ADDRESS,
+            AttrValue::Str(c.remote.ip().to_string().into()),
+        ));
+        attrs.push((a::SERVER_PORT, AttrValue::Int(i64::from(c.server_port()))));
+        attrs.push((a::NETWORK_TYPE, s(c.network_type())));
         if c.direction == Direction::Client {
-            peer.push((
+            attrs.push((
                 a::SERVER_ADDRESS,
                 AttrValue::Str(flow.server_address().into()),
             ));
         }
+        let mut attrs = sorted(attrs);
         let set = &mut self.set;
         if !flow.ongoing && c.reason.is_failed_connect() {
-            let mut attrs = peer.clone();
-            attrs.push((a::ERROR_TYPE, s(c.reason.as_str())));
-            set.add(&m::TCP_CONNECTIONS_FAILED, &svc, attrs, 1, now);
+            let at = insert_sorted(&mut attrs, a::ERROR_TYPE, s(c.reason.as_str()));
+            set.add_sorted(&m::TCP_CONNECTIONS_FAILED, svc, &attrs, 1, now);
+            attrs.remove(at);
         }
-
-        let mut conn = peer;
-        conn.push((a::CONNECTION_DIRECTION, s(c.direction.as_str())));
-        let conn = sorted(conn);
-        // Each attribute set is sorted once and lent to every metric that uses it.
-        let with = |extra: (&'static str, AttrValue)| {
-            let mut v = conn.clone();
-            v.push(extra);
-            sorted(v)
-        };
-        let tx = with((a::NETWORK_IO_DIRECTION, s(io_direction::TRANSMIT)));
-        let rx = with((a::NETWORK_IO_DIRECTION, s(io_direction::RECEIVE)));
-
-        set.add_sorted(&m::TCP_BYTES, &svc, &tx, delta.bytes_sent, now);
-        set.add_sorted(&m::TCP_BYTES, &svc, &rx, delta.bytes_received, now);
-        set.add_sorted(&m::TCP_SEGMENTS, &svc, &tx, delta.segs_out, now);
-        set.add_sorted(&m::TCP_SEGMENTS, &svc, &rx, delta.segs_in, now);
-        set.add_sorted(&m::TCP_RETRANSMITS, &svc, &conn, delta.retransmits, now);
-
+        // One attribute list, sorted once: the per-metric attributes are put in at their
+        // place and taken out again (no clone, no sort per metric).
+        insert_sorted(&mut attrs, a::CONNECTION_DIRECTION, s(c.direction.as_str()));
+        set.add_sorted(&m::TCP_RETRANSMITS, svc, &attrs, delta.retransmits, now);
         let established =
             flow.ongoing || !(c.reason.is_failed_connect() || c.reason == CloseReason::Other);
         if first && established {
-            set.add_sorted(&m::TCP_CONNECTIONS_OPENED, &svc, &conn, 1, now);
+            set.add_sorted(&m::TCP_CONNECTIONS_OPENED, svc, &attrs, 1, now);
         }
-        if !flow.ongoing {
-            match c.reason {
-                CloseReason::RstSent => set.add_sorted(&m::TCP_RESETS, &svc, &tx, 1, now),
-                CloseReason::RstReceived => set.add_sorted(&m::TCP_RESETS, &svc, &rx, 1, now),
-                _ => {}
-            }
-            if established {
-                let closed = with((a::TCP_CLOSE_REASON, s(c.reason.as_str())));
-                set.add_sorted(&m::TCP_CONNECTIONS_CLOSED, &svc, &closed, 1, now);
-            }
+        let closed = !flow.ongoing;
+        let io = insert_sorted(
+            &mut attrs,
+            a::NETWORK_IO_DIRECTION,
+            s(io_direction::TRANSMIT),
+        );
+        set.add_sorted(&m::TCP_BYTES, svc, &attrs, delta.bytes_sent, now);
+        set.add_sorted(&m::TCP_SEGMENTS, svc, &attrs, delta.segs_out, now);
+        if closed && c.reason == CloseReason::RstSent {
+            set.add_sorted(&m::TCP_RESETS, svc, &attrs, 1, now);
+        }
+        attrs[io].1 = s(io_direction::RECEIVE);
+        set.add_sorted(&m::TCP_BYTES, svc, &attrs, delta.bytes_received, now);
+        set.add_sorted(&m::TCP_SEGMENTS, svc, &attrs, delta.segs_in, now);
+        if closed && c.reason == CloseReason::RstReceived {
+            set.add_sorted(&m::TCP_RESETS, svc, &attrs, 1, now);
+        }
+        attrs.remove(io);
+        if closed && established {
+            let at = insert_sorted(&mut attrs, a::TCP_CLOSE_REASON, s(c.reason.as_str()));
+            set.add_sorted(&m::TCP_CONNECTIONS_CLOSED, svc, &attrs, 1, now);
+            attrs.remove(at);
         }
         if c.srtt_us > 0 {
             let secs = f64::from(c.srtt_us) / 1e6;
             // The sample links to the connection's span (sent at close).
-            let exemplar = (!flow.ongoing).then_some(ExemplarRef {
+            let exemplar = closed.then_some(ExemplarRef {
                 trace_id: flow.trace_id,
                 span_id: flow.span_id,
                 time_unix_nanos: now,
             });
-            return set.observe_sampled(&m::TCP_SRTT, &svc, conn, secs, exemplar, kept, now)
+            return set.observe_sampled(&m::TCP_SRTT, svc, attrs, secs, exemplar, kept, now)
                 && exemplar.is_some();
         }
         false

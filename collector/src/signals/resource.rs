@@ -91,6 +91,39 @@ pub fn process_resource(p: &ProcessInfo, host: &HostInfo) -> Resource {
     }
 }
 
+/// A [`ServiceKey`] borrowed from a process: a metric update that finds its series copies
+/// no string (the key is owned only by a new series). It hashes and compares exactly like
+/// the owned key: same fields, same order, `&str` hashing as `String` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ServiceRef<'a> {
+    /// `service.name`.
+    pub service_name: &'a str,
+    /// `process.executable.name`.
+    pub exe_name: &'a str,
+    /// `container.id`.
+    pub container_id: Option<&'a str>,
+}
+
+impl<'a> ServiceRef<'a> {
+    /// The service a process belongs to.
+    pub fn of(p: &'a ProcessInfo) -> Self {
+        ServiceRef {
+            service_name: &p.service_name,
+            exe_name: &p.exe_name,
+            container_id: p.container_id.as_deref(),
+        }
+    }
+
+    /// The owned key.
+    pub fn to_key(self) -> ServiceKey {
+        ServiceKey {
+            service_name: self.service_name.to_owned(),
+            exe_name: self.exe_name.to_owned(),
+            container_id: self.container_id.map(str::to_owned),
+        }
+    }
+}
+
 /// The identity of a service for metrics: name, executable and container.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServiceKey {
@@ -103,12 +136,12 @@ pub struct ServiceKey {
 }
 
 impl ServiceKey {
-    /// The service a process belongs to.
-    pub fn of(p: &ProcessInfo) -> ServiceKey {
-        ServiceKey {
-            service_name: p.service_name.clone(),
-            exe_name: p.exe_name.clone(),
-            container_id: p.container_id.clone(),
+    /// This key, borrowed.
+    pub fn as_ref(&self) -> ServiceRef<'_> {
+        ServiceRef {
+            service_name: &self.service_name,
+            exe_name: &self.exe_name,
+            container_id: self.container_id.as_deref(),
         }
     }
 

@@ -95,7 +95,15 @@ mod tests {
             })
         };
         let mut observe = |v: f64, n: u8, kept: bool| {
-            set.observe_sampled(&m::HTTP_SERVER_DURATION, &svc, vec![], v, ex(n), kept, 1)
+            set.observe_sampled(
+                &m::HTTP_SERVER_DURATION,
+                svc.as_ref(),
+                vec![],
+                v,
+                ex(n),
+                kept,
+                1,
+            )
         };
         assert!(
             observe(0.3, 1, false),
