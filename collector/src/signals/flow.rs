@@ -152,18 +152,18 @@ impl Flow {
         push_socket_addr(out, &c.remote);
         out.push(' ');
         out.push_str(self.state());
-        out.push_str(" sent=");
-        push_int(out, c.bytes_sent);
-        out.push_str("B received=");
-        push_int(out, c.bytes_received);
-        out.push_str("B segs=");
-        push_int(out, c.segs_out);
-        out.push('/');
-        push_int(out, c.segs_in);
-        out.push_str(" retrans=");
-        push_int(out, c.retransmits);
-        out.push_str(" srtt=");
-        push_int(out, c.srtt_us);
+        let counters = [
+            (" sent=", c.bytes_sent),
+            ("B received=", c.bytes_received),
+            ("B segs=", u64::from(c.segs_out)),
+            ("/", u64::from(c.segs_in)),
+            (" retrans=", u64::from(c.retransmits)),
+            (" srtt=", u64::from(c.srtt_us)),
+        ];
+        for (label, v) in counters {
+            out.push_str(label);
+            push_int(out, v);
+        }
         out.push_str("us duration=");
         let micros = c.duration_nanos().saturating_add(500) / 1000;
         push_int(out, micros / 1000);
