@@ -142,6 +142,12 @@ impl Pairing {
             if self.pending.back().is_some_and(|p| p.response.is_none()) {
                 stats.pipelined += 1;
             }
+            if self.pending.capacity() == 0 {
+                // Most connections have one request in flight at a time; VecDeque's first
+                // growth holds four (~1.2 KB a connection, kept through the close grace:
+                // 37 MB under 13k connections/s).
+                self.pending.reserve_exact(1);
+            }
             self.pending.push_back(Pending {
                 request,
                 start,

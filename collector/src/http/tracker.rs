@@ -10,6 +10,10 @@ use super::connection::Connection;
 use super::{Exchange, HttpSegment, HttpStats, Role};
 use crate::protocol::http1::check_request;
 
+/// Spare table slots tolerated before [`HttpTracker::expire`] gives memory back (a table
+/// this size costs well under a MiB).
+pub(super) const SHRINK_SLACK: usize = 1024;
+
 #[derive(Debug)]
 struct Entry {
     conn: Connection,
@@ -113,6 +117,10 @@ impl HttpTracker {
                 e.conn.close(now_unix_nanos, &mut self.stats, &mut out);
             }
         }
+        // A burst of connections grows the table; it does not shrink by itself.
+        if self.conns.capacity() > 4 * self.conns.len() + SHRINK_SLACK {
+            self.conns.shrink_to(2 * self.conns.len());
+        }
         out
     }
 
@@ -123,6 +131,12 @@ impl HttpTracker {
             pending_requests: self.conns.values().map(|e| e.conn.pending() as u64).sum(),
             ..self.stats
         }
+    }
+
+    /// Slots of the connection table (for tests of its memory).
+    #[cfg(test)]
+    pub(super) fn table_capacity(&self) -> usize {
+        self.conns.capacity()
     }
 
     /// Bytes buffered for incomplete heads, over all connections (for tests of bounds).

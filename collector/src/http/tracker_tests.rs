@@ -402,3 +402,22 @@ fn bounds_hold() {
     let s = t.stats();
     assert_eq!((s.pipeline_overflow, s.pending_requests), (6, 64));
 }
+
+/// After a burst of connections has closed, the next expiry gives the table's memory back.
+#[test]
+fn the_table_shrinks_after_a_burst_has_closed() {
+    let mut t = HttpTracker::new(100_000, Duration::from_secs(30));
+    for cookie in 1..=20_000u64 {
+        t.segment(seg(cookie, cookie, false, GET));
+    }
+    let grown = t.table_capacity();
+    assert!(grown >= 20_000);
+    for cookie in 1..=20_000u64 {
+        t.close(cookie, 30_000);
+    }
+    t.segment(seg(40_000, 1, false, GET));
+    t.expire(40_000);
+    assert_eq!(t.stats().connections, 1);
+    let now = t.table_capacity();
+    assert!(now <= tracker::SHRINK_SLACK + 8, "{now} slots of {grown}");
+}
