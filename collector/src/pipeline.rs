@@ -436,9 +436,11 @@ impl Pipeline {
         if self.settings.console {
             console::print_dns(&d);
         }
+        // Written straight into protobuf bytes, like flows' (signals::proto).
         if self.exporters.logs.is_some() {
+            let observed = unix_nanos_now();
             self.logs
-                .push(&d.process, &d.log_record(unix_nanos_now()), now);
+                .push_with(&d.process, now, |w| d.write_log_record(observed, w));
         }
         if self.exporters.traces.is_some() {
             self.spans.push(&d.process, d.span(), now);

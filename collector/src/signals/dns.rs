@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, SeverityNumber};
 use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -12,8 +12,9 @@ use opentelemetry_proto::tonic::trace::v1::{Span, Status};
 use sonde_semconv::attr as a;
 use sonde_semconv::metric as m;
 
-use super::kv;
+use super::kv::Attributes;
 use super::metric_set::{AttrValue, ExemplarRef, MetricSet};
+use super::proto::LogRecordWriter;
 use super::resource::{HostInfo, ServiceRef};
 use crate::correlate::new_ids;
 use crate::dns::{Lookup, Outcome};
@@ -86,51 +87,42 @@ impl DnsLookup {
 
     /// The attributes shared by the span and the log record.
     pub fn attributes(&self) -> Vec<KeyValue> {
+        let mut attrs = Vec::with_capacity(16);
+        self.write_attributes(&mut attrs);
+        attrs
+    }
+
+    /// [`DnsLookup::attributes`], written to `out`.
+    pub fn write_attributes(&self, out: &mut impl Attributes) {
         let l = &self.lookup;
-        let mut attrs = vec![
-            kv::str(a::DNS_QUESTION_NAME, &l.question.name),
-            kv::str(a::DNS_QUESTION_TYPE, l.question.qtype.name()),
-            kv::str(a::NETWORK_PEER_ADDRESS, l.resolver.ip().to_string()),
-            kv::int(a::NETWORK_PEER_PORT, l.resolver.port()),
-            kv::str(a::SERVER_ADDRESS, l.resolver.ip().to_string()),
-            kv::int(a::SERVER_PORT, l.resolver.port()),
-            kv::str(a::NETWORK_LOCAL_ADDRESS, l.client.ip().to_string()),
-            kv::int(a::NETWORK_LOCAL_PORT, l.client.port()),
-            kv::str(a::NETWORK_TRANSPORT, if l.tcp { "tcp" } else { "udp" }),
-            kv::int(a::PROCESS_PID, l.owner.pid),
-            kv::int(a::DNS_ID, l.id),
-            kv::double(a::DNS_LATENCY_MS, self.duration_nanos() as f64 / 1e6),
-        ];
-        if let Some(rcode) = self.rcode() {
-            attrs.push(kv::str(a::DNS_RESPONSE_CODE, rcode));
+        out.str(a::DNS_QUESTION_NAME, &l.question.name);
+        out.str(a::DNS_QUESTION_TYPE, &l.question.qtype.name());
+        out.display(a::NETWORK_PEER_ADDRESS, l.resolver.ip());
+        out.int(a::NETWORK_PEER_PORT, i64::from(l.resolver.port()));
+        out.display(a::SERVER_ADDRESS, l.resolver.ip());
+        out.int(a::SERVER_PORT, i64::from(l.resolver.port()));
+        out.display(a::NETWORK_LOCAL_ADDRESS, l.client.ip());
+        out.int(a::NETWORK_LOCAL_PORT, i64::from(l.client.port()));
+        out.str(a::NETWORK_TRANSPORT, if l.tcp { "tcp" } else { "udp" });
+        out.int(a::PROCESS_PID, i64::from(l.owner.pid));
+        out.int(a::DNS_ID, i64::from(l.id));
+        out.double(a::DNS_LATENCY_MS, self.duration_nanos() as f64 / 1e6);
+        if let Outcome::Answered { rcode, .. } = &l.outcome {
+            out.str(a::DNS_RESPONSE_CODE, &rcode.name());
         }
         if let Outcome::Answered {
             truncated: true, ..
         } = &l.outcome
         {
-            attrs.push(kv::bool(a::DNS_TRUNCATED, true));
+            out.bool(a::DNS_TRUNCATED, true);
         }
         let answers = self.answers();
         if !answers.is_empty() {
-            attrs.push(KeyValue {
-                key: a::DNS_ANSWERS.to_owned(),
-                value: Some(AnyValue {
-                    value: Some(Value::ArrayValue(ArrayValue {
-                        values: answers
-                            .into_iter()
-                            .map(|s| AnyValue {
-                                value: Some(Value::StringValue(s)),
-                            })
-                            .collect(),
-                    })),
-                }),
-                ..Default::default()
-            });
+            out.str_array(a::DNS_ANSWERS, &answers);
         }
         if let Some(e) = self.error_type() {
-            attrs.push(kv::str(a::ERROR_TYPE, e));
+            out.str(a::ERROR_TYPE, &e);
         }
-        attrs
     }
 
     /// One line for people: `dig[42] A example.com -> NOERROR [A 192.0.2.1] 1.234ms via 10.0.0.2:53`.
@@ -178,18 +170,34 @@ impl DnsLookup {
         }
     }
 
+    /// The log record, written straight into protobuf bytes: the same message as
+    /// [`DnsLookup::log_record`], with no attribute list built.
+    pub fn write_log_record(&self, observed_unix_nanos: u64, w: &mut LogRecordWriter<'_>) {
+        let (number, text) = self.severity();
+        w.times(self.lookup.end_unix_nanos, observed_unix_nanos);
+        w.severity(number as i32, text);
+        w.body_with(|out| out.push_str(&self.summary()));
+        self.write_attributes(w);
+        w.ids(&self.trace_id, &self.span_id);
+        w.event_name(sonde_semconv::event::DNS_LOOKUP);
+    }
+
+    fn severity(&self) -> (SeverityNumber, &'static str) {
+        if self.error_type().is_some() {
+            (SeverityNumber::Warn, "WARN")
+        } else {
+            (SeverityNumber::Info, "INFO")
+        }
+    }
+
     /// The lookup's log record.
     pub fn log_record(&self, observed_unix_nanos: u64) -> LogRecord {
-        let error = self.error_type().is_some();
+        let (severity, text) = self.severity();
         LogRecord {
             time_unix_nano: self.lookup.end_unix_nanos,
             observed_time_unix_nano: observed_unix_nanos,
-            severity_number: if error {
-                SeverityNumber::Warn
-            } else {
-                SeverityNumber::Info
-            } as i32,
-            severity_text: if error { "WARN" } else { "INFO" }.to_owned(),
+            severity_number: severity as i32,
+            severity_text: text.to_owned(),
             event_name: sonde_semconv::event::DNS_LOOKUP.to_owned(),
             body: Some(AnyValue {
                 value: Some(Value::StringValue(self.summary())),

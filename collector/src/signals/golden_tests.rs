@@ -452,3 +452,75 @@ fn flow_summary_matches_the_formatted_text() {
         assert_eq!(f.summary(), reference(&f), "{nanos} ns");
     }
 }
+
+/// The DNS log record written straight into bytes decodes to the prost-built one (the
+/// golden files' record): answered with a CNAME chain, NXDOMAIN, truncated, timed out, over
+/// TCP and IPv6, and with many answers.
+#[test]
+fn dns_log_records_written_as_bytes_decode_to_the_prost_built_ones() {
+    use prost::Message;
+
+    use super::proto::LogBatch;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+
+    let nx = Outcome::Answered {
+        rcode: Rcode(3),
+        answers: vec![],
+        truncated: false,
+    };
+    let mut truncated = answered();
+    if let Outcome::Answered { truncated: t, .. } = &mut truncated {
+        *t = true;
+    }
+    let many = Outcome::Answered {
+        rcode: Rcode(0),
+        answers: (0..40u8)
+            .map(|i| Record {
+                name: "many.example.test".into(),
+                rtype: RecordType(28),
+                class: 1,
+                ttl: 30,
+                data: RecordData::Aaaa(std::net::Ipv6Addr::new(
+                    0x2001,
+                    0xdb8,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    i.into(),
+                )),
+            })
+            .collect(),
+        truncated: false,
+    };
+    let mut lookups: Vec<DnsLookup> = [answered(), nx, truncated, Outcome::Timeout, many]
+        .into_iter()
+        .map(lookup)
+        .collect();
+    let mut tcp6 = lookup(answered());
+    tcp6.lookup.tcp = true;
+    tcp6.lookup.client = "[2001:db8::5]:41000".parse().unwrap();
+    tcp6.lookup.resolver = "[2001:db8::53]:53".parse().unwrap();
+    lookups.push(tcp6);
+    let shared = process();
+    for d in &mut lookups {
+        d.process = Arc::clone(&shared);
+    }
+    let mut batch = LogBatch::default();
+    let now = std::time::Instant::now();
+    for (i, d) in lookups.iter().enumerate() {
+        batch.push_with(&d.process, now, |w| d.write_log_record(T0 + i as u64, w));
+    }
+    let request = ExportLogsServiceRequest::decode(batch.take_request(&host()).as_slice()).unwrap();
+    let got = &request.resource_logs[0].scope_logs[0].log_records;
+    assert_eq!(got.len(), lookups.len());
+    for (i, (d, g)) in lookups.iter().zip(got).enumerate() {
+        assert_eq!(
+            g,
+            &d.log_record(T0 + i as u64),
+            "lookup {i}: {}",
+            d.summary()
+        );
+    }
+}

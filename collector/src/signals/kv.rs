@@ -3,7 +3,7 @@
 use std::fmt::Display;
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue};
 
 /// A string attribute.
 pub fn str(key: &str, value: impl Into<String>) -> KeyValue {
@@ -46,6 +46,8 @@ pub trait Attributes {
     fn double(&mut self, key: &str, v: f64);
     /// A boolean attribute.
     fn bool(&mut self, key: &str, v: bool);
+    /// An array-of-strings attribute.
+    fn str_array(&mut self, key: &str, v: &[String]);
 }
 
 impl Attributes for Vec<KeyValue> {
@@ -63,5 +65,14 @@ impl Attributes for Vec<KeyValue> {
     }
     fn bool(&mut self, key: &str, v: bool) {
         self.push(bool(key, v));
+    }
+    fn str_array(&mut self, key: &str, v: &[String]) {
+        let values = v
+            .iter()
+            .map(|s| AnyValue {
+                value: Some(Value::StringValue(s.clone())),
+            })
+            .collect();
+        self.push(kv(key, Value::ArrayValue(ArrayValue { values })));
     }
 }

@@ -80,6 +80,8 @@ const ANY_STRING: u32 = 1;
 const ANY_BOOL: u32 = 2;
 const ANY_INT: u32 = 3;
 const ANY_DOUBLE: u32 = 4;
+const ANY_ARRAY: u32 = 5;
+const ARRAY_VALUES: u32 = 1;
 const LOG_TIME: u32 = 1;
 const LOG_SEVERITY_NUMBER: u32 = 2;
 const LOG_SEVERITY_TEXT: u32 = 3;
@@ -188,6 +190,21 @@ impl Attributes for LogRecordWriter<'_> {
         self.attribute(key, 2, |b| {
             put_key(b, ANY_BOOL, VARINT);
             b.push(u8::from(v));
+        });
+    }
+
+    fn str_array(&mut self, key: &str, v: &[String]) {
+        // AnyValue { array_value: ArrayValue { values: [AnyValue { string_value }] } }
+        let element = |s: &String| field_len(ANY_STRING, s.len());
+        let array: usize = v.iter().map(|s| field_len(ARRAY_VALUES, element(s))).sum();
+        self.attribute(key, field_len(ANY_ARRAY, array), |b| {
+            put_key(b, ANY_ARRAY, LEN);
+            put_varint(b, array as u64);
+            for s in v {
+                put_key(b, ARRAY_VALUES, LEN);
+                put_varint(b, element(s) as u64);
+                put_bytes(b, ANY_STRING, s.as_bytes());
+            }
         });
     }
 }
