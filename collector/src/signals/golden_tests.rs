@@ -337,16 +337,41 @@ fn http_pair() -> (HttpExchange, HttpExchange) {
     (server, client)
 }
 
+/// `n` log records written straight into bytes by `write(i, ..)`, all by one process, sent
+/// as one request and decoded as a backend decodes it: one `ResourceLogs` (that process's
+/// resource), one `ScopeLogs` (Sonde's scope), and its records in order.
+fn written_and_decoded(
+    n: usize,
+    write: impl Fn(usize, &mut super::proto::LogRecordWriter<'_>),
+) -> Vec<LogRecord> {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use prost::Message;
+
+    let process = process();
+    let mut batch = super::proto::LogBatch::default();
+    let now = std::time::Instant::now();
+    for i in 0..n {
+        batch.push_with(&process, now, |w| write(i, w));
+    }
+    assert_eq!(batch.len(), n);
+    let request = ExportLogsServiceRequest::decode(batch.take_request(&host()).as_slice()).unwrap();
+    assert!(batch.is_empty());
+    assert_eq!(request.resource_logs.len(), 1);
+    let mut rl = request.resource_logs.into_iter().next().unwrap();
+    assert_eq!(
+        rl.resource,
+        Some(super::resource::process_resource(&process, &host()))
+    );
+    assert_eq!(rl.scope_logs.len(), 1);
+    assert_eq!(rl.scope_logs[0].scope, Some(super::scope()));
+    rl.scope_logs.remove(0).log_records
+}
+
 /// The flow log record written straight into bytes (signals::proto) decodes, as a backend
 /// decodes it, to the very record the golden files show, for every close reason, ongoing
 /// or not, client (named peer or not) or server.
 #[test]
 fn flow_log_records_written_as_bytes_decode_to_the_prost_built_ones() {
-    use prost::Message;
-
-    use super::proto::LogBatch;
-    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-
     let reasons = [
         CloseReason::Fin,
         CloseReason::RstSent,
@@ -369,35 +394,11 @@ fn flow_log_records_written_as_bytes_decode_to_the_prost_built_ones() {
             flows.push(server);
         }
     }
-    // One process (one Arc): one group.
-    let shared = process();
-    for f in &mut flows {
-        f.process = Arc::clone(&shared);
-    }
-    let mut batch = LogBatch::default();
-    let now = std::time::Instant::now();
-    for (i, f) in flows.iter().enumerate() {
-        let observed = T0 + i as u64;
-        batch.push_with(&f.process, now, |w| f.write_log_record(observed, w));
-    }
-    assert_eq!(batch.len(), flows.len());
-    let request = ExportLogsServiceRequest::decode(batch.take_request(&host()).as_slice()).unwrap();
-    assert!(batch.is_empty());
-    // One process: one ResourceLogs, one ScopeLogs, the records in order.
-    assert_eq!(request.resource_logs.len(), 1);
-    let rl = &request.resource_logs[0];
-    assert_eq!(
-        rl.resource,
-        Some(super::resource::process_resource(
-            &flows[0].process,
-            &host()
-        ))
-    );
-    assert_eq!(rl.scope_logs.len(), 1);
-    assert_eq!(rl.scope_logs[0].scope, Some(super::scope()));
-    let got = &rl.scope_logs[0].log_records;
+    let got = written_and_decoded(flows.len(), |i, w| {
+        flows[i].write_log_record(T0 + i as u64, w)
+    });
     assert_eq!(got.len(), flows.len());
-    for (i, (f, g)) in flows.iter().zip(got).enumerate() {
+    for (i, (f, g)) in flows.iter().zip(&got).enumerate() {
         assert_eq!(g, &f.log_record(T0 + i as u64), "flow {i}: {}", f.summary());
     }
 }
@@ -458,11 +459,6 @@ fn flow_summary_matches_the_formatted_text() {
 /// TCP and IPv6, and with many answers.
 #[test]
 fn dns_log_records_written_as_bytes_decode_to_the_prost_built_ones() {
-    use prost::Message;
-
-    use super::proto::LogBatch;
-    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-
     let nx = Outcome::Answered {
         rcode: Rcode(3),
         answers: vec![],
@@ -503,19 +499,11 @@ fn dns_log_records_written_as_bytes_decode_to_the_prost_built_ones() {
     tcp6.lookup.client = "[2001:db8::5]:41000".parse().unwrap();
     tcp6.lookup.resolver = "[2001:db8::53]:53".parse().unwrap();
     lookups.push(tcp6);
-    let shared = process();
-    for d in &mut lookups {
-        d.process = Arc::clone(&shared);
-    }
-    let mut batch = LogBatch::default();
-    let now = std::time::Instant::now();
-    for (i, d) in lookups.iter().enumerate() {
-        batch.push_with(&d.process, now, |w| d.write_log_record(T0 + i as u64, w));
-    }
-    let request = ExportLogsServiceRequest::decode(batch.take_request(&host()).as_slice()).unwrap();
-    let got = &request.resource_logs[0].scope_logs[0].log_records;
+    let got = written_and_decoded(lookups.len(), |i, w| {
+        lookups[i].write_log_record(T0 + i as u64, w)
+    });
     assert_eq!(got.len(), lookups.len());
-    for (i, (d, g)) in lookups.iter().zip(got).enumerate() {
+    for (i, (d, g)) in lookups.iter().zip(&got).enumerate() {
         assert_eq!(
             g,
             &d.log_record(T0 + i as u64),
