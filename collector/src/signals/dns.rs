@@ -1,5 +1,6 @@
 //! A DNS lookup with its process: the lookup span, its log record, and the DNS metrics.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -94,6 +95,11 @@ impl DnsLookup {
 
     /// [`DnsLookup::attributes`], written to `out`.
     pub fn write_attributes(&self, out: &mut impl Attributes) {
+        self.write_attributes_with(out, &self.answers());
+    }
+
+    /// [`DnsLookup::write_attributes`] with [`DnsLookup::answers`] already formatted.
+    fn write_attributes_with(&self, out: &mut impl Attributes, answers: &[String]) {
         let l = &self.lookup;
         out.str(a::DNS_QUESTION_NAME, &l.question.name);
         out.str(a::DNS_QUESTION_TYPE, &l.question.qtype.name());
@@ -116,9 +122,8 @@ impl DnsLookup {
         {
             out.bool(a::DNS_TRUNCATED, true);
         }
-        let answers = self.answers();
         if !answers.is_empty() {
-            out.str_array(a::DNS_ANSWERS, &answers);
+            out.str_array(a::DNS_ANSWERS, answers);
         }
         if let Some(e) = self.error_type() {
             out.str(a::ERROR_TYPE, &e);
@@ -127,20 +132,28 @@ impl DnsLookup {
 
     /// One line for people: `dig[42] A example.com -> NOERROR [A 192.0.2.1] 1.234ms via 10.0.0.2:53`.
     pub fn summary(&self) -> String {
+        let mut out = String::new();
+        self.write_summary(&mut out, &self.answers());
+        out
+    }
+
+    /// Appends [`DnsLookup::summary`] to `out`, with the answers already formatted.
+    fn write_summary(&self, out: &mut String, answers: &[String]) {
         let l = &self.lookup;
         let result = self.rcode().unwrap_or_else(|| "TIMEOUT".to_owned());
-        format!(
+        let _ = write!(
+            out,
             "{}[{}] {} {} -> {} [{}] {:.3}ms via {}{}",
             self.process.exe_name,
             l.owner.pid,
             l.question.qtype.name(),
             l.question.name,
             result,
-            self.answers().join(", "),
+            answers.join(", "),
             self.duration_nanos() as f64 / 1e6,
             l.resolver,
             if l.tcp { " (tcp)" } else { "" },
-        )
+        );
     }
 
     /// The lookup's span: CLIENT, `DNS <type>`, from query to answer.
@@ -176,8 +189,10 @@ impl DnsLookup {
         let (number, text) = self.severity();
         w.times(self.lookup.end_unix_nanos, observed_unix_nanos);
         w.severity(number as i32, text);
-        w.body_with(|out| out.push_str(&self.summary()));
-        self.write_attributes(w);
+        // The answers are formatted once, for the body and the attribute.
+        let answers = self.answers();
+        w.body_with(|out| self.write_summary(out, &answers));
+        self.write_attributes_with(w, &answers);
         w.ids(&self.trace_id, &self.span_id);
         w.event_name(sonde_semconv::event::DNS_LOOKUP);
     }
