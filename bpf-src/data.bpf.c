@@ -23,6 +23,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
 #include "events.h"
 #include "counters.h"
 #include "wakeup.h"
@@ -54,18 +55,82 @@ enum {
  * shorter first operation is not taken for HTTP, as before).
  */
 #define SONDE_PEEK_BYTES 6
+#define AF_INET 2
 #define SONDE_MSG_PEEK 0x2
 #define SONDE_MSG_ERRQUEUE 0x2000
 #define SONDE_PF_KTHREAD 0x00200000
 #define SONDE_TS_COMPAT 0x0002
 
-/* Connections whose traffic is HTTP (by socket cookie). */
+/*
+ * Exchanges followed byte by byte (sent up as data records, parsed in user space) per CPU
+ * per second; past it the kernel times and counts exchanges itself. 0: every exchange is
+ * followed byte by byte (no in-kernel HTTP). Set by user space before load.
+ */
+const volatile __u32 parse_per_cpu = 0;
+/* The duration histogram's bounds in nanoseconds (semconv HTTP_BUCKETS), set before load. */
+const volatile __u64 bounds_ns[SONDE_HTTP_BOUNDS] = {};
+/* A response with nothing more written (read) for this long is complete (sonde_http_sweep). */
+const volatile __u64 quiet_ns = 2000000000ULL;
+
+enum http_state {
+	HTTP_IDLE = 0,	   /* no exchange open */
+	HTTP_REQUEST = 1,  /* a request came (went), no final response yet */
+	HTTP_RESPONSE = 2, /* its final response is being written (read) */
+};
+
+/* What the kernel knows of a connection that carries HTTP (socket-local storage). */
+struct http_conn {
+	__u32 state; /* enum http_state; claimed with a compare-and-swap at the end */
+	__u8 role;   /* enum sonde_http_role; 0 until a request went by */
+	__u8 method;
+	__u8 version;
+	__u8 captured; /* the open exchange is followed byte by byte */
+	__u8 gap;      /* operations were left out since the last data record */
+	__u8 line_len;
+	__u16 status;
+	__u32 pid;
+	__u32 tid;
+	__u64 start_ns;
+	__u64 last_ns; /* the response's latest operation */
+	__u8 line[SONDE_HTTP_LINE];
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, __u8);
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct http_conn);
 } http_conns SEC(".maps");
+
+/* The kernel's duration histograms, per series (user space reads and clears a generation). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct sonde_http_key);
+	__type(value, struct sonde_http_hist);
+} http_series SEC(".maps");
+
+/* [0]: the generation new counts go to (user space flips it, then reads the other). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} http_gen SEC(".maps");
+
+/* Exchanges this CPU sent up byte by byte in the current second. */
+struct parse_budget {
+	__u64 second;
+	__u32 used;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct parse_budget);
+} parse_budgets SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -87,8 +152,11 @@ struct {
 	__type(value, __u64);
 } data_drops SEC(".maps");
 
-/* Make the skeleton generate the Rust type of the record. */
+/* Make the skeleton generate the Rust types of the records and maps. */
 struct sonde_data_event _data_event = {};
+struct sonde_http_event _http_event = {};
+struct sonde_http_key _http_key = {};
+struct sonde_http_hist _http_hist = {};
 
 static __always_inline void count(__u32 which)
 {
@@ -139,97 +207,324 @@ static __always_inline int looks_http(const __u8 *p)
 	return 0;
 }
 
+/* The method of a request line (looks_http said it starts one); 0: a status line. */
+static __always_inline __u8 request_method(const __u8 *p)
+{
+	switch (p[0]) {
+	case 'G': return SONDE_HTTP_GET;
+	case 'P': return p[1] == 'O' ? SONDE_HTTP_POST :
+			 p[1] == 'U' ? SONDE_HTTP_PUT : SONDE_HTTP_PATCH;
+	case 'D': return SONDE_HTTP_DELETE;
+	case 'H': return p[1] == 'E' ? SONDE_HTTP_HEAD : 0;
+	case 'O': return SONDE_HTTP_OPTIONS;
+	}
+	return 0;
+}
+
+/* HTTP/1.<minor> of a request line: the digit before its end (1 when past the bytes kept). */
+static __always_inline __u8 line_version(const __u8 *p, __u32 n)
+{
+	for (__u32 i = 9; i < SONDE_HTTP_LINE && i < n; i++)
+		if (p[i] == '\r' || p[i] == '\n')
+			return p[i - 1] == '0' ? 0 : 1;
+	return 1;
+}
+
+/* The code of a status line ("HTTP/1.x NNN"); 0 when the bytes are not one. */
+static __always_inline __u16 status_code(const __u8 *p, __u32 n)
+{
+	__u8 a, b, c;
+
+	if (n < 12 || p[0] != 'H' || p[1] != 'T' || p[2] != 'T' || p[3] != 'P' || p[4] != '/' ||
+	    p[8] != ' ')
+		return 0;
+	a = p[9] - '0';
+	b = p[10] - '0';
+	c = p[11] - '0';
+	if (a > 9 || b > 9 || c > 9)
+		return 0;
+	return a * 100 + b * 10 + c;
+}
+
+/* Whether this CPU may follow one more exchange byte by byte in the current second. */
+static __always_inline __u8 take_parse_budget(__u64 now)
+{
+	struct parse_budget *b;
+	__u32 zero = 0;
+	__u64 second = now / 1000000000ULL;
+
+	b = bpf_map_lookup_elem(&parse_budgets, &zero);
+	if (!b)
+		return 0;
+	if (b->second != second) {
+		b->second = second;
+		b->used = 0;
+	}
+	if (b->used >= parse_per_cpu)
+		return 0;
+	b->used++;
+	return 1;
+}
+
+/* A per-CPU array never written: the zeroed value a new series starts from. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sonde_http_hist);
+} http_hist_zero SEC(".maps");
+
 /*
- * One data operation on a socket: `ret` bytes moved (a negative errno, or 0, is nothing).
- * The socket is the tracepoint's; the buffer comes from the syscall being served, read off
- * its saved user registers: operations not made by one of the syscalls above (io_uring,
- * splice, sendmmsg, kernel sockets, 32-bit tasks) are not followed, as before.
+ * The open exchange of `c` ends: a final response's last operation, or `end_ns` (the close,
+ * without one). One caller wins the state (a sweep may race the connection's own next
+ * request); an exchange followed byte by byte is user space's, else it is counted here and,
+ * when its bucket has no exemplar yet in this generation, sent up to become one.
+ */
+static __always_inline void http_end(struct sock *sk, struct http_conn *c, __u64 end_ns)
+{
+	struct sonde_http_event ev = {};
+	struct sonde_http_hist *h;
+	__u32 was = c->state, zero = 0, *gen, b;
+	__u64 d;
+
+	if (was == HTTP_IDLE || __sync_val_compare_and_swap(&c->state, was, HTTP_IDLE) != was)
+		return;
+	if (c->captured)
+		return;
+	if (was == HTTP_RESPONSE)
+		end_ns = c->last_ns;
+	d = end_ns > c->start_ns ? end_ns - c->start_ns : 0;
+	gen = bpf_map_lookup_elem(&http_gen, &zero);
+	ev.key.pid = c->pid;
+	ev.key.gen = gen ? (__u8)*gen : 0;
+	ev.key.role = c->role;
+	ev.key.method = c->method;
+	ev.key.version = c->version;
+	ev.key.status = was == HTTP_RESPONSE ? c->status : 0;
+	if (c->role == SONDE_HTTP_CLIENT) {
+		ev.key.port = bpf_ntohs(sk->__sk_common.skc_dport);
+		if (sk->__sk_common.skc_family == AF_INET) {
+			__u32 a4 = sk->__sk_common.skc_daddr;
+
+			ev.key.addr[10] = 0xff;
+			ev.key.addr[11] = 0xff;
+			__builtin_memcpy(&ev.key.addr[12], &a4, 4);
+		} else {
+			BPF_CORE_READ_INTO(&ev.key.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		}
+	}
+	h = bpf_map_lookup_elem(&http_series, &ev.key);
+	if (!h) {
+		struct sonde_http_hist *fresh = bpf_map_lookup_elem(&http_hist_zero, &zero);
+
+		if (fresh)
+			bpf_map_update_elem(&http_series, &ev.key, fresh, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&http_series, &ev.key);
+		if (!h) {
+			count(SONDE_DATA_DROP_SERIES_FULL);
+			return;
+		}
+	}
+	for (b = 0; b < SONDE_HTTP_BOUNDS; b++)
+		if (d <= bounds_ns[b])
+			break;
+	if (b >= SONDE_HTTP_BUCKETS)
+		return;
+	h->counts[b] += 1;
+	h->sum_ns += d;
+	if (!h->min_ns || d < h->min_ns)
+		h->min_ns = d;
+	if (d > h->max_ns)
+		h->max_ns = d;
+	if (h->exemplars & (1U << b))
+		return;
+	ev.kind = SONDE_EV_HTTP;
+	ev.key.gen = 0;
+	ev.tid = c->tid;
+	ev.cookie = sk->__sk_common.skc_cookie.counter;
+	ev.start_ns = c->start_ns;
+	ev.end_ns = end_ns;
+	ev.line_len = c->line_len < SONDE_HTTP_LINE ? c->line_len : SONDE_HTTP_LINE;
+	__builtin_memcpy(ev.line, c->line, SONDE_HTTP_LINE);
+	if (!bpf_ringbuf_output(&data_events, &ev, sizeof(ev),
+				sonde_wakeup(&data_events, &data_events_woken, wakeup_bytes)))
+		h->exemplars |= 1U << b;
+}
+
+/*
+ * Where the syscall being served keeps its bytes, from its saved user registers (0 when
+ * it is not one of the syscalls above, or made by a kernel thread or a 32-bit task).
+ * `*contiguous`: how many bytes from there belong to the same buffer; `*nr`: the syscall.
+ */
+static __always_inline __u64 user_buffer(__u64 *nr, __u32 *fd, __u64 *contiguous)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs;
+
+	if (task->flags & SONDE_PF_KTHREAD || task->thread_info.status & SONDE_TS_COMPAT)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	*nr = regs->orig_ax;
+	*fd = (__u32)regs->di;
+	switch (*nr) {
+	case NR_READ:
+	case NR_WRITE:
+	case NR_RECVFROM:
+	case NR_SENDTO:
+		return regs->si;
+	case NR_READV:
+	case NR_WRITEV:
+		return pick_iov(regs->si, contiguous);
+	case NR_RECVMSG:
+	case NR_SENDMSG:
+		return pick_msg_iov(regs->si, contiguous);
+	}
+	return 0;
+}
+
+/*
+ * The in-kernel exchange state of a connection, moved by one operation. A request starts
+ * on the request direction's first operation after the previous exchange (its first bytes
+ * a request line); the response's first operation gives the status (interim 1xx ones
+ * aside), its later ones the end. Reads at most the request line's first 64 bytes and a
+ * status line's first 12, once per exchange each.
+ */
+static __always_inline void http_step(struct sock *sk, struct http_conn *c, __u64 buf,
+				      __u32 avail, int egress)
+{
+	__u8 line[SONDE_HTTP_LINE] = {};
+	__u64 now = bpf_ktime_get_ns(), id;
+	__u32 n;
+	__u8 method;
+
+	if (!c->role || (c->role == SONDE_HTTP_SERVER) != egress) {
+		/* The request direction (or not known yet). */
+		if (c->state == HTTP_REQUEST || !buf)
+			return;
+		n = avail < SONDE_HTTP_LINE ? avail : SONDE_HTTP_LINE;
+		if (n < SONDE_PEEK_BYTES || bpf_probe_read_user(line, n, (void *)buf) ||
+		    !looks_http(line))
+			return;
+		method = request_method(line);
+		if (!method)
+			return;
+		http_end(sk, c, now);
+		id = bpf_get_current_pid_tgid();
+		c->role = egress ? SONDE_HTTP_CLIENT : SONDE_HTTP_SERVER;
+		c->method = method;
+		c->version = line_version(line, n);
+		c->status = 0;
+		c->pid = id >> 32;
+		c->tid = (__u32)id;
+		c->start_ns = now;
+		c->last_ns = now;
+		c->line_len = n;
+		__builtin_memcpy(c->line, line, SONDE_HTTP_LINE);
+		c->captured = take_parse_budget(now);
+		c->state = HTTP_REQUEST;
+		return;
+	}
+	/* The response direction. */
+	if (c->state == HTTP_RESPONSE) {
+		c->last_ns = now;
+	} else if (c->state == HTTP_REQUEST) {
+		__u16 status = 0;
+
+		if (buf) {
+			n = avail < 12 ? avail : 12;
+			if (n == 12 && !bpf_probe_read_user(line, 12, (void *)buf))
+				status = status_code(line, n);
+			/* 100 Continue, 103 Early Hints: not the answer. */
+			if (status >= 100 && status < 200 && status != 101)
+				return;
+		}
+		c->status = status;
+		c->last_ns = now;
+		c->state = HTTP_RESPONSE;
+	}
+}
+
+/*
+ * One data operation on a socket: `ret` bytes moved (a negative errno is nothing; 0 on a
+ * receive is the end of the peer's stream). The socket is the tracepoint's; the buffer
+ * comes from the syscall being served, read off its saved user registers: operations not
+ * made by one of the syscalls above (io_uring, splice, sendmmsg, kernel sockets, 32-bit
+ * tasks) are not followed, as before.
  */
 static __always_inline int on_data(struct sock *sk, int ret, int flags, int egress)
 {
-	struct task_struct *task;
 	struct sonde_data_event *e;
-	struct pt_regs *regs;
-	__u32 zero = 0, n, fd;
-	__u64 id, buf, cookie, nr, contiguous = ~0ULL;
-	__u8 *known;
+	struct http_conn *c;
+	__u32 zero = 0, n, fd = 0;
+	__u64 id, buf, cookie, nr = ~0ULL, contiguous = ~0ULL, avail;
 
-	if (ret <= 0 || !sk || sk->sk_protocol != IPPROTO_TCP)
+	if (!sk || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	if (!egress && (flags & (SONDE_MSG_PEEK | SONDE_MSG_ERRQUEUE)))
 		return 0;
+	c = bpf_sk_storage_get(&http_conns, sk, 0, 0);
+	if (ret <= 0) {
+		if (ret == 0 && !egress && c && parse_per_cpu)
+			http_end(sk, c, bpf_ktime_get_ns());
+		return 0;
+	}
+	buf = user_buffer(&nr, &fd, &contiguous);
+	if (!buf && nr != NR_SENDFILE)
+		return 0;
+	if (!c) {
+		__u8 peek[SONDE_PEEK_BYTES];
+
+		/* Any other socket (a database, TLS, the agent's own export) is only looked at:
+		 * its first 6 bytes, never a whole capture of someone else's traffic (the
+		 * 512-byte copy was also ~20 of the ~370 ns this program costs per operation
+		 * there). An unreadable buffer there is no loss. A sendfile has no bytes: a
+		 * connection is recognised by its first bytes. */
+		if (!buf || ret < SONDE_PEEK_BYTES || contiguous < SONDE_PEEK_BYTES ||
+		    bpf_probe_read_user(peek, SONDE_PEEK_BYTES, (void *)buf) || !looks_http(peek))
+			return 0;
+		c = bpf_sk_storage_get(&http_conns, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!c) {
+			count(SONDE_DATA_DROP_NO_STORAGE);
+			return 0;
+		}
+	}
+	avail = (__u64)ret < contiguous ? (__u64)ret : contiguous;
+	if (parse_per_cpu) {
+		http_step(sk, c, buf, avail, egress);
+		if (!c->captured || c->state == HTTP_IDLE) {
+			c->gap = 1;
+			return 0;
+		}
+	}
 	cookie = sk->__sk_common.skc_cookie.counter;
 	if (!cookie) {
 		count(SONDE_DATA_DROP_NO_COOKIE);
 		return 0;
 	}
-	known = bpf_map_lookup_elem(&http_conns, &cookie);
-	task = bpf_get_current_task_btf();
-	if (task->flags & SONDE_PF_KTHREAD || task->thread_info.status & SONDE_TS_COMPAT)
-		return 0;
-	regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	nr = regs->orig_ax;
-	fd = (__u32)regs->di;
-	switch (nr) {
-	case NR_READ:
-	case NR_WRITE:
-	case NR_RECVFROM:
-	case NR_SENDTO:
-		buf = regs->si;
-		break;
-	case NR_READV:
-	case NR_WRITEV:
-		buf = pick_iov(regs->si, &contiguous);
-		break;
-	case NR_RECVMSG:
-	case NR_SENDMSG:
-		buf = pick_msg_iov(regs->si, &contiguous);
-		break;
-	case NR_SENDFILE:
-		/* Bodies only: a connection is recognised by its first bytes. */
-		if (!known)
-			return 0;
-		buf = 0;
-		break;
-	default:
-		return 0;
-	}
 	e = bpf_map_lookup_elem(&data_scratch, &zero);
 	if (!e)
 		return 0;
+	e->flags = 0;
 	if (nr == NR_SENDFILE) {
 		n = 0;
+		e->flags |= SONDE_DATA_F_SENDFILE;
 	} else {
-		n = (__u32)ret < capture_bytes ? (__u32)ret : capture_bytes;
-		if (n > contiguous)
-			n = contiguous;
+		n = avail < capture_bytes ? avail : capture_bytes;
 		if (n > SONDE_DATA_MAX)
 			n = SONDE_DATA_MAX;
-		if (!known) {
-			__u8 one = 1;
-
-			/* Any other socket (a database, TLS, the agent's own export) is only
-			 * looked at: its first 6 bytes, never a whole capture of someone else's
-			 * traffic (the 512-byte copy was also ~20 of the ~370 ns this program
-			 * costs per operation there). An unreadable buffer there is no loss. */
-			if (n < SONDE_PEEK_BYTES ||
-			    bpf_probe_read_user(e->data, SONDE_PEEK_BYTES, (void *)buf) ||
-			    !looks_http(e->data))
-				return 0;
-			bpf_map_update_elem(&http_conns, &cookie, &one, BPF_ANY);
-		}
 		if (bpf_probe_read_user(e->data, n, (void *)buf)) {
 			count(SONDE_DATA_DROP_READ_FAILED);
 			return 0;
 		}
 	}
+	if (c->gap) {
+		e->flags |= SONDE_DATA_F_GAP;
+		c->gap = 0;
+	}
 	id = bpf_get_current_pid_tgid();
 	e->kind = SONDE_EV_DATA;
-	e->flags = 0;
 	if (egress)
 		e->flags |= SONDE_DATA_F_EGRESS;
-	if (nr == NR_SENDFILE)
-		e->flags |= SONDE_DATA_F_SENDFILE;
 	if ((__u32)ret > n)
 		e->flags |= SONDE_DATA_F_CUT;
 	e->captured = n;
@@ -257,4 +552,41 @@ SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sonde_sock_recv, struct sock *sk, int ret, int flags)
 {
 	return on_data(sk, ret, flags, 0);
+}
+
+/* The local side closes (or the socket dies): an exchange still open ends there. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(sonde_http_close, struct sock *sk, int oldstate, int newstate)
+{
+	struct http_conn *c;
+
+	if (!parse_per_cpu || sk->sk_protocol != IPPROTO_TCP ||
+	    (newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK && newstate != TCP_CLOSE))
+		return 0;
+	c = bpf_sk_storage_get(&http_conns, sk, 0, 0);
+	if (c)
+		http_end(sk, c, bpf_ktime_get_ns());
+	return 0;
+}
+
+/*
+ * Run by user space before it reads the histograms: a response with nothing more written
+ * (read) for `quiet_ns` is complete, on a connection kept open and idle.
+ */
+SEC("iter/bpf_sk_storage_map")
+int sonde_http_sweep(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct sock *sk = ctx->sk;
+	struct http_conn *c;
+	__u64 now;
+
+	if (!sk || !ctx->value)
+		return 0;
+	c = bpf_sk_storage_get(&http_conns, sk, 0, 0);
+	if (!c || c->state != HTTP_RESPONSE)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (now - c->last_ns >= quiet_ns)
+		http_end(sk, c, now);
+	return 0;
 }

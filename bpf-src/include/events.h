@@ -17,6 +17,7 @@ enum sonde_event_kind {
 	SONDE_EV_CONN_UPDATE = 4, /* periodic report of a long-lived connection (same layout as CLOSE) */
 	SONDE_EV_DNS_PACKET = 5,  /* a DNS message on a watched port (dns.bpf.c) */
 	SONDE_EV_DATA = 6,	  /* bytes a data syscall moved on an HTTP connection (data.bpf.c) */
+	SONDE_EV_HTTP = 7,	  /* an HTTP exchange the kernel timed, sent up as an exemplar (data.bpf.c) */
 };
 
 /* Who opened the connection, seen from the owning process. */
@@ -147,6 +148,8 @@ enum sonde_data_flags {
 	SONDE_DATA_F_EGRESS = 1 << 0,	/* written by the process (else read) */
 	SONDE_DATA_F_SENDFILE = 1 << 1, /* sendfile(): a length, no bytes */
 	SONDE_DATA_F_CUT = 1 << 2,	/* the syscall moved more than was copied */
+	SONDE_DATA_F_GAP = 1 << 3,	/* operations of the connection were not sent since the
+					   last record: a new exchange starts here */
 };
 
 enum sonde_data_drop {
@@ -154,7 +157,9 @@ enum sonde_data_drop {
 	SONDE_DATA_DROP_ARGS_MAP_FULL = 1, /* syscall arguments could not be kept until exit */
 	SONDE_DATA_DROP_NO_COOKIE = 2,	   /* a socket Sonde did not see open: not followed */
 	SONDE_DATA_DROP_READ_FAILED = 3,   /* a followed connection's bytes could not be read */
-	SONDE_DATA_DROP_MAX = 4,
+	SONDE_DATA_DROP_NO_STORAGE = 4,	   /* no socket storage for a new HTTP connection */
+	SONDE_DATA_DROP_SERIES_FULL = 5,   /* an exchange timed in the kernel found no series slot */
+	SONDE_DATA_DROP_MAX = 6,
 };
 
 /* SONDE_EV_DATA: a header and `captured` bytes (the record is only as long as that). */
@@ -169,6 +174,67 @@ struct sonde_data_event {
 	__u64 ts_ns; /* CLOCK_MONOTONIC at syscall exit */
 	__u64 len;   /* bytes the syscall moved */
 	__u8 data[SONDE_DATA_MAX];
+};
+
+/*
+ * In-kernel HTTP: past the rate of exchanges followed byte by byte (`parse_per_cpu`), the
+ * kernel itself times and counts an exchange, from its request line and status line, into
+ * a per-CPU duration histogram per series. An exchange of a histogram bucket that has no
+ * exemplar yet in the current generation is also sent up (SONDE_EV_HTTP), to become a span.
+ */
+#define SONDE_HTTP_BOUNDS 14		     /* the histogram's bounds (semconv HTTP_BUCKETS) */
+#define SONDE_HTTP_BUCKETS (SONDE_HTTP_BOUNDS + 1) /* and the bucket past the last bound */
+#define SONDE_HTTP_LINE 64		     /* request-line bytes kept per exchange */
+
+enum sonde_http_role {
+	SONDE_HTTP_SERVER = 1, /* the local process read the request */
+	SONDE_HTTP_CLIENT = 2, /* the local process wrote it */
+};
+
+/* The methods the kernel recognises a request by (looks_http); 0: any other. */
+enum sonde_http_method {
+	SONDE_HTTP_GET = 1,
+	SONDE_HTTP_HEAD = 2,
+	SONDE_HTTP_POST = 3,
+	SONDE_HTTP_PUT = 4,
+	SONDE_HTTP_DELETE = 5,
+	SONDE_HTTP_OPTIONS = 6,
+	SONDE_HTTP_PATCH = 7,
+};
+
+/* A series of the kernel's duration histograms. */
+struct sonde_http_key {
+	__u32 pid;     /* the process that read (server) or wrote (client) the request */
+	__u8 gen;      /* the generation user space had set: it reads and clears the other one */
+	__u8 role;     /* enum sonde_http_role */
+	__u8 method;   /* enum sonde_http_method */
+	__u8 version;  /* HTTP/1.<version> of the request line */
+	__u16 status;  /* final status code; 0: none came */
+	__u16 port;    /* client: the server's port (host order); server: 0 */
+	__u8 addr[16]; /* client: the server's address, IPv4 as ::ffff:a.b.c.d; server: 0 */
+};
+
+/* One series' per-CPU histogram (nanoseconds). */
+struct sonde_http_hist {
+	__u64 counts[SONDE_HTTP_BUCKETS];
+	__u64 sum_ns;
+	__u64 min_ns;
+	__u64 max_ns;
+	__u32 exemplars; /* bit per bucket: an exemplar of it was sent up */
+	__u32 _pad;
+};
+
+/* SONDE_EV_HTTP: one exchange timed in the kernel, to be exported as a span (exemplar). */
+struct sonde_http_event {
+	__u8 kind; /* SONDE_EV_HTTP */
+	__u8 line_len; /* bytes in line[] */
+	__u16 _pad;
+	__u32 tid;
+	struct sonde_http_key key; /* gen: 0 */
+	__u64 cookie;
+	__u64 start_ns; /* CLOCK_MONOTONIC: the request's first byte read (server) or written */
+	__u64 end_ns;	/* the response's last byte written (server) or read; else the close */
+	__u8 line[SONDE_HTTP_LINE]; /* the request line's first bytes */
 };
 
 #endif /* SONDE_EVENTS_H */

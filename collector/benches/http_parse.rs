@@ -85,6 +85,7 @@ fn track(c: &mut Criterion) {
         egress,
         data: data.to_vec(),
         len: data.len() as u64,
+        gap: false,
     };
     let mut ts = 0;
     let mut group = c.benchmark_group("http_track/keepalive_exchange");

@@ -22,6 +22,11 @@ use sonde::telemetry::{Signal, Telemetry};
 /// The ring-buffer wake-up threshold at most: about 400 connection records.
 const WAKEUP_BYTES_MAX: u64 = 64 * 1024;
 
+/// A response on a connection kept open, with nothing more written (read) for this long,
+/// is complete: long enough for a response written in pauses (a slow reader's
+/// backpressure), short against the metric interval.
+const HTTP_RESPONSE_QUIET: Duration = Duration::from_secs(2);
+
 /// How long shutdown may spend flushing what is queued.
 const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -142,6 +147,8 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             capture_bytes: u32::try_from(cfg.http.capture_bytes).unwrap_or(u32::MAX),
             ring_buffer_bytes: ring,
             wakeup_bytes: u64::from(ring / 16).min(WAKEUP_BYTES_MAX),
+            parse_per_second: parse_per_second(&cfg.http),
+            quiet: HTTP_RESPONSE_QUIET,
         })?)
     } else {
         None
@@ -181,6 +188,10 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         conn: Some(probes.drop_counters()?),
         dns: dns.as_ref().map(DnsProbes::counters).transpose()?,
         data: data.as_ref().map(DataProbes::counters).transpose()?,
+        http_series: match &data {
+            Some(d) if parse_per_second(&cfg.http) > 0 => Some(d.http_series()?),
+            _ => None,
+        },
     };
     runtime.block_on(async move {
         let exporters = Exporters::start(&cfg.exporter, Arc::clone(&telemetry))?;
@@ -277,6 +288,15 @@ fn run(cfg: Config) -> anyhow::Result<()> {
 }
 
 /// The route rules of the configuration (templates were checked when it was loaded).
+/// `http.parse_per_second`, except that route rules need every path: then 0 (all).
+fn parse_per_second(http: &config::HttpConfig) -> u32 {
+    if http.routes.templates.is_empty() && !http.routes.heuristic {
+        http.parse_per_second
+    } else {
+        0
+    }
+}
+
 fn route_rules(cfg: &config::RoutesConfig) -> anyhow::Result<RouteRules> {
     Ok(RouteRules {
         templates: cfg

@@ -5,6 +5,7 @@
 //! It ends when the ring-buffer side closes the channel, after flushing everything.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -14,7 +15,7 @@ use tokio::time::{interval, interval_at, MissedTickBehavior};
 
 mod metrics;
 
-use crate::bpf::{DataCounters, DnsCounters, DropCounters};
+use crate::bpf::{DataCounters, DnsCounters, DropCounters, HttpSeries};
 use crate::console;
 use crate::correlate::Connections;
 use crate::correlate::ServingThreads;
@@ -23,6 +24,7 @@ use crate::dns::{DnsTracker, Lookup, NameCache};
 use crate::export::prometheus::Publisher;
 use crate::export::Exporters;
 use crate::handoff::EventReceiver;
+use crate::http::kernel::KernelExchange;
 use crate::http::route::{self, RouteRules, Router};
 use crate::http::{Exchange, HttpSegment, HttpTracker, Role};
 use crate::process::ProcessCache;
@@ -87,6 +89,8 @@ pub struct KernelCounters {
     pub dns: Option<DnsCounters>,
     /// HTTP data capture (data.bpf.c).
     pub data: Option<DataCounters>,
+    /// The kernel's HTTP duration histograms (data.bpf.c, with `http.parse_per_second`).
+    pub http_series: Option<HttpSeries>,
 }
 
 /// The pipeline's state.
@@ -105,6 +109,7 @@ pub struct Pipeline {
     dns_metrics: DnsMetrics,
     dns_kernel: Option<DnsCounters>,
     data_kernel: Option<DataCounters>,
+    http_kernel: Option<HttpSeries>,
     http: HttpTracker,
     http_metrics: HttpMetrics,
     threads: ServingThreads,
@@ -179,6 +184,7 @@ impl Pipeline {
             dns_metrics,
             dns_kernel: kernel.dns,
             data_kernel: kernel.data,
+            http_kernel: kernel.http_series,
             http: HttpTracker::new(settings_max_connections, HTTP_IDLE_TIMEOUT),
             http_metrics,
             threads: ServingThreads::default(),
@@ -255,7 +261,10 @@ impl Pipeline {
                     self.flush_full();
                 }
                 _ = metric_tick.tick() => self.export_metrics(),
-                _ = refresh_tick.tick(), if prometheus => self.refresh_prometheus(),
+                _ = refresh_tick.tick(), if prometheus => {
+                    self.pull_kernel_http();
+                    self.refresh_prometheus();
+                }
             }
         }
         self.close_http(Instant::now(), true);
@@ -272,6 +281,7 @@ impl Pipeline {
             KernelEvent::ProcExit { pid } => self.processes.on_exit(pid, Instant::now()),
             KernelEvent::DnsPacket(packet) => self.dns_packet(*packet),
             KernelEvent::Data(segment) => self.data_segment(segment),
+            KernelEvent::HttpKernel(exchange) => self.kernel_exchange(*exchange),
         }
     }
 
@@ -372,6 +382,7 @@ impl Pipeline {
             egress: segment.egress,
             data: segment.data,
             len: segment.len,
+            gap: segment.gap,
         };
         for exchange in self.http.segment(seg) {
             self.http_exchange(exchange);
@@ -423,6 +434,67 @@ impl Pipeline {
             self.spans.push(&h.process, h.span(), now);
         } else if tracing {
             self.telemetry.span_sampled_out();
+        }
+    }
+
+    /// An exchange the kernel timed and counted, sent up to be its bucket's exemplar: its
+    /// span, and the exemplar (its count comes with the kernel's histograms).
+    fn kernel_exchange(&mut self, k: KernelExchange) {
+        let now = Instant::now();
+        let host = k
+            .key
+            .server
+            .map(|addr| self.server_name(k.key.pid, addr, k.end_unix_nanos));
+        let owner = Owner {
+            pid: k.key.pid,
+            tid: k.tid,
+            ..Owner::default()
+        };
+        let process = self.processes.lookup(&owner);
+        let h = HttpExchange::new(k.exchange(host), process, self.salt, None);
+        self.http_metrics.exemplar(&h);
+        if self.settings.console {
+            console::print_http(&h);
+        }
+        if self.exporters.traces.is_some() {
+            self.spans.push(&h.process, h.span(), now);
+        }
+    }
+
+    /// A client's server as a Host value: its DNS name when the process looked one up,
+    /// else its address, with the port.
+    fn server_name(&self, pid: u32, addr: SocketAddr, at_unix_nanos: u64) -> String {
+        match self.names.name_for(pid, addr.ip(), at_unix_nanos) {
+            Some(name) => format!("{name}:{}", addr.port()),
+            None => addr.to_string(),
+        }
+    }
+
+    /// Adds what the kernel counted since the last pull to the HTTP metrics.
+    fn pull_kernel_http(&mut self) {
+        let Some(reader) = &mut self.http_kernel else {
+            return;
+        };
+        let series = match reader.pull() {
+            Ok(series) => series,
+            Err(e) => {
+                tracing::warn!("reading the kernel's HTTP histograms: {e}");
+                return;
+            }
+        };
+        let now = unix_nanos_now();
+        for k in series {
+            let owner = Owner {
+                pid: k.key.pid,
+                ..Owner::default()
+            };
+            let process = self.processes.lookup(&owner);
+            let server = k
+                .key
+                .server
+                .map(|addr| self.server_name(k.key.pid, addr, now));
+            self.http_metrics
+                .add_kernel(&process, &k, server.as_deref(), now);
         }
     }
 

@@ -41,11 +41,16 @@ pub enum LostReason {
     KernelDataRingbufFull,
     /// The bytes of an HTTP data operation could not be read from the process.
     DataReadFailed,
+    /// The kernel's HTTP series map was full: an exchange timed in the kernel was not
+    /// counted.
+    KernelHttpSeriesFull,
+    /// No socket storage could be had for a new HTTP connection: it is not followed.
+    KernelHttpStorageFull,
 }
 
 impl LostReason {
     /// Every reason, in index order.
-    pub const ALL: [LostReason; 12] = [
+    pub const ALL: [LostReason; 14] = [
         LostReason::KernelRingbufFull,
         LostReason::KernelConnMapFull,
         LostReason::KernelListenMapFull,
@@ -58,6 +63,8 @@ impl LostReason {
         LostReason::DnsPendingEvicted,
         LostReason::KernelDataRingbufFull,
         LostReason::DataReadFailed,
+        LostReason::KernelHttpSeriesFull,
+        LostReason::KernelHttpStorageFull,
     ];
 
     /// The value of the `sonde.reason` attribute.
@@ -75,6 +82,8 @@ impl LostReason {
             LostReason::DnsPendingEvicted => "dns_pending_evicted",
             LostReason::KernelDataRingbufFull => "kernel_data_ringbuf_full",
             LostReason::DataReadFailed => "data_read_failed",
+            LostReason::KernelHttpSeriesFull => "kernel_http_series_full",
+            LostReason::KernelHttpStorageFull => "kernel_http_storage_full",
         }
     }
 }

@@ -165,6 +165,50 @@ fn nginx_spans(rx: &Receiver, kind: SpanKind) -> Vec<Span> {
         .collect()
 }
 
+/// The test traffic from side A to nginx on `b`: requests one at a time with known
+/// outcomes (`/slow` SLOW times), one `/ok` per traceparent in `traces`, then two seconds
+/// of paced keep-alive wrk on `/ok`. Returns wrk's report.
+fn drive(pair: &NetnsPair, b: &str, traces: &[(&str, &str)]) -> String {
+    let url = |path: &str| format!("http://{b}:{PORT}{path}");
+    let plan: &[(&str, u16, usize)] = &[
+        ("/ok", 200, 5),
+        ("/missing", 404, 3),
+        ("/fail", 500, 2),
+        ("/static/index.html", 200, 2),
+        ("/slow", 200, SLOW),
+    ];
+    for &(path, status, n) in plan {
+        for _ in 0..n {
+            assert_eq!(curl(pair, &url(path), &[]), status, "{path}");
+        }
+    }
+    for (trace, parent) in traces {
+        let h = format!("traceparent: 00-{trace}-{parent}-01");
+        assert_eq!(curl(pair, &url("/ok"), &[&h]), 200);
+    }
+    // Keep-alive load: wrk's count is whatever it managed; the access log says.
+    let wrk = pair
+        .output(
+            Side::A,
+            "wrk",
+            &[
+                "-t1",
+                "-c4",
+                "-d2s",
+                "-s",
+                &fixture("wrk_paced.lua"),
+                &url("/ok"),
+            ],
+        )
+        .unwrap();
+    assert!(
+        wrk.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wrk.stderr)
+    );
+    String::from_utf8_lossy(&wrk.stdout).into_owned()
+}
+
 #[test]
 #[ignore = "needs root: loads BPF"]
 fn root_nginx_counts_equal_its_access_log() {
@@ -217,49 +261,11 @@ fn root_nginx_counts_equal_its_access_log() {
     let dir = nginx_dir(&format!("{b}:{PORT}"));
     let _nginx = start_nginx(&pair, &dir);
 
-    let url = |path: &str| format!("http://{b}:{PORT}{path}");
-    // Requests one at a time, with known outcomes.
-    let plan: &[(&str, u16, usize)] = &[
-        ("/ok", 200, 5),
-        ("/missing", 404, 3),
-        ("/fail", 500, 2),
-        ("/static/index.html", 200, 2),
-        ("/slow", 200, SLOW),
-    ];
-    for &(path, status, n) in plan {
-        for _ in 0..n {
-            assert_eq!(curl(&pair, &url(path), &[]), status, "{path}");
-        }
-    }
     let traces = [
         ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"),
         ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"),
     ];
-    for (trace, parent) in traces {
-        let h = format!("traceparent: 00-{trace}-{parent}-01");
-        assert_eq!(curl(&pair, &url("/ok"), &[&h]), 200);
-    }
-    // Then keep-alive load: wrk's count is whatever it managed; the access log says.
-    let wrk = pair
-        .output(
-            Side::A,
-            "wrk",
-            &[
-                "-t1",
-                "-c4",
-                "-d2s",
-                "-s",
-                &fixture("wrk_paced.lua"),
-                &url("/ok"),
-            ],
-        )
-        .unwrap();
-    assert!(
-        wrk.status.success(),
-        "{}",
-        String::from_utf8_lossy(&wrk.stderr)
-    );
-    let wrk_out = String::from_utf8_lossy(&wrk.stdout).into_owned();
+    let wrk_out = drive(&pair, &b, &traces);
 
     // Every status's count equals the access log's, exactly.
     let (logged, logged_tps) = access_log(&dir);
@@ -411,6 +417,154 @@ fn root_nginx_counts_equal_its_access_log() {
         );
         assert_eq!(e.series["le"].parse::<f64>().unwrap(), 0.5, "{e:?}");
     }
+
+    let _ = std::fs::remove_file(config);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The exemplar's value, seconds.
+fn exemplar_value(e: &opentelemetry_proto::tonic::metrics::v1::Exemplar) -> f64 {
+    match e.value {
+        Some(opentelemetry_proto::tonic::metrics::v1::exemplar::Value::AsDouble(v)) => v,
+        _ => panic!("exemplar without a double value"),
+    }
+}
+
+#[test]
+#[ignore = "needs root: loads BPF"]
+fn root_nginx_counts_made_in_the_kernel_equal_its_access_log() {
+    require_root();
+    let receiver = Receiver::start().unwrap();
+    let pair = NetnsPair::create("ngk", 79).unwrap();
+    let b = pair.addr(Side::B).to_string();
+    let config = std::env::temp_dir().join(format!("sonde-nginx-k-{}.yaml", std::process::id()));
+    // About one exchange a second per CPU is parsed by the agent; the kernel times and
+    // counts all the others (no route templates: they would need every path).
+    std::fs::write(&config, "http:\n  enabled: true\n  parse_per_second: 1\n").unwrap();
+    let agent = Agent::start(
+        &["--config", config.to_str().unwrap()],
+        &[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                receiver.grpc_endpoint().as_str(),
+            ),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+        ],
+    )
+    .unwrap();
+    agent.wait_ready(Duration::from_secs(30)).unwrap();
+    let mut backend_cmd = pair.command(
+        Side::B,
+        "/usr/bin/python3",
+        &[
+            &fixture("http_app.py"),
+            "backend",
+            &BACKEND_PORT.to_string(),
+        ],
+    );
+    backend_cmd.env("OTEL_SERVICE_NAME", "sonde-nginx-backend");
+    let _backend = spawn_ready(backend_cmd, "listening", Duration::from_secs(10)).unwrap();
+    let dir = nginx_dir(&format!("{b}:{PORT}"));
+    let _nginx = start_nginx(&pair, &dir);
+    let traces = [("5bf92f3577b34da6a3ce929d0e0e4737", "10f067aa0ba902b8")];
+    let wrk_out = drive(&pair, &b, &traces);
+
+    // Every status's count equals the access log's, exactly, whichever side counted.
+    let (logged, _) = access_log(&dir);
+    let total: u64 = logged.values().sum();
+    assert!(total > 500, "wrk drove only {total} requests: {wrk_out}");
+    let equal = receiver.wait_until(Duration::from_secs(30), |rx| {
+        logged.iter().all(|(&s, &n)| sonde_count(rx, s, None) == n)
+    });
+    let seen: BTreeMap<u16, u64> = logged
+        .keys()
+        .map(|&s| (s, sonde_count(&receiver, s, None)))
+        .collect();
+    assert!(
+        equal,
+        "access log {logged:?}, Sonde {seen:?}; wrk: {wrk_out}"
+    );
+    // nginx's calls to the backend, counted on the client side with the server's address.
+    let client = receiver.wait_until(Duration::from_secs(10), |rx| {
+        let metrics: Vec<_> = rx
+            .metrics_named(m::HTTP_CLIENT_DURATION.name)
+            .into_iter()
+            .filter(|(res, _)| service(res) == "nginx")
+            .collect();
+        latest_histogram_count(&metrics, |attrs| {
+            attr_int(attrs, a::SERVER_PORT) == Some(i64::from(BACKEND_PORT))
+                && attr_int(attrs, a::HTTP_RESPONSE_STATUS_CODE) == Some(200)
+        }) == SLOW as u64
+    });
+    assert!(
+        client,
+        "nginx's {SLOW} calls to the backend were not counted"
+    );
+
+    let out = agent.stop().unwrap();
+    let lost: Vec<&String> = out
+        .stdout
+        .iter()
+        .chain(&out.stderr)
+        .filter(|l| l.contains("LOST"))
+        .collect();
+    assert!(lost.is_empty(), "the agent lost events: {lost:?}");
+
+    // The kernel did most of the counting: far fewer spans than requests went out.
+    let server = nginx_spans(&receiver, SpanKind::Server);
+    assert!(!server.is_empty());
+    assert!(
+        (server.len() as u64) < total / 4,
+        "{} server spans for {total} requests: the agent parsed them all",
+        server.len()
+    );
+    // Every exemplar names an exported span; the /slow requests' bucket has one, a span
+    // of a /slow request.
+    let exported: HashSet<Vec<u8>> = receiver
+        .spans()
+        .iter()
+        .map(|(_, s)| s.trace_id.clone())
+        .collect();
+    let le_05 = m::HTTP_BUCKETS.iter().position(|&b| b == 0.5).unwrap();
+    let mut slow_bucket = 0;
+    let mut slow_exemplars = 0;
+    for (res, metric) in receiver.metrics_named(m::HTTP_SERVER_DURATION.name) {
+        let Some(Data::Histogram(h)) = &metric.data else {
+            panic!("{} is not a histogram", metric.name)
+        };
+        for p in &h.data_points {
+            for e in &p.exemplars {
+                assert!(
+                    exported.contains(&e.trace_id),
+                    "exemplar trace {} of {} was not exported",
+                    hex(&e.trace_id),
+                    service(&res)
+                );
+            }
+            if service(&res) != "nginx" {
+                continue;
+            }
+            slow_bucket = slow_bucket.max(p.bucket_counts.get(le_05).copied().unwrap_or(0));
+            for e in p.exemplars.iter().filter(|e| exemplar_value(e) > 0.25) {
+                let v = exemplar_value(e);
+                assert!(v <= 0.5, "slow exemplar {v}");
+                let span = server
+                    .iter()
+                    .find(|s| s.trace_id == e.trace_id)
+                    .expect("the slow exemplar's span is nginx's");
+                assert_eq!(
+                    attr_str(&span.attributes, a::URL_PATH).as_deref(),
+                    Some("/slow")
+                );
+                slow_exemplars += 1;
+            }
+        }
+    }
+    assert!(slow_bucket > 0, "no /slow request in (0.25, 0.5]");
+    assert!(
+        slow_exemplars > 0,
+        "no exemplar in the /slow requests' bucket"
+    );
 
     let _ = std::fs::remove_file(config);
     let _ = std::fs::remove_dir_all(dir);

@@ -64,6 +64,9 @@ pub enum BpfError {
         /// libbpf's error.
         source: libbpf_rs::Error,
     },
+    /// Reading from a BPF file descriptor failed.
+    #[error("{0}: {1}")]
+    Io(&'static str, std::io::Error),
 }
 
 impl BpfError {

@@ -15,7 +15,7 @@ pub mod preflight;
 mod ringbuf;
 pub mod types;
 
-pub use data::{DataCounters, DataProbeOptions, DataProbes};
+pub use data::{DataCounters, DataProbeOptions, DataProbes, HttpSeries};
 pub use dns::{DnsCounters, DnsProbeOptions, DnsProbes};
 pub use error::BpfError;
 pub use loader::{DropCounters, ProbeOptions, Probes, Reporter};

@@ -32,7 +32,7 @@ pub mod data {
     include!(concat!(env!("OUT_DIR"), "/data.skel.rs"));
 }
 
-pub use data::types::sonde_data_event;
+pub use data::types::{sonde_data_event, sonde_http_event, sonde_http_hist, sonde_http_key};
 pub use data::{DataSkel, DataSkelBuilder};
 pub use dns::types::sonde_dns_event;
 pub use dns::{DnsSkel, DnsSkelBuilder};
@@ -49,6 +49,8 @@ pub const EV_CONN_UPDATE: u8 = 4;
 pub const EV_DNS_PACKET: u8 = 5;
 /// Bytes a data syscall moved on an HTTP connection.
 pub const EV_DATA: u8 = 6;
+/// An HTTP exchange the kernel timed and counted, sent up to become an exemplar span.
+pub const EV_HTTP: u8 = 7;
 
 /// `SONDE_DATA_MAX`: bytes copied per syscall at most.
 pub const DATA_MAX: u32 = 1024;
@@ -60,12 +62,24 @@ pub const DATA_F_EGRESS: u8 = 1 << 0;
 pub const DATA_F_SENDFILE: u8 = 1 << 1;
 /// The syscall moved more than was copied.
 pub const DATA_F_CUT: u8 = 1 << 2;
+/// Operations of the connection were left out since the last record: an exchange starts.
+pub const DATA_F_GAP: u8 = 1 << 3;
 /// `enum sonde_data_drop`: the data ring buffer was full.
 pub const DATA_DROP_RINGBUF_FULL: u32 = 0;
 /// `enum sonde_data_drop`: the user buffer could not be read.
 pub const DATA_DROP_READ_FAILED: u32 = 3;
+/// `enum sonde_data_drop`: no socket storage for a new HTTP connection.
+pub const DATA_DROP_NO_STORAGE: u32 = 4;
+/// `enum sonde_data_drop`: an exchange timed in the kernel found no series slot.
+pub const DATA_DROP_SERIES_FULL: u32 = 5;
 /// Number of data drop counters (`enum sonde_data_drop`).
-pub const DATA_DROP_MAX: u32 = 4;
+pub const DATA_DROP_MAX: u32 = 6;
+/// `SONDE_HTTP_BOUNDS`: bounds of the kernel's duration histograms.
+pub const HTTP_BOUNDS: usize = 14;
+/// `enum sonde_http_role`: the local process read the request.
+pub const HTTP_SERVER: u8 = 1;
+/// `enum sonde_http_role`: the local process wrote it.
+pub const HTTP_CLIENT: u8 = 2;
 
 /// `enum sonde_dns_flags`.
 pub const DNS_F_EGRESS: u16 = 1 << 0;
@@ -105,6 +119,10 @@ const _: () = assert!(std::mem::size_of::<sonde_proc_event>() == 40);
 const _: () = assert!(std::mem::size_of::<sonde_owner>() == 40);
 const _: () = assert!(std::mem::size_of::<sonde_dns_event>() == 1584);
 const _: () = assert!(std::mem::size_of::<sonde_data_event>() == DATA_HEADER + DATA_MAX as usize);
+const _: () = assert!(std::mem::size_of::<sonde_http_key>() == 28);
+const _: () = assert!(std::mem::size_of::<sonde_http_hist>() == 8 * (HTTP_BOUNDS + 1) + 32);
+const _: () = assert!(std::mem::size_of::<sonde_http_event>() == 128);
+const _: () = assert!(sonde_semconv::metric::HTTP_BUCKETS.len() == HTTP_BOUNDS);
 
 // SAFETY: both are `#[repr(C)]` structs of integers and byte arrays, valid for any bit
 // pattern, which is what `plain::from_bytes` requires.
@@ -115,3 +133,9 @@ unsafe impl plain::Plain for sonde_proc_event {}
 unsafe impl plain::Plain for sonde_dns_event {}
 // SAFETY: as above.
 unsafe impl plain::Plain for sonde_data_event {}
+// SAFETY: as above.
+unsafe impl plain::Plain for sonde_http_key {}
+// SAFETY: as above.
+unsafe impl plain::Plain for sonde_http_hist {}
+// SAFETY: as above.
+unsafe impl plain::Plain for sonde_http_event {}

@@ -79,6 +79,11 @@ pub struct HttpConfig {
     /// Request spans exported per second at most (0: all); past it spans are sampled,
     /// except those that become exemplars. Metrics always count every request.
     pub max_spans_per_second: u32,
+    /// Exchanges per second followed byte by byte and parsed by the agent (0: all). Past
+    /// it, the kernel times and counts exchanges itself (no path, route, Host or
+    /// traceparent; one exemplar span per bucket per interval). With route templates or
+    /// the heuristic, every exchange is parsed whatever this says.
+    pub parse_per_second: u32,
 }
 
 impl Default for HttpConfig {
@@ -89,6 +94,7 @@ impl Default for HttpConfig {
             ring_buffer_size: 4 << 20,
             routes: RoutesConfig::default(),
             max_spans_per_second: 5_000,
+            parse_per_second: 1_000,
         }
     }
 }

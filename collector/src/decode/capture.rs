@@ -1,10 +1,12 @@
 //! Captured bytes: DNS messages and HTTP data-syscall prefixes.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use super::conn::{comm_to_string, ip4, ip6, Owner, AF_INET, AF_INET6};
 use super::{Clock, DecodeError};
-use crate::bpf::types::{self, sonde_dns_event};
+use crate::bpf::types::{self, sonde_dns_event, sonde_http_event, sonde_http_key};
+use crate::http::kernel::{kernel_method, KernelExchange, KernelKey};
+use crate::http::Role;
 
 /// One data syscall on an HTTP connection: its length and a bounded prefix of its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,9 @@ pub struct DataSegment {
     pub len: u64,
     /// The captured prefix.
     pub data: Vec<u8>,
+    /// Operations of the connection were left out before this one (the kernel counted
+    /// their exchanges itself): an exchange starts here.
+    pub gap: bool,
 }
 
 /// One DNS message as captured, owned.
@@ -84,6 +89,44 @@ pub(super) fn decode_data(data: &[u8], clock: &Clock) -> Result<DataSegment, Dec
         sendfile: flags & types::DATA_F_SENDFILE != 0,
         len: u64_at(32),
         data: body.to_vec(),
+        gap: flags & types::DATA_F_GAP != 0,
+    })
+}
+
+/// The series a kernel HTTP key names.
+pub fn http_key(k: &sonde_http_key) -> Result<KernelKey, DecodeError> {
+    let role = match k.role {
+        types::HTTP_SERVER => Role::Server,
+        types::HTTP_CLIENT => Role::Client,
+        other => return Err(DecodeError::HttpRole(other)),
+    };
+    let server = (role == Role::Client).then(|| {
+        let ip = Ipv6Addr::from(k.addr);
+        let ip = ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4);
+        SocketAddr::new(ip, k.port)
+    });
+    Ok(KernelKey {
+        pid: k.pid,
+        role,
+        method: kernel_method(k.method),
+        version: k.version,
+        status: (k.status != 0).then_some(k.status),
+        server,
+    })
+}
+
+pub(super) fn decode_http(
+    raw: &sonde_http_event,
+    clock: &Clock,
+) -> Result<KernelExchange, DecodeError> {
+    let len = usize::from(raw.line_len).min(raw.line.len());
+    Ok(KernelExchange {
+        key: http_key(&raw.key)?,
+        tid: raw.tid,
+        cookie: raw.cookie,
+        start_unix_nanos: clock.to_unix_nanos(raw.start_ns),
+        end_unix_nanos: clock.to_unix_nanos(raw.end_ns),
+        line: raw.line[..len].to_vec(),
     })
 }
 

@@ -5,10 +5,13 @@
 mod capture;
 mod conn;
 
-pub use capture::{DataSegment, DnsPacket};
+pub use capture::{http_key, DataSegment, DnsPacket};
 pub use conn::{classify, CloseReason, ConnRecord, Direction, Owner};
 
-use crate::bpf::types::{self, sonde_conn_event, sonde_dns_event, sonde_proc_event};
+use crate::bpf::types::{
+    self, sonde_conn_event, sonde_dns_event, sonde_http_event, sonde_proc_event,
+};
+use crate::http::kernel::KernelExchange;
 
 use conn::comm_to_string;
 
@@ -38,6 +41,8 @@ pub enum KernelEvent {
     /// Bytes a data operation moved on an HTTP connection (not boxed: it is small, and
     /// there are several per HTTP request).
     Data(DataSegment),
+    /// An HTTP exchange the kernel timed and counted, to become an exemplar span.
+    HttpKernel(Box<KernelExchange>),
 }
 
 /// Converts the kernel's CLOCK_MONOTONIC nanoseconds into wall-clock time.
@@ -113,6 +118,9 @@ pub enum DecodeError {
     /// An address family other than AF_INET/AF_INET6.
     #[error("connection record with address family {0}")]
     Family(u8),
+    /// An HTTP record whose role is neither server nor client.
+    #[error("HTTP exchange record with role {0}")]
+    HttpRole(u8),
 }
 
 /// Decodes one ring-buffer record.
@@ -140,6 +148,10 @@ pub fn decode(data: &[u8], clock: &Clock) -> Result<KernelEvent, DecodeError> {
             })
         }
         types::EV_DATA => capture::decode_data(data, clock).map(KernelEvent::Data),
+        types::EV_HTTP => {
+            let raw: &sonde_http_event = from_bytes(kind, data)?;
+            capture::decode_http(raw, clock).map(|e| KernelEvent::HttpKernel(Box::new(e)))
+        }
         types::EV_DNS_PACKET => {
             let raw: &sonde_dns_event = from_bytes(kind, data)?;
             capture::decode_dns(raw, clock).map(|p| KernelEvent::DnsPacket(Box::new(p)))

@@ -19,6 +19,10 @@ pub struct HttpSegment {
     pub data: Vec<u8>,
     /// Bytes the syscall moved; more than `data.len()` when the capture was cut.
     pub len: u64,
+    /// Operations of the connection were left out before this one (the kernel counted
+    /// their exchanges itself): whatever was open on it ends at the last segment seen,
+    /// and an exchange starts here.
+    pub gap: bool,
 }
 
 /// Which end of the connection the local socket is.

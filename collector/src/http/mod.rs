@@ -27,6 +27,7 @@
 
 mod connection;
 mod exchange;
+pub mod kernel;
 pub mod route;
 mod stats;
 mod stream;

@@ -51,6 +51,9 @@ pub struct HttpStats {
     pub expired_connections: u64,
     /// Connections dropped, least recently active first, because the table was full.
     pub evicted_connections: u64,
+    /// Connections restarted at a gap: the kernel counted some of their exchanges
+    /// itself, and the next one it sent up starts afresh.
+    pub gaps: u64,
     /// Connections tracked now.
     pub connections: u64,
     /// Requests waiting for a response now.

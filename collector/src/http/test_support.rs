@@ -24,6 +24,7 @@ pub(crate) fn cut(ts: u64, cookie: u64, egress: bool, data: &[u8], len: u64) -> 
         egress,
         data: data.to_vec(),
         len,
+        gap: false,
     }
 }
 

@@ -64,6 +64,12 @@ impl HttpTracker {
             self.stats.truncated_captures += 1;
         }
         let mut out = Vec::new();
+        if s.gap {
+            if let Some(e) = self.remove(s.cookie) {
+                self.stats.gaps += 1;
+                e.conn.close(e.last_seen, &mut self.stats, &mut out);
+            }
+        }
         if !self.conns.contains_key(&s.cookie) {
             // The side that writes the first request is the client.
             if !check_request(&s.data) {

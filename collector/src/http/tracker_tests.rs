@@ -421,3 +421,34 @@ fn the_table_shrinks_after_a_burst_has_closed() {
     let now = t.table_capacity();
     assert!(now <= tracker::SHRINK_SLACK + 8, "{now} slots of {grown}");
 }
+
+#[test]
+fn a_gap_ends_what_was_open_at_the_last_segment_and_starts_afresh() {
+    let mut t = tracker();
+    // A response without framing: its body runs until the close.
+    const UNTIL_CLOSE: &[u8] = b"HTTP/1.0 200 OK\r\n\r\nbody";
+    assert!(feed(
+        &mut t,
+        vec![seg(10, C, false, GET), seg(20, C, true, UNTIL_CLOSE)]
+    )
+    .is_empty());
+    // The kernel counted the next exchanges itself; the one it sends up next says so.
+    let mut next = seg(500, C, false, GET);
+    next.gap = true;
+    let done = t.segment(next);
+    assert_eq!(done.len(), 1, "the open exchange ends at the gap");
+    assert_eq!((done[0].start_unix_nanos, done[0].end_unix_nanos), (10, 20));
+    assert_eq!(status(&done[0]), Some(200));
+    let done = t.segment(seg(530, C, true, OK5));
+    assert_eq!(done.len(), 1, "the exchange after the gap pairs as usual");
+    assert_eq!(
+        (done[0].start_unix_nanos, done[0].end_unix_nanos),
+        (500, 530)
+    );
+    assert_eq!(t.stats().gaps, 1);
+    // A gap on a connection not tracked is just a start.
+    let mut fresh = seg(600, C + 1, false, GET);
+    fresh.gap = true;
+    assert!(t.segment(fresh).is_empty());
+    assert_eq!((t.stats().gaps, t.stats().connections), (1, 2));
+}

@@ -4,7 +4,9 @@
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 
 use super::{unix_nanos_now, Pipeline};
-use crate::bpf::types::{DATA_DROP_READ_FAILED, DATA_DROP_RINGBUF_FULL};
+use crate::bpf::types::{
+    DATA_DROP_NO_STORAGE, DATA_DROP_READ_FAILED, DATA_DROP_RINGBUF_FULL, DATA_DROP_SERIES_FULL,
+};
 use crate::bpf::types::{DNS_DROP_RINGBUF_FULL, DNS_DROP_TRUNCATED};
 use crate::bpf::types::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL};
 use crate::console;
@@ -49,6 +51,8 @@ impl Pipeline {
                 &[
                     (LostReason::KernelDataRingbufFull, DATA_DROP_RINGBUF_FULL),
                     (LostReason::DataReadFailed, DATA_DROP_READ_FAILED),
+                    (LostReason::KernelHttpSeriesFull, DATA_DROP_SERIES_FULL),
+                    (LostReason::KernelHttpStorageFull, DATA_DROP_NO_STORAGE),
                 ],
             );
         }
@@ -64,6 +68,7 @@ impl Pipeline {
     /// Exports the metrics over OTLP (and refreshes the Prometheus endpoint first, so it
     /// sees the exemplars this export hands out), and says any new losses.
     pub(super) fn export_metrics(&mut self) {
+        self.pull_kernel_http();
         self.refresh_prometheus();
         self.read_counters();
         let snap = self.telemetry.snapshot();

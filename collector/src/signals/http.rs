@@ -20,9 +20,10 @@ use sonde_semconv::attr as a;
 use sonde_semconv::metric as m;
 
 use super::kv;
-use super::metric_set::{AttrValue, ExemplarRef, MetricSet};
+use super::metric_set::{AttrValue, Attrs, ExemplarRef, MetricSet};
 use super::resource::{HostInfo, ServiceRef};
 use crate::correlate::new_ids;
+use crate::http::kernel::KernelHistogram;
 use crate::http::{Exchange, Role};
 use crate::process::ProcessInfo;
 
@@ -139,12 +140,7 @@ impl HttpExchange {
     /// `error.type`: the status code of a failed response (5xx for servers, 4xx and 5xx
     /// for clients, as the semantic conventions say), or `no_response`.
     pub fn error_type(&self) -> Option<String> {
-        match (self.status(), self.exchange.role) {
-            (None, _) => Some("no_response".to_owned()),
-            (Some(s), Role::Server) if s >= 500 => Some(s.to_string()),
-            (Some(s), Role::Client) if s >= 400 => Some(s.to_string()),
-            _ => None,
-        }
+        error_type(self.status(), self.exchange.role)
     }
 
     /// The method as the semantic conventions want it on metrics (`_OTHER` past the
@@ -154,23 +150,12 @@ impl HttpExchange {
     }
 
     fn version(&self) -> &'static str {
-        if self.exchange.request.version == 0 {
-            "1.0"
-        } else {
-            "1.1"
-        }
+        version(self.exchange.request.version)
     }
 
     /// `(host, port)` from the Host header (the client's idea of the server).
     fn host(&self) -> Option<(String, u16)> {
-        let host = self.exchange.request.host.as_deref()?;
-        match host.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => Some((
-                h.trim_matches(['[', ']']).to_owned(),
-                p.parse().unwrap_or(80),
-            )),
-            _ => Some((host.trim_matches(['[', ']']).to_owned(), 80)),
-        }
+        self.exchange.request.host.as_deref().map(split_host)
     }
 
     fn duration_nanos(&self) -> u64 {
@@ -283,6 +268,88 @@ impl HttpExchange {
     }
 }
 
+/// `error.type`: the status code of a failed response (5xx for servers, 4xx and 5xx for
+/// clients, as the semantic conventions say), or `no_response`.
+fn error_type(status: Option<u16>, role: Role) -> Option<String> {
+    match (status, role) {
+        (None, _) => Some("no_response".to_owned()),
+        (Some(s), Role::Server) if s >= 500 => Some(s.to_string()),
+        (Some(s), Role::Client) if s >= 400 => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+/// `network.protocol.version` of HTTP/1.`minor`.
+fn version(minor: u8) -> &'static str {
+    if minor == 0 {
+        "1.0"
+    } else {
+        "1.1"
+    }
+}
+
+/// `(host, port)` of a Host value (port 80 when it names none).
+fn split_host(host: &str) -> (String, u16) {
+    match host.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
+            h.trim_matches(['[', ']']).to_owned(),
+            p.parse().unwrap_or(80),
+        ),
+        _ => (host.trim_matches(['[', ']']).to_owned(), 80),
+    }
+}
+
+/// The duration metric and series attributes of an exchange.
+fn series_of(h: &HttpExchange) -> (&'static m::MetricDef, Attrs) {
+    series_attrs(
+        h.exchange.role,
+        h.method(),
+        h.exchange.request.version,
+        h.status(),
+        h.route.as_deref(),
+        h.host(),
+    )
+}
+
+/// The duration metric and series attributes: raw paths never become attributes.
+fn series_attrs(
+    role: Role,
+    method: &'static str,
+    minor: u8,
+    status: Option<u16>,
+    route: Option<&str>,
+    host: Option<(String, u16)>,
+) -> (&'static m::MetricDef, Attrs) {
+    let s = |v: &'static str| AttrValue::Str(v.into());
+    let mut attrs = vec![
+        (a::HTTP_REQUEST_METHOD, s(method)),
+        (a::URL_SCHEME, s("http")),
+        (a::NETWORK_PROTOCOL_VERSION, s(version(minor))),
+    ];
+    if let Some(st) = status {
+        attrs.push((a::HTTP_RESPONSE_STATUS_CODE, AttrValue::Int(i64::from(st))));
+    }
+    if let Some(e) = error_type(status, role) {
+        attrs.push((a::ERROR_TYPE, AttrValue::Str(e.into())));
+    }
+    let def = match role {
+        Role::Server => {
+            if let Some(route) = route {
+                attrs.push((a::HTTP_ROUTE, AttrValue::Str(route.to_owned().into())));
+            }
+            &m::HTTP_SERVER_DURATION
+        }
+        Role::Client => {
+            if let Some((host, port)) = host {
+                attrs.push((a::SERVER_ADDRESS, AttrValue::Str(host.into())));
+                attrs.push((a::SERVER_PORT, AttrValue::Int(i64::from(port))));
+            }
+            &m::HTTP_CLIENT_DURATION
+        }
+    };
+    (def, attrs)
+}
+
 /// The HTTP metrics of every service on the host.
 #[derive(Debug)]
 pub struct HttpMetrics {
@@ -303,34 +370,29 @@ impl HttpMetrics {
     /// only of a bucket that has none yet, and then true is returned: export it anyway.
     pub fn record(&mut self, h: &HttpExchange, kept: bool) -> bool {
         let now = h.exchange.end_unix_nanos;
-        let svc = ServiceRef::of(&h.process);
-        let s = |v: &'static str| AttrValue::Str(v.into());
-        let mut attrs = vec![
-            (a::HTTP_REQUEST_METHOD, s(h.method())),
-            (a::URL_SCHEME, s("http")),
-            (a::NETWORK_PROTOCOL_VERSION, s(h.version())),
-        ];
-        if let Some(st) = h.status() {
-            attrs.push((a::HTTP_RESPONSE_STATUS_CODE, AttrValue::Int(i64::from(st))));
-        }
-        if let Some(e) = h.error_type() {
-            attrs.push((a::ERROR_TYPE, AttrValue::Str(e.into())));
-        }
-        let def = match h.exchange.role {
-            Role::Server => {
-                if let Some(route) = &h.route {
-                    attrs.push((a::HTTP_ROUTE, AttrValue::Str(route.clone().into())));
-                }
-                &m::HTTP_SERVER_DURATION
-            }
-            Role::Client => {
-                if let Some((host, port)) = h.host() {
-                    attrs.push((a::SERVER_ADDRESS, AttrValue::Str(host.into())));
-                    attrs.push((a::SERVER_PORT, AttrValue::Int(i64::from(port))));
-                }
-                &m::HTTP_CLIENT_DURATION
-            }
+        let (def, attrs) = series_of(h);
+        let exemplar = ExemplarRef {
+            trace_id: h.ids.trace_id,
+            span_id: h.ids.span_id,
+            time_unix_nanos: now,
         };
+        let secs = h.duration_nanos() as f64 / 1e9;
+        self.set.observe_sampled(
+            def,
+            ServiceRef::of(&h.process),
+            attrs,
+            secs,
+            Some(exemplar),
+            kept,
+            now,
+        )
+    }
+
+    /// Makes an exchange the kernel counted (its span exported) the exemplar of its
+    /// bucket, counting nothing: its count comes with [`HttpMetrics::add_kernel`].
+    pub fn exemplar(&mut self, h: &HttpExchange) {
+        let now = h.exchange.end_unix_nanos;
+        let (def, attrs) = series_of(h);
         let exemplar = ExemplarRef {
             trace_id: h.ids.trace_id,
             span_id: h.ids.span_id,
@@ -338,7 +400,38 @@ impl HttpMetrics {
         };
         let secs = h.duration_nanos() as f64 / 1e9;
         self.set
-            .observe_sampled(def, svc, attrs, secs, Some(exemplar), kept, now)
+            .exemplar(def, ServiceRef::of(&h.process), attrs, secs, exemplar, now);
+    }
+
+    /// Adds what the kernel counted for one series. `server`: a client's server as
+    /// [`HttpExchange`]s of the kernel name it (their Host), so that exemplars land on
+    /// the same series.
+    pub fn add_kernel(
+        &mut self,
+        process: &ProcessInfo,
+        k: &KernelHistogram,
+        server: Option<&str>,
+        now: u64,
+    ) {
+        let (def, attrs) = series_attrs(
+            k.key.role,
+            k.key.method.standard().unwrap_or("_OTHER"),
+            k.key.version,
+            k.key.status,
+            None,
+            server.map(split_host),
+        );
+        let secs = |ns: u64| ns as f64 / 1e9;
+        self.set.add_histogram(
+            def,
+            ServiceRef::of(process),
+            attrs,
+            &k.counts,
+            secs(k.sum_ns),
+            secs(k.min_ns),
+            secs(k.max_ns),
+            now,
+        );
     }
 
     /// Every series as OTLP.

@@ -149,4 +149,42 @@ impl Point {
         }
         stored
     }
+
+    /// Adds a histogram counted elsewhere (the kernel's): `counts` per bucket, their
+    /// `sum`, `min` and `max`. Exemplars are not touched ([`Point::exemplar`]).
+    pub(crate) fn add_histogram(&mut self, add: &[u64], add_sum: f64, add_min: f64, add_max: f64) {
+        if let Value::Hist {
+            counts,
+            sum,
+            count,
+            min,
+            max,
+            ..
+        } = &mut self.value
+        {
+            let mut n = 0u64;
+            for (c, a) in counts.iter_mut().zip(add) {
+                *c = c.saturating_add(*a);
+                n = n.saturating_add(*a);
+            }
+            if n == 0 {
+                return;
+            }
+            *sum += add_sum;
+            *count = count.saturating_add(n);
+            *min = min.min(add_min);
+            *max = max.max(add_max);
+        }
+    }
+
+    /// Makes `exemplar` (value `v`, its span exported) its bucket's exemplar, counting
+    /// nothing: the value was counted with a histogram added by [`Point::add_histogram`].
+    pub(crate) fn exemplar(&mut self, buckets: &[f64], v: f64, exemplar: ExemplarRef) {
+        if let Value::Hist { exemplars, .. } = &mut self.value {
+            let i = buckets.partition_point(|&b| b < v);
+            if let Some(slot) = exemplars.get_mut(i) {
+                *slot = Some((v, exemplar));
+            }
+        }
+    }
 }

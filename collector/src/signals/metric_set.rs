@@ -257,6 +257,48 @@ impl MetricSet {
         }
     }
 
+    /// Adds a histogram counted elsewhere (the kernel's, in seconds) to a series.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_histogram(
+        &mut self,
+        def: &MetricDef,
+        service: ServiceRef<'_>,
+        attrs: Attrs,
+        counts: &[u64],
+        sum: f64,
+        min: f64,
+        max: f64,
+        now: u64,
+    ) {
+        if let Some(store) = self.store(def) {
+            let def = store.def;
+            store
+                .series
+                .point(def, service, &sorted(attrs), now)
+                .add_histogram(counts, sum, min, max);
+        }
+    }
+
+    /// Gives a series' bucket of `value` an exemplar without counting the value (it comes
+    /// with a histogram added by [`MetricSet::add_histogram`]).
+    pub fn exemplar(
+        &mut self,
+        def: &MetricDef,
+        service: ServiceRef<'_>,
+        attrs: Attrs,
+        value: f64,
+        exemplar: ExemplarRef,
+        now: u64,
+    ) {
+        if let Some(store) = self.store(def) {
+            let def = store.def;
+            store
+                .series
+                .point(def, service, &sorted(attrs), now)
+                .exemplar(def.buckets, value, exemplar);
+        }
+    }
+
     /// Series currently held, overflow included (running totals not counted).
     pub fn series(&self) -> usize {
         self.stores.iter().map(|s| s.series.len()).sum()
