@@ -45,7 +45,9 @@
 #               `perf record -g -p <agent>` then `perf record -g -a`; prints the agent's top
 #               symbols, then where every CPU's time went (BPF programs included);
 #               BENCH_PERF_DWARF=1 adds DWARF call graphs (time per Sonde function)
-# Environment: CARGO_TARGET_DIR (where the release build goes), BENCH_OUT (results dir),
+# Environment: BENCH_BPF_STATS=1 (diagnostic: kernel.bpf_stats_enabled during the runs, and
+# each Sonde run prints its BPF programs' runs, ns per run and total time; the accounting
+# adds to every program's cost), CARGO_TARGET_DIR (where the release build goes), BENCH_OUT (results dir),
 # BENCH_WRK_THREADS (wrk -t, default 1; the HTTP issue's keep-alive figure uses 2),
 # BENCH_MAX_LOAD (default 1.5: the full run waits up to 5 min for the 1-min load average
 # to fall below it, then runs anyway and records it).
@@ -132,12 +134,18 @@ cleanup() {
     sleep 0.1
   done
   for p in $all; do kill -KILL "$p" 2>/dev/null; done
+  [ -n "$bpf_stats_was" ] && sysctl -qw kernel.bpf_stats_enabled="$bpf_stats_was"
   rm -rf "$run"
 }
 # sleep in the background, so that a signal ends the wait at once
 pause() { sleep "$1" & sleeper=$!; wait "$sleeper"; sleeper=""; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+bpf_stats_was=""
+if [ "${BENCH_BPF_STATS:-0}" = 1 ]; then
+  bpf_stats_was=$(sysctl -n kernel.bpf_stats_enabled)
+  sysctl -qw kernel.bpf_stats_enabled=1
+fi
 
 hz=$(getconf CLK_TCK)
 
@@ -240,6 +248,15 @@ agent_stop() {
   case $1 in
     none) ;;
     sonde | sonde-http | sonde-noexport | sonde-nodns)
+      if [ "${BENCH_BPF_STATS:-0}" = 1 ]; then
+        bpftool prog show -j | python3 -c '
+import json, sys
+for p in json.load(sys.stdin):
+    if p.get("name", "").startswith("sonde_") and p.get("run_cnt"):
+        n, runs, ns = p["name"], p["run_cnt"], p["run_time_ns"]
+        print(f"{n:<24} {runs:>10} runs {ns / runs:8.0f} ns/run {ns / 1e6:9.1f} ms")' \
+          >"$results/$tag.bpfstats" && sed "s/^/     /" "$results/$tag.bpfstats"
+      fi
       bench_stop
       cp "$out/agent.err" "$results/$tag.agent.err"
       tail -1 "$out/sink.log" >"$results/$tag.sink" 2>/dev/null || true

@@ -445,6 +445,19 @@ static __always_inline void http_step(struct sock *sk, struct http_conn *c, __u6
 }
 
 /*
+ * Whether http_step needs an operation's bytes: a request may start (the request
+ * direction, none open) or a status line come (the response direction, a request open).
+ * The other operations (bodies, a response's later writes) only move the clock, and their
+ * buffer is not even looked up.
+ */
+static __always_inline int http_wants_bytes(const struct http_conn *c, int egress)
+{
+	if (!c->role || (c->role == SONDE_HTTP_SERVER) != egress)
+		return c->state != HTTP_REQUEST;
+	return c->state == HTTP_REQUEST;
+}
+
+/*
  * One data operation on a socket: `ret` bytes moved (a negative errno is nothing; 0 on a
  * receive is the end of the peer's stream). The socket is the tracepoint's; the buffer
  * comes from the syscall being served, read off its saved user registers: operations not
@@ -457,16 +470,25 @@ static __always_inline int on_data(struct sock *sk, int ret, int flags, int egre
 	struct http_conn *c;
 	__u32 zero = 0, n, fd = 0;
 	__u64 id, buf, cookie, nr = ~0ULL, contiguous = ~0ULL, avail;
+	int stepped = 0;
 
-	if (!sk || sk->sk_protocol != IPPROTO_TCP)
+	if (ret < 0 || !sk || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	if (!egress && (flags & (SONDE_MSG_PEEK | SONDE_MSG_ERRQUEUE)))
 		return 0;
 	c = bpf_sk_storage_get(&http_conns, sk, 0, 0);
-	if (ret <= 0) {
-		if (ret == 0 && !egress && c && parse_per_cpu)
+	if (ret == 0) {
+		if (!egress && c && parse_per_cpu)
 			http_end(sk, c, bpf_ktime_get_ns());
 		return 0;
+	}
+	if (c && parse_per_cpu && !http_wants_bytes(c, egress)) {
+		http_step(sk, c, 0, 0, egress);
+		if (!c->captured || c->state == HTTP_IDLE) {
+			c->gap = 1;
+			return 0;
+		}
+		stepped = 1;
 	}
 	buf = user_buffer(&nr, &fd, &contiguous);
 	if (!buf && nr != NR_SENDFILE)
@@ -489,7 +511,7 @@ static __always_inline int on_data(struct sock *sk, int ret, int flags, int egre
 		}
 	}
 	avail = (__u64)ret < contiguous ? (__u64)ret : contiguous;
-	if (parse_per_cpu) {
+	if (parse_per_cpu && !stepped) {
 		http_step(sk, c, buf, avail, egress);
 		if (!c->captured || c->state == HTTP_IDLE) {
 			c->gap = 1;
