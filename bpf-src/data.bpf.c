@@ -102,9 +102,14 @@ struct {
 	__type(value, struct http_conn);
 } http_conns SEC(".maps");
 
-/* The kernel's duration histograms, per series (user space reads and clears a generation). */
+/*
+ * The kernel's duration histograms, per series (user space reads and clears a generation).
+ * Not preallocated: a value is 160 bytes per possible CPU, and a host holds a few dozen
+ * series, not the bound.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 4096);
 	__type(key, struct sonde_http_key);
 	__type(value, struct sonde_http_hist);
@@ -393,7 +398,7 @@ static __always_inline void http_step(struct sock *sk, struct http_conn *c, __u6
 				      __u32 avail, int egress)
 {
 	__u8 line[SONDE_HTTP_LINE] = {};
-	__u64 now = bpf_ktime_get_ns(), id;
+	__u64 now, id;
 	__u32 n;
 	__u8 method;
 
@@ -408,6 +413,7 @@ static __always_inline void http_step(struct sock *sk, struct http_conn *c, __u6
 		method = request_method(line);
 		if (!method)
 			return;
+		now = bpf_ktime_get_ns();
 		http_end(sk, c, now);
 		id = bpf_get_current_pid_tgid();
 		c->role = egress ? SONDE_HTTP_CLIENT : SONDE_HTTP_SERVER;
@@ -426,7 +432,7 @@ static __always_inline void http_step(struct sock *sk, struct http_conn *c, __u6
 	}
 	/* The response direction. */
 	if (c->state == HTTP_RESPONSE) {
-		c->last_ns = now;
+		c->last_ns = bpf_ktime_get_ns();
 	} else if (c->state == HTTP_REQUEST) {
 		__u16 status = 0;
 
@@ -439,7 +445,7 @@ static __always_inline void http_step(struct sock *sk, struct http_conn *c, __u6
 				return;
 		}
 		c->status = status;
-		c->last_ns = now;
+		c->last_ns = bpf_ktime_get_ns();
 		c->state = HTTP_RESPONSE;
 	}
 }

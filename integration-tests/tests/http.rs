@@ -192,3 +192,76 @@ fn root_http_server_and_client_spans_traceparent_and_exemplars() {
     agent.stop().unwrap();
     let _ = std::fs::remove_file(config);
 }
+
+/// The server's and the client's count of `/ok` requests answered 200.
+fn ok_count(rx: &Receiver, svc: &str, def: &m::MetricDef) -> u64 {
+    let metrics: Vec<_> = rx
+        .metrics_named(def.name)
+        .into_iter()
+        .filter(|(res, _)| service(res) == svc)
+        .collect();
+    sonde_integration_tests::otlp::latest_histogram_count(&metrics, |attrs| {
+        attr_int(attrs, a::HTTP_RESPONSE_STATUS_CODE) == Some(200)
+    })
+}
+
+#[test]
+#[ignore = "needs root: loads BPF"]
+fn root_kernel_counts_requests_of_a_connection_kept_open_and_idle() {
+    require_root();
+    const N: u64 = 20;
+    let receiver = Receiver::start().unwrap();
+    let pair = NetnsPair::create("hka", 80).unwrap();
+    let config = std::env::temp_dir().join(format!("sonde-http-ka-{}.yaml", std::process::id()));
+    // About one exchange a second per CPU parsed by the agent: the kernel counts the rest,
+    // and the last one's response only ends when nothing more is written for a while.
+    std::fs::write(&config, "http:\n  enabled: true\n  parse_per_second: 1\n").unwrap();
+    let agent = Agent::start(
+        &["--config", config.to_str().unwrap()],
+        &[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                receiver.grpc_endpoint().as_str(),
+            ),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+        ],
+    )
+    .unwrap();
+    agent.wait_ready(Duration::from_secs(30)).unwrap();
+    let _backend = serve(&pair, "sonde-ka-backend", &["backend", "9700"]);
+    let b = pair.addr(Side::B).to_string();
+    let mut client = pair.command(
+        Side::A,
+        PYTHON,
+        &[
+            &fixture("http_app.py"),
+            "keepalive",
+            &b,
+            "9700",
+            &N.to_string(),
+            "60",
+        ],
+    );
+    client.env("OTEL_SERVICE_NAME", "sonde-ka-client");
+    let _client = spawn_ready(client, "done", Duration::from_secs(20)).unwrap();
+    // Both sides count all N while the connection stays open and idle.
+    let counted = receiver.wait_until(Duration::from_secs(15), |rx| {
+        ok_count(rx, "sonde-ka-backend", &m::HTTP_SERVER_DURATION) == N
+            && ok_count(rx, "sonde-ka-client", &m::HTTP_CLIENT_DURATION) == N
+    });
+    assert!(
+        counted,
+        "server {} and client {} of {N} requests on an open connection",
+        ok_count(&receiver, "sonde-ka-backend", &m::HTTP_SERVER_DURATION),
+        ok_count(&receiver, "sonde-ka-client", &m::HTTP_CLIENT_DURATION)
+    );
+    // The kernel counted most of them: the agent did not parse them all.
+    let spans = http_spans(&receiver, "sonde-ka-backend", SpanKind::Server);
+    assert!(
+        (spans.len() as u64) < N / 2,
+        "{} server spans for {N} requests: the agent parsed them all",
+        spans.len()
+    );
+    drop(agent);
+    let _ = std::fs::remove_file(config);
+}
