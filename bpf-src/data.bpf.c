@@ -16,8 +16,17 @@
  * no per-thread argument store), and leave the syscall path alone.
  *
  * A connection is followed once one of its buffers starts like an HTTP/1 request or
- * response; from then on every data operation on it is reported (lengths let user space
- * find where bodies end), until the connection is forgotten (LRU).
+ * response (its state then lives in socket storage, freed with the socket). Each exchange
+ * on it is then either
+ *  - followed byte by byte: every data operation from its request to the next one is sent
+ *    up (lengths let user space find where bodies end), up to `parse_per_cpu` exchanges a
+ *    second per CPU (http.parse_per_second; 0: all, the only mode before in-kernel HTTP);
+ *  - or timed and counted here: the request line's first 64 bytes give the method and
+ *    version, the response's first 12 bytes the status, its last operation the end, and
+ *    the exchange goes into a per-CPU duration histogram of its series (http_series). Its
+ *    bucket's first exchange in a generation is sent up as an exemplar (SONDE_EV_HTTP).
+ *    Operations in between (bodies, later writes) only move the clock.
+ * One read or write turn is one exchange here: pipelined requests are counted as one.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

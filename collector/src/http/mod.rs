@@ -24,6 +24,10 @@
 //!
 //! Pure: time comes in as arguments; connections, buffers and request queues are bounded,
 //! and everything dropped or not understood is counted in [`HttpStats`], never fatal.
+//!
+//! Past `http.parse_per_second`, the kernel times and counts exchanges itself and user
+//! space only reads its histograms and exemplar exchanges ([`kernel`]); the tracker then
+//! sees a connection's exchanges with gaps between them ([`HttpSegment::gap`]).
 
 mod connection;
 mod exchange;

@@ -465,4 +465,115 @@ mod tests {
         assert_ne!(a.0, [0; 16]);
         assert_ne!(a.1, [0; 8]);
     }
+
+    fn process() -> Arc<ProcessInfo> {
+        Arc::new(ProcessInfo {
+            pid: 4242,
+            ppid: 1,
+            exe_name: "nginx".into(),
+            exe_path: None,
+            command_line: None,
+            container_id: None,
+            service_name: "web".into(),
+            service_name_from_env: false,
+        })
+    }
+
+    /// The single data point of `name`: its attributes, bucket counts and exemplar values.
+    fn only_point(
+        rms: &[ResourceMetrics],
+        name: &str,
+    ) -> (Vec<(String, String)>, Vec<u64>, Vec<f64>) {
+        use opentelemetry_proto::tonic::metrics::v1::exemplar::Value as Ex;
+        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+        let points: Vec<_> = rms
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .filter(|m| m.name == name)
+            .flat_map(|m| match &m.data {
+                Some(Data::Histogram(h)) => h.data_points.clone(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(points.len(), 1, "{points:?}");
+        let p = &points[0];
+        let attrs = p
+            .attributes
+            .iter()
+            .map(|kv| (kv.key.clone(), format!("{:?}", kv.value)))
+            .collect();
+        let ex = p
+            .exemplars
+            .iter()
+            .map(|e| match e.value {
+                Some(Ex::AsDouble(v)) => v,
+                _ => f64::NAN,
+            })
+            .collect();
+        (attrs, p.bucket_counts.clone(), ex)
+    }
+
+    #[test]
+    fn kernel_counts_and_exemplars_land_on_the_series_parsed_exchanges_use() {
+        use crate::http::kernel::{KernelExchange, KernelHistogram, KernelKey};
+        use crate::protocol::http1::Method;
+        let host = HostInfo::named("h");
+        for role in [Role::Server, Role::Client] {
+            let key = KernelKey {
+                pid: 4242,
+                role,
+                method: Method::Get,
+                version: 1,
+                status: Some(503),
+                server: Some(std::net::SocketAddr::from(([10, 0, 0, 9], 8080))),
+            };
+            let server = (role == Role::Client).then_some("api.internal:8080");
+            let exchange = |start: u64, end: u64| KernelExchange {
+                key: key.clone(),
+                tid: 4243,
+                cookie: 9,
+                start_unix_nanos: start,
+                end_unix_nanos: end,
+                line: b"GET /x HTTP/1.1\r\n".to_vec(),
+            };
+            // Parsed by the agent: one exchange of 3 ms.
+            let mut parsed = HttpMetrics::default();
+            let e = exchange(1_000, 3_001_000).exchange(server.map(str::to_owned));
+            parsed.record(&HttpExchange::new(e, process(), 1, None), true);
+            let (want_attrs, _, _) = only_point(&parsed.export(10, &host), role_metric(role));
+
+            // Counted by the kernel (two in the first bucket, one in (0.25, 0.5]), and
+            // one of them sent up as the exemplar.
+            let mut m = HttpMetrics::default();
+            let mut counts = [0; crate::http::kernel::KERNEL_BUCKETS];
+            counts[0] = 2;
+            counts[7] = 1;
+            let k = KernelHistogram {
+                key: key.clone(),
+                counts,
+                sum_ns: 306_000_000,
+                min_ns: 2_000_000,
+                max_ns: 300_000_000,
+            };
+            let ex = exchange(0, 300_000_000).exchange(server.map(str::to_owned));
+            m.exemplar(&HttpExchange::new(ex, process(), 1, None));
+            m.add_kernel(&process(), &k, server, 5);
+            let (attrs, buckets, exemplars) = only_point(&m.export(10, &host), role_metric(role));
+            assert_eq!(
+                attrs, want_attrs,
+                "{role:?}: one series whichever side counted"
+            );
+            assert_eq!(buckets.iter().sum::<u64>(), 3);
+            assert_eq!((buckets[0], buckets[7]), (2, 1));
+            assert_eq!(exemplars, vec![0.3], "{role:?}: the exemplar, counted once");
+        }
+    }
+
+    fn role_metric(role: Role) -> &'static str {
+        match role {
+            Role::Server => m::HTTP_SERVER_DURATION.name,
+            Role::Client => m::HTTP_CLIENT_DURATION.name,
+        }
+    }
 }
