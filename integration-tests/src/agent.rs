@@ -156,6 +156,33 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// The agent with `yaml` as its configuration file, exporting every signal to
+    /// `receiver` over gRPC with 1 s metric intervals, once ready. The file is a temporary
+    /// one named after `name`; its path is returned for the caller to remove.
+    pub fn start_exporting_to(
+        receiver: &crate::Receiver,
+        name: &str,
+        yaml: &str,
+    ) -> anyhow::Result<(Agent, PathBuf)> {
+        let config = std::env::temp_dir().join(format!("sonde-{name}-{}.yaml", std::process::id()));
+        std::fs::write(&config, yaml).context("writing the agent's config")?;
+        let config_arg = config.to_str().context("a temp path that is UTF-8")?;
+        let agent = Self::start(
+            &["--config", config_arg],
+            &[
+                (
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    receiver.grpc_endpoint().as_str(),
+                ),
+                ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+            ],
+        )?;
+        agent.wait_ready(Duration::from_secs(30))?;
+        Ok((agent, config))
+    }
+}
+
+impl Agent {
     /// Spawn [`sonde_binary`] with `args` and extra environment `envs`, capturing stdout and
     /// stderr line by line (each line is also echoed to the test's stderr as `[sonde] ...`).
     ///

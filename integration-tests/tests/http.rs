@@ -73,20 +73,8 @@ fn root_http_server_and_client_spans_traceparent_and_exemplars() {
     let receiver = Receiver::start().unwrap();
     let pair = NetnsPair::create("http", 75).unwrap();
     let b = pair.addr(Side::B).to_string();
-    let config = std::env::temp_dir().join(format!("sonde-http-{}.yaml", std::process::id()));
-    std::fs::write(&config, "http:\n  enabled: true\n").unwrap();
-    let agent = Agent::start(
-        &["--config", config.to_str().unwrap()],
-        &[
-            (
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                receiver.grpc_endpoint().as_str(),
-            ),
-            ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
-        ],
-    )
-    .unwrap();
-    agent.wait_ready(Duration::from_secs(30)).unwrap();
+    let (agent, config) =
+        Agent::start_exporting_to(&receiver, "http", "http:\n  enabled: true\n").unwrap();
     let _backend = serve(&pair, "sonde-http-backend", &["backend", "9500"]);
     let _proxy = serve(&pair, "sonde-http-proxy", &["proxy", "9501", &b, "9500"]);
 
@@ -212,22 +200,14 @@ fn root_kernel_counts_requests_of_a_connection_kept_open_and_idle() {
     const N: u64 = 20;
     let receiver = Receiver::start().unwrap();
     let pair = NetnsPair::create("hka", 80).unwrap();
-    let config = std::env::temp_dir().join(format!("sonde-http-ka-{}.yaml", std::process::id()));
     // About one exchange a second per CPU parsed by the agent: the kernel counts the rest,
     // and the last one's response only ends when nothing more is written for a while.
-    std::fs::write(&config, "http:\n  enabled: true\n  parse_per_second: 1\n").unwrap();
-    let agent = Agent::start(
-        &["--config", config.to_str().unwrap()],
-        &[
-            (
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                receiver.grpc_endpoint().as_str(),
-            ),
-            ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
-        ],
+    let (agent, config) = Agent::start_exporting_to(
+        &receiver,
+        "http-ka",
+        "http:\n  enabled: true\n  parse_per_second: 1\n",
     )
     .unwrap();
-    agent.wait_ready(Duration::from_secs(30)).unwrap();
     let _backend = serve(&pair, "sonde-ka-backend", &["backend", "9700"]);
     let b = pair.addr(Side::B).to_string();
     let mut client = pair.command(

@@ -10,13 +10,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::HistogramDataPoint;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use sonde_integration_tests::otlp::{attr_int, attr_str, latest_histogram_count};
 use sonde_integration_tests::prometheus::Prometheus;
 use sonde_integration_tests::{
-    fixture, require_root, spawn_ready, Agent, NetnsPair, Receiver, Side,
+    fixture, require_root, spawn_ready, Agent, NetnsPair, Receiver, Running, Side,
 };
 use sonde_semconv::attr as a;
 use sonde_semconv::metric as m;
@@ -102,6 +103,25 @@ fn start_nginx(pair: &NetnsPair, dir: &Path) -> Nginx {
         "nginx did not start: {}",
         std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
     );
+}
+
+/// The python backend and, in front of it, nginx listening on `b`, both on side B;
+/// nginx's directory (config, access log).
+fn start_services(pair: &NetnsPair, b: &str) -> (Running, PathBuf, Nginx) {
+    let mut backend_cmd = pair.command(
+        Side::B,
+        "/usr/bin/python3",
+        &[
+            &fixture("http_app.py"),
+            "backend",
+            &BACKEND_PORT.to_string(),
+        ],
+    );
+    backend_cmd.env("OTEL_SERVICE_NAME", "sonde-nginx-backend");
+    let backend = spawn_ready(backend_cmd, "listening", Duration::from_secs(10)).unwrap();
+    let dir = nginx_dir(&format!("{b}:{PORT}"));
+    let nginx = start_nginx(pair, &dir);
+    (backend, dir, nginx)
 }
 
 /// One curl request from side A; returns the status it got.
@@ -247,19 +267,7 @@ fn root_nginx_counts_equal_its_access_log() {
     let prom =
         Prometheus::start(&[&agent.prometheus_addr(Duration::from_secs(10)).unwrap()]).unwrap();
 
-    let mut backend_cmd = pair.command(
-        Side::B,
-        "/usr/bin/python3",
-        &[
-            &fixture("http_app.py"),
-            "backend",
-            &BACKEND_PORT.to_string(),
-        ],
-    );
-    backend_cmd.env("OTEL_SERVICE_NAME", "sonde-nginx-backend");
-    let _backend = spawn_ready(backend_cmd, "listening", Duration::from_secs(10)).unwrap();
-    let dir = nginx_dir(&format!("{b}:{PORT}"));
-    let _nginx = start_nginx(&pair, &dir);
+    let (_backend, dir, _nginx) = start_services(&pair, &b);
 
     let traces = [
         ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"),
@@ -270,19 +278,7 @@ fn root_nginx_counts_equal_its_access_log() {
     // Every status's count equals the access log's, exactly.
     let (logged, logged_tps) = access_log(&dir);
     assert_eq!(logged_tps.len(), traces.len());
-    let total: u64 = logged.values().sum();
-    assert!(total > 500, "wrk drove only {total} requests: {wrk_out}");
-    let equal = receiver.wait_until(Duration::from_secs(30), |rx| {
-        logged.iter().all(|(&s, &n)| sonde_count(rx, s, None) == n)
-    });
-    let seen: BTreeMap<u16, u64> = logged
-        .keys()
-        .map(|&s| (s, sonde_count(&receiver, s, None)))
-        .collect();
-    assert!(
-        equal,
-        "access log {logged:?}, Sonde {seen:?}; wrk: {wrk_out}"
-    );
+    let total = assert_counts_equal(&receiver, &logged, &wrk_out);
     assert_eq!(sonde_count(&receiver, 200, Some("/slow")), SLOW as u64);
     assert_eq!(sonde_count(&receiver, 500, Some("/fail")), 2);
     assert_eq!(sonde_count(&receiver, 200, Some("/static/*")), 2);
@@ -323,14 +319,7 @@ fn root_nginx_counts_equal_its_access_log() {
     );
 
     // Stopping flushes every queued span, so each exemplar's span has been sent.
-    let out = agent.stop().unwrap();
-    let lost: Vec<&String> = out
-        .stdout
-        .iter()
-        .chain(&out.stderr)
-        .filter(|l| l.contains("LOST"))
-        .collect();
-    assert!(lost.is_empty(), "the agent lost events: {lost:?}");
+    stop_losing_nothing(agent);
 
     // The requests that carried a traceparent continue that trace under that parent.
     let server = nginx_spans(&receiver, SpanKind::Server);
@@ -368,42 +357,18 @@ fn root_nginx_counts_equal_its_access_log() {
     }
 
     // Exemplars name exported spans; the slow route's land in (0.25, 0.5].
-    let exported: HashSet<Vec<u8>> = receiver
-        .spans()
-        .iter()
-        .map(|(_, s)| s.trace_id.clone())
-        .collect();
     let le_05 = m::HTTP_BUCKETS.iter().position(|&b| b == 0.5).unwrap();
+    let points = server_points_with_exported_exemplars(&receiver);
+    let exemplars: usize = points.iter().map(|(_, p)| p.exemplars.len()).sum();
     let mut slow_exemplars = 0;
-    let mut exemplars = 0;
-    for (res, metric) in receiver.metrics_named(m::HTTP_SERVER_DURATION.name) {
-        let Some(Data::Histogram(h)) = &metric.data else {
-            panic!("{} is not a histogram", metric.name)
-        };
-        for p in &h.data_points {
+    for (svc, p) in &points {
+        if svc == "nginx" && attr_str(&p.attributes, a::HTTP_ROUTE).as_deref() == Some("/slow") {
             for e in &p.exemplars {
-                assert!(
-                    exported.contains(&e.trace_id),
-                    "exemplar trace {} of {} was not exported",
-                    hex(&e.trace_id),
-                    service(&res)
-                );
-                exemplars += 1;
-            }
-            if service(&res) == "nginx"
-                && attr_str(&p.attributes, a::HTTP_ROUTE).as_deref() == Some("/slow")
-            {
-                for e in &p.exemplars {
-                    let Some(opentelemetry_proto::tonic::metrics::v1::exemplar::Value::AsDouble(v)) =
-                        e.value
-                    else {
-                        panic!("exemplar without a double value")
-                    };
-                    assert!((0.25..=0.5).contains(&v), "slow exemplar {v}");
-                    assert!(p.bucket_counts[le_05] > 0);
-                    assert!(slow.iter().any(|s| s.trace_id == e.trace_id));
-                    slow_exemplars += 1;
-                }
+                let v = exemplar_value(e);
+                assert!((0.25..=0.5).contains(&v), "slow exemplar {v}");
+                assert!(p.bucket_counts[le_05] > 0);
+                assert!(slow.iter().any(|s| s.trace_id == e.trace_id));
+                slow_exemplars += 1;
             }
         }
     }
@@ -422,6 +387,61 @@ fn root_nginx_counts_equal_its_access_log() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Waits until Sonde's count of nginx's requests equals the access log's for every
+/// status (`logged`), and says what each side had if it does not; returns the total.
+fn assert_counts_equal(rx: &Receiver, logged: &BTreeMap<u16, u64>, wrk_out: &str) -> u64 {
+    let total: u64 = logged.values().sum();
+    assert!(total > 500, "wrk drove only {total} requests: {wrk_out}");
+    let equal = rx.wait_until(Duration::from_secs(30), |rx| {
+        logged.iter().all(|(&s, &n)| sonde_count(rx, s, None) == n)
+    });
+    let seen: BTreeMap<u16, u64> = logged
+        .keys()
+        .map(|&s| (s, sonde_count(rx, s, None)))
+        .collect();
+    assert!(
+        equal,
+        "access log {logged:?}, Sonde {seen:?}; wrk: {wrk_out}"
+    );
+    total
+}
+
+/// Stops the agent (which flushes every queued span) and checks it lost nothing.
+fn stop_losing_nothing(agent: Agent) {
+    let out = agent.stop().unwrap();
+    let lost: Vec<&String> = out
+        .stdout
+        .iter()
+        .chain(&out.stderr)
+        .filter(|l| l.contains("LOST"))
+        .collect();
+    assert!(lost.is_empty(), "the agent lost events: {lost:?}");
+}
+
+/// Every data point of the server duration metric, with its service, once each of its
+/// exemplars is checked to name a span the receiver got.
+fn server_points_with_exported_exemplars(rx: &Receiver) -> Vec<(String, HistogramDataPoint)> {
+    let exported: HashSet<Vec<u8>> = rx.spans().iter().map(|(_, s)| s.trace_id.clone()).collect();
+    let mut out = Vec::new();
+    for (res, metric) in rx.metrics_named(m::HTTP_SERVER_DURATION.name) {
+        let Some(Data::Histogram(h)) = &metric.data else {
+            panic!("{} is not a histogram", metric.name)
+        };
+        for p in &h.data_points {
+            for e in &p.exemplars {
+                assert!(
+                    exported.contains(&e.trace_id),
+                    "exemplar trace {} of {} was not exported",
+                    hex(&e.trace_id),
+                    service(&res)
+                );
+            }
+            out.push((service(&res), p.clone()));
+        }
+    }
+    out
+}
+
 /// The exemplar's value, seconds.
 fn exemplar_value(e: &opentelemetry_proto::tonic::metrics::v1::Exemplar) -> f64 {
     match e.value {
@@ -437,53 +457,21 @@ fn root_nginx_counts_made_in_the_kernel_equal_its_access_log() {
     let receiver = Receiver::start().unwrap();
     let pair = NetnsPair::create("ngk", 79).unwrap();
     let b = pair.addr(Side::B).to_string();
-    let config = std::env::temp_dir().join(format!("sonde-nginx-k-{}.yaml", std::process::id()));
     // About one exchange a second per CPU is parsed by the agent; the kernel times and
     // counts all the others (no route templates: they would need every path).
-    std::fs::write(&config, "http:\n  enabled: true\n  parse_per_second: 1\n").unwrap();
-    let agent = Agent::start(
-        &["--config", config.to_str().unwrap()],
-        &[
-            (
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                receiver.grpc_endpoint().as_str(),
-            ),
-            ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
-        ],
+    let (agent, config) = Agent::start_exporting_to(
+        &receiver,
+        "nginx-k",
+        "http:\n  enabled: true\n  parse_per_second: 1\n",
     )
     .unwrap();
-    agent.wait_ready(Duration::from_secs(30)).unwrap();
-    let mut backend_cmd = pair.command(
-        Side::B,
-        "/usr/bin/python3",
-        &[
-            &fixture("http_app.py"),
-            "backend",
-            &BACKEND_PORT.to_string(),
-        ],
-    );
-    backend_cmd.env("OTEL_SERVICE_NAME", "sonde-nginx-backend");
-    let _backend = spawn_ready(backend_cmd, "listening", Duration::from_secs(10)).unwrap();
-    let dir = nginx_dir(&format!("{b}:{PORT}"));
-    let _nginx = start_nginx(&pair, &dir);
+    let (_backend, dir, _nginx) = start_services(&pair, &b);
     let traces = [("5bf92f3577b34da6a3ce929d0e0e4737", "10f067aa0ba902b8")];
     let wrk_out = drive(&pair, &b, &traces);
 
     // Every status's count equals the access log's, exactly, whichever side counted.
     let (logged, _) = access_log(&dir);
-    let total: u64 = logged.values().sum();
-    assert!(total > 500, "wrk drove only {total} requests: {wrk_out}");
-    let equal = receiver.wait_until(Duration::from_secs(30), |rx| {
-        logged.iter().all(|(&s, &n)| sonde_count(rx, s, None) == n)
-    });
-    let seen: BTreeMap<u16, u64> = logged
-        .keys()
-        .map(|&s| (s, sonde_count(&receiver, s, None)))
-        .collect();
-    assert!(
-        equal,
-        "access log {logged:?}, Sonde {seen:?}; wrk: {wrk_out}"
-    );
+    let total = assert_counts_equal(&receiver, &logged, &wrk_out);
     // nginx's calls to the backend, counted on the client side with the server's address.
     let client = receiver.wait_until(Duration::from_secs(10), |rx| {
         let metrics: Vec<_> = rx
@@ -501,14 +489,7 @@ fn root_nginx_counts_made_in_the_kernel_equal_its_access_log() {
         "nginx's {SLOW} calls to the backend were not counted"
     );
 
-    let out = agent.stop().unwrap();
-    let lost: Vec<&String> = out
-        .stdout
-        .iter()
-        .chain(&out.stderr)
-        .filter(|l| l.contains("LOST"))
-        .collect();
-    assert!(lost.is_empty(), "the agent lost events: {lost:?}");
+    stop_losing_nothing(agent);
 
     // The kernel did most of the counting: far fewer spans than requests went out.
     let server = nginx_spans(&receiver, SpanKind::Server);
@@ -520,44 +501,26 @@ fn root_nginx_counts_made_in_the_kernel_equal_its_access_log() {
     );
     // Every exemplar names an exported span; the /slow requests' bucket has one, a span
     // of a /slow request.
-    let exported: HashSet<Vec<u8>> = receiver
-        .spans()
-        .iter()
-        .map(|(_, s)| s.trace_id.clone())
-        .collect();
     let le_05 = m::HTTP_BUCKETS.iter().position(|&b| b == 0.5).unwrap();
     let mut slow_bucket = 0;
     let mut slow_exemplars = 0;
-    for (res, metric) in receiver.metrics_named(m::HTTP_SERVER_DURATION.name) {
-        let Some(Data::Histogram(h)) = &metric.data else {
-            panic!("{} is not a histogram", metric.name)
-        };
-        for p in &h.data_points {
-            for e in &p.exemplars {
-                assert!(
-                    exported.contains(&e.trace_id),
-                    "exemplar trace {} of {} was not exported",
-                    hex(&e.trace_id),
-                    service(&res)
-                );
-            }
-            if service(&res) != "nginx" {
-                continue;
-            }
-            slow_bucket = slow_bucket.max(p.bucket_counts.get(le_05).copied().unwrap_or(0));
-            for e in p.exemplars.iter().filter(|e| exemplar_value(e) > 0.25) {
-                let v = exemplar_value(e);
-                assert!(v <= 0.5, "slow exemplar {v}");
-                let span = server
-                    .iter()
-                    .find(|s| s.trace_id == e.trace_id)
-                    .expect("the slow exemplar's span is nginx's");
-                assert_eq!(
-                    attr_str(&span.attributes, a::URL_PATH).as_deref(),
-                    Some("/slow")
-                );
-                slow_exemplars += 1;
-            }
+    for (svc, p) in server_points_with_exported_exemplars(&receiver) {
+        if svc != "nginx" {
+            continue;
+        }
+        slow_bucket = slow_bucket.max(p.bucket_counts.get(le_05).copied().unwrap_or(0));
+        for e in p.exemplars.iter().filter(|e| exemplar_value(e) > 0.25) {
+            let v = exemplar_value(e);
+            assert!(v <= 0.5, "slow exemplar {v}");
+            let span = server
+                .iter()
+                .find(|s| s.trace_id == e.trace_id)
+                .expect("the slow exemplar's span is nginx's");
+            assert_eq!(
+                attr_str(&span.attributes, a::URL_PATH).as_deref(),
+                Some("/slow")
+            );
+            slow_exemplars += 1;
         }
     }
     assert!(slow_bucket > 0, "no /slow request in (0.25, 0.5]");

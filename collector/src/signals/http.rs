@@ -299,6 +299,16 @@ fn split_host(host: &str) -> (String, u16) {
     }
 }
 
+/// An exchange's duration in seconds, and its span as an exemplar.
+fn exemplar_of(h: &HttpExchange) -> (f64, ExemplarRef) {
+    let exemplar = ExemplarRef {
+        trace_id: h.ids.trace_id,
+        span_id: h.ids.span_id,
+        time_unix_nanos: h.exchange.end_unix_nanos,
+    };
+    (h.duration_nanos() as f64 / 1e9, exemplar)
+}
+
 /// The duration metric and series attributes of an exchange.
 fn series_of(h: &HttpExchange) -> (&'static m::MetricDef, Attrs) {
     series_attrs(
@@ -371,12 +381,7 @@ impl HttpMetrics {
     pub fn record(&mut self, h: &HttpExchange, kept: bool) -> bool {
         let now = h.exchange.end_unix_nanos;
         let (def, attrs) = series_of(h);
-        let exemplar = ExemplarRef {
-            trace_id: h.ids.trace_id,
-            span_id: h.ids.span_id,
-            time_unix_nanos: now,
-        };
-        let secs = h.duration_nanos() as f64 / 1e9;
+        let (secs, exemplar) = exemplar_of(h);
         self.set.observe_sampled(
             def,
             ServiceRef::of(&h.process),
@@ -393,12 +398,7 @@ impl HttpMetrics {
     pub fn exemplar(&mut self, h: &HttpExchange) {
         let now = h.exchange.end_unix_nanos;
         let (def, attrs) = series_of(h);
-        let exemplar = ExemplarRef {
-            trace_id: h.ids.trace_id,
-            span_id: h.ids.span_id,
-            time_unix_nanos: now,
-        };
-        let secs = h.duration_nanos() as f64 / 1e9;
+        let (secs, exemplar) = exemplar_of(h);
         self.set
             .exemplar(def, ServiceRef::of(&h.process), attrs, secs, exemplar, now);
     }

@@ -245,16 +245,25 @@ impl MetricSet {
         kept: bool,
         now: u64,
     ) -> bool {
-        match self.store(def) {
-            Some(store) => {
-                let def = store.def;
-                store
-                    .series
-                    .point(def, service, &sorted(attrs), now)
-                    .observe(def.buckets, value, exemplar, kept)
-            }
-            None => false,
-        }
+        self.point(def, service, attrs, now)
+            .is_some_and(|(buckets, p)| p.observe(buckets, value, exemplar, kept))
+    }
+
+    /// A series' point (created if the bound allows, else the overflow point), with its
+    /// metric's bucket bounds; `None` for a metric not in this set.
+    fn point(
+        &mut self,
+        def: &MetricDef,
+        service: ServiceRef<'_>,
+        attrs: Attrs,
+        now: u64,
+    ) -> Option<(&'static [f64], &mut Point)> {
+        let store = self.store(def)?;
+        let def = store.def;
+        Some((
+            def.buckets,
+            store.series.point(def, service, &sorted(attrs), now),
+        ))
     }
 
     /// Adds a histogram counted elsewhere (the kernel's, in seconds) to a series.
@@ -270,12 +279,8 @@ impl MetricSet {
         max: f64,
         now: u64,
     ) {
-        if let Some(store) = self.store(def) {
-            let def = store.def;
-            store
-                .series
-                .point(def, service, &sorted(attrs), now)
-                .add_histogram(counts, sum, min, max);
+        if let Some((_, p)) = self.point(def, service, attrs, now) {
+            p.add_histogram(counts, sum, min, max);
         }
     }
 
@@ -290,12 +295,8 @@ impl MetricSet {
         exemplar: ExemplarRef,
         now: u64,
     ) {
-        if let Some(store) = self.store(def) {
-            let def = store.def;
-            store
-                .series
-                .point(def, service, &sorted(attrs), now)
-                .exemplar(def.buckets, value, exemplar);
+        if let Some((buckets, p)) = self.point(def, service, attrs, now) {
+            p.exemplar(buckets, value, exemplar);
         }
     }
 
