@@ -24,6 +24,7 @@ CONFIG_NAMES = {
     "sonde-http": "Sonde + HTTP (`http.enabled: true`)",
     "sonde-noexport": "Sonde, export off (diagnostic)",
     "sonde-nodns": "Sonde without DNS capture (diagnostic)",
+    "sonde-http-nodns": "Sonde + HTTP without DNS capture (diagnostic)",
     "tcplife": "tcplife (libbpf-tools)",
     "bpftrace": "bpftrace, hooks only (floor)",
     "bpftrace-data": "bpftrace on sock_send/recv_length, hooks only (HTTP floor)",
