@@ -94,7 +94,7 @@ impl Default for HttpConfig {
             ring_buffer_size: 4 << 20,
             routes: RoutesConfig::default(),
             max_spans_per_second: 5_000,
-            parse_per_second: 1_000,
+            parse_per_second: 100,
         }
     }
 }
