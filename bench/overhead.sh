@@ -47,7 +47,8 @@
 #               `perf record -g -p <agent>` then `perf record -g -a`; prints the agent's top
 #               symbols, then where every CPU's time went (BPF programs included);
 #               BENCH_PERF_DWARF=1 adds DWARF call graphs (time per Sonde function)
-# Environment: BENCH_BPF_STATS=1 (diagnostic: kernel.bpf_stats_enabled during the runs, and
+# Environment: BENCH_CTXSW=1 (diagnostic: each run prints the context switches per second of
+# nginx's worker and of the agent and its sink), BENCH_BPF_STATS=1 (diagnostic: kernel.bpf_stats_enabled during the runs, and
 # each Sonde run prints its BPF programs' runs, ns per run and total time; the accounting
 # adds to every program's cost), CARGO_TARGET_DIR (where the release build goes), BENCH_OUT (results dir),
 # BENCH_WRK_THREADS (wrk -t, default 1; the HTTP issue's keep-alive figure uses 2),
@@ -310,6 +311,15 @@ quiet_wait() {
 
 ticks() { if [ -n "$1" ] && [ -r "/proc/$1/stat" ]; then awk '{ print $14 + $15 }' "/proc/$1/stat"; else echo 0; fi; }
 
+# Context switches (voluntary, involuntary) of every thread of the given processes.
+ctxsw() {
+  local p files=()
+  for p in "$@"; do [ -n "$p" ] && files+=(/proc/"$p"/task/*/status); done
+  ((${#files[@]})) || { echo "0 0"; return; }
+  awk '/^voluntary_ctxt_switches/ { v += $2 } /^nonvoluntary_ctxt_switches/ { n += $2 } END { print v + 0, n + 0 }' \
+    "${files[@]}" 2>/dev/null || echo "0 0"
+}
+
 # CPU ticks used on the machine (user, system, irq and softirq, which a task's own system
 # time includes here, and steal: the hypervisor's other guests) minus those of our tasks:
 # the services, the agent and its sink, ksoftirqd, and this script with its waited-for
@@ -416,11 +426,21 @@ for w in "${workloads[@]}"; do
         load1=$(cut -d' ' -f1 /proc/loadavg)
         agent_start "$c"
         mine=$(ticks "$pid") sinks=$(ticks "$sink") other=$(others)
+        if [ "${BENCH_CTXSW:-0}" = 1 ]; then
+          read -r nv0 nn0 <<<"$(ctxsw $nginx_worker)"
+          read -r av0 an0 <<<"$(ctxsw $pid $sink)"
+        fi
         workload "$w"
         cpu=$(awk -v a="$mine" -v b="$(ticks "$pid")" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
         sinkcpu=$(awk -v a="$sinks" -v b="$(ticks "$sink")" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
         other=$(awk -v a="$other" -v b="$(others)" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
         hwm=$([ -n "$pid" ] && awk '/VmHWM/ { print $2 }' "/proc/$pid/status" || echo -)
+        if [ "${BENCH_CTXSW:-0}" = 1 ]; then
+          read -r nv1 nn1 <<<"$(ctxsw $nginx_worker)"
+          read -r av1 an1 <<<"$(ctxsw $pid $sink)"
+          echo "   context switches per s: nginx worker $(((nv1 - nv0) / secs)) voluntary, $(((nn1 - nn0) / secs)) involuntary;" \
+            "agent and sink $(((av1 - av0) / secs)) voluntary, $(((an1 - an0) / secs)) involuntary" | tee -a "$results/ctxsw.txt"
+        fi
         agent_stop "$c"
         # Other people's work took more than 10% of a core during the run: wait for the
         # machine to be quiet and run it again (at most max_retries times).
