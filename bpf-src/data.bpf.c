@@ -296,7 +296,8 @@ struct {
  */
 static __always_inline void http_end(struct sock *sk, struct http_conn *c, __u64 end_ns)
 {
-	struct sonde_http_event ev = {};
+	struct sonde_http_key key = {};
+	struct sonde_http_event *ev;
 	struct sonde_http_hist *h;
 	__u32 was = c->state, zero = 0, *gen, b;
 	__u64 d;
@@ -309,31 +310,31 @@ static __always_inline void http_end(struct sock *sk, struct http_conn *c, __u64
 		end_ns = c->last_ns;
 	d = end_ns > c->start_ns ? end_ns - c->start_ns : 0;
 	gen = bpf_map_lookup_elem(&http_gen, &zero);
-	ev.key.pid = c->pid;
-	ev.key.gen = gen ? (__u8)*gen : 0;
-	ev.key.role = c->role;
-	ev.key.method = c->method;
-	ev.key.version = c->version;
-	ev.key.status = was == HTTP_RESPONSE ? c->status : 0;
+	key.pid = c->pid;
+	key.gen = gen ? (__u8)*gen : 0;
+	key.role = c->role;
+	key.method = c->method;
+	key.version = c->version;
+	key.status = was == HTTP_RESPONSE ? c->status : 0;
 	if (c->role == SONDE_HTTP_CLIENT) {
-		ev.key.port = bpf_ntohs(sk->__sk_common.skc_dport);
+		key.port = bpf_ntohs(sk->__sk_common.skc_dport);
 		if (sk->__sk_common.skc_family == AF_INET) {
 			__u32 a4 = sk->__sk_common.skc_daddr;
 
-			ev.key.addr[10] = 0xff;
-			ev.key.addr[11] = 0xff;
-			__builtin_memcpy(&ev.key.addr[12], &a4, 4);
+			key.addr[10] = 0xff;
+			key.addr[11] = 0xff;
+			__builtin_memcpy(&key.addr[12], &a4, 4);
 		} else {
-			BPF_CORE_READ_INTO(&ev.key.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+			BPF_CORE_READ_INTO(&key.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 		}
 	}
-	h = bpf_map_lookup_elem(&http_series, &ev.key);
+	h = bpf_map_lookup_elem(&http_series, &key);
 	if (!h) {
 		struct sonde_http_hist *fresh = bpf_map_lookup_elem(&http_hist_zero, &zero);
 
 		if (fresh)
-			bpf_map_update_elem(&http_series, &ev.key, fresh, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&http_series, &ev.key);
+			bpf_map_update_elem(&http_series, &key, fresh, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&http_series, &key);
 		if (!h) {
 			count(SONDE_DATA_DROP_SERIES_FULL);
 			return;
@@ -352,17 +353,22 @@ static __always_inline void http_end(struct sock *sk, struct http_conn *c, __u64
 		h->max_ns = d;
 	if (h->exemplars & (1U << b))
 		return;
-	ev.kind = SONDE_EV_HTTP;
-	ev.key.gen = 0;
-	ev.tid = c->tid;
-	ev.cookie = sk->__sk_common.skc_cookie.counter;
-	ev.start_ns = c->start_ns;
-	ev.end_ns = end_ns;
-	ev.line_len = c->line_len < SONDE_HTTP_LINE ? c->line_len : SONDE_HTTP_LINE;
-	__builtin_memcpy(ev.line, c->line, SONDE_HTTP_LINE);
-	if (!bpf_ringbuf_output(&data_events, &ev, sizeof(ev),
-				sonde_wakeup(&data_events, &data_events_woken, wakeup_bytes)))
-		h->exemplars |= 1U << b;
+	/* Built only now: most exchanges land in a bucket that has its exemplar. */
+	ev = bpf_ringbuf_reserve(&data_events, sizeof(*ev), 0);
+	if (!ev)
+		return;
+	ev->kind = SONDE_EV_HTTP;
+	ev->line_len = c->line_len < SONDE_HTTP_LINE ? c->line_len : SONDE_HTTP_LINE;
+	ev->_pad = 0;
+	ev->tid = c->tid;
+	ev->key = key;
+	ev->key.gen = 0;
+	ev->cookie = sk->__sk_common.skc_cookie.counter;
+	ev->start_ns = c->start_ns;
+	ev->end_ns = end_ns;
+	__builtin_memcpy(ev->line, c->line, SONDE_HTTP_LINE);
+	bpf_ringbuf_submit(ev, sonde_wakeup(&data_events, &data_events_woken, wakeup_bytes));
+	h->exemplars |= 1U << b;
 }
 
 /*
@@ -396,6 +402,12 @@ static __always_inline __u64 user_buffer(__u64 *nr, __u32 *fd, __u64 *contiguous
 	return 0;
 }
 
+/* Whether an operation goes the way requests do (or no request went by yet). */
+static __always_inline int request_direction(const struct http_conn *c, int egress)
+{
+	return !c->role || (c->role == SONDE_HTTP_SERVER) != egress;
+}
+
 /*
  * The in-kernel exchange state of a connection, moved by one operation. A request starts
  * on the request direction's first operation after the previous exchange (its first bytes
@@ -411,8 +423,7 @@ static __always_inline void http_step(struct sock *sk, struct http_conn *c, __u6
 	__u32 n;
 	__u8 method;
 
-	if (!c->role || (c->role == SONDE_HTTP_SERVER) != egress) {
-		/* The request direction (or not known yet). */
+	if (request_direction(c, egress)) {
 		if (c->state == HTTP_REQUEST || !buf)
 			return;
 		n = avail < SONDE_HTTP_LINE ? avail : SONDE_HTTP_LINE;
@@ -467,9 +478,21 @@ static __always_inline void http_step(struct sock *sk, struct http_conn *c, __u6
  */
 static __always_inline int http_wants_bytes(const struct http_conn *c, int egress)
 {
-	if (!c->role || (c->role == SONDE_HTTP_SERVER) != egress)
+	if (request_direction(c, egress))
 		return c->state != HTTP_REQUEST;
 	return c->state == HTTP_REQUEST;
+}
+
+/*
+ * After http_step: whether the operation goes up byte by byte (its exchange is followed so);
+ * if not, the next record that does follows a gap.
+ */
+static __always_inline int http_goes_up(struct http_conn *c)
+{
+	if (c->captured && c->state != HTTP_IDLE)
+		return 1;
+	c->gap = 1;
+	return 0;
 }
 
 /*
@@ -499,10 +522,8 @@ static __always_inline int on_data(struct sock *sk, int ret, int flags, int egre
 	}
 	if (c && parse_per_cpu && !http_wants_bytes(c, egress)) {
 		http_step(sk, c, 0, 0, egress);
-		if (!c->captured || c->state == HTTP_IDLE) {
-			c->gap = 1;
+		if (!http_goes_up(c))
 			return 0;
-		}
 		stepped = 1;
 	}
 	buf = user_buffer(&nr, &fd, &contiguous);
@@ -528,10 +549,8 @@ static __always_inline int on_data(struct sock *sk, int ret, int flags, int egre
 	avail = (__u64)ret < contiguous ? (__u64)ret : contiguous;
 	if (parse_per_cpu && !stepped) {
 		http_step(sk, c, buf, avail, egress);
-		if (!c->captured || c->state == HTTP_IDLE) {
-			c->gap = 1;
+		if (!http_goes_up(c))
 			return 0;
-		}
 	}
 	cookie = sk->__sk_common.skc_cookie.counter;
 	if (!cookie) {
