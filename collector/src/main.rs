@@ -287,7 +287,6 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     })
 }
 
-/// The route rules of the configuration (templates were checked when it was loaded).
 /// `http.parse_per_second`, except that route rules need every path: then 0 (all).
 fn parse_per_second(http: &config::HttpConfig) -> u32 {
     if http.routes.templates.is_empty() && !http.routes.heuristic {
@@ -297,6 +296,7 @@ fn parse_per_second(http: &config::HttpConfig) -> u32 {
     }
 }
 
+/// The route rules of the configuration (templates were checked when it was loaded).
 fn route_rules(cfg: &config::RoutesConfig) -> anyhow::Result<RouteRules> {
     Ok(RouteRules {
         templates: cfg

@@ -1,14 +1,12 @@
 //! Load data.bpf.c: the HTTP data-path capture on the socket layer's send/receive tracepoints.
 
+use std::io::Read;
 use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use std::io::Read;
-
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use std::os::fd::AsFd;
-
 use libbpf_rs::{Iter, Link, MapCore, MapFlags, MapHandle, OpenObject};
 use sonde_semconv::metric::HTTP_BUCKETS;
 
