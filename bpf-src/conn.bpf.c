@@ -5,7 +5,12 @@
  * - connect(): CLOSE -> SYN_SENT runs in the connecting task, so the owner is taken there.
  * - accept(): the child socket is created in softirq (SYN_RECV), where `current` is
  *   whatever task was interrupted; it gets the listener's owner as a fallback, and the
- *   real owner is taken when accept()/accept4() returns its fd in process context.
+ *   real owner is taken in process context: at the socket's first receive
+ *   (tp_btf/sock_recv_length, Linux 6.3 and later), or on older kernels when
+ *   accept()/accept4() returns its fd. The receive hook costs a socket operation one
+ *   storage check. The accept one is a syscall tracepoint, and attaching any of those
+ *   sends every syscall of every task through the kernel's slow path (+55 ns each on the
+ *   reference machine: bench/hook-cost.sh); user space loads one or the other.
  * - close: TCP_CLOSE stamps the end; when the socket is destroyed (after any RST an
  *   abortive close sends) the counters are read from the tcp_sock once and one record
  *   goes to the ring buffer. Nothing runs per packet.
@@ -25,6 +30,7 @@
 #define AF_INET 2
 #define AF_INET6 10
 #define E2BIG 7
+#define SONDE_PF_KTHREAD 0x00200000
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -49,6 +55,18 @@ struct conn {
 	__u8 last_state; /* the state TCP_CLOSE was entered from */
 	__u8 _pad[4];
 };
+
+/*
+ * Accepted sockets whose owner is still the listener's (socket storage, freed with the
+ * socket, deleted once the owner is known): the receive hook's whole cost on every other
+ * socket is finding none.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u8);
+} owner_pending SEC(".maps");
 
 struct listen_key {
 	__u32 netns;
@@ -133,6 +151,7 @@ static __always_inline void track(const struct sock *sk, __u8 direction)
 		.start_ns = bpf_ktime_get_ns(),
 		.direction = direction,
 	};
+	long err;
 
 	if (direction == SONDE_DIR_CLIENT) {
 		fill_owner(&c.owner);
@@ -149,8 +168,15 @@ static __always_inline void track(const struct sock *sk, __u8 direction)
 		}
 	}
 	/* NOEXIST: a simultaneous open (SYN_SENT -> SYN_RECV) keeps its client entry. */
-	if (bpf_map_update_elem(&conns, &cookie, &c, BPF_NOEXIST) == -E2BIG)
-		count_drop(SONDE_DROP_CONN_MAP_FULL);
+	err = bpf_map_update_elem(&conns, &cookie, &c, BPF_NOEXIST);
+	if (err) {
+		if (err == -E2BIG)
+			count_drop(SONDE_DROP_CONN_MAP_FULL);
+		return;
+	}
+	if (c.flags & SONDE_F_OWNER_LISTENER)
+		bpf_sk_storage_get(&owner_pending, (struct sock *)sk, 0,
+				   BPF_SK_STORAGE_GET_F_CREATE);
 }
 
 static __always_inline void on_listen(const struct sock *sk)
@@ -383,7 +409,39 @@ int BPF_PROG(sonde_receive_reset, struct sock *sk)
 	return 0;
 }
 
-/* accept()/accept4() returned fd: the calling task owns the accepted socket. */
+/* `c` (an accepted connection) is owned by the current task from now on. */
+static __always_inline void take_owner(struct conn *c)
+{
+	fill_owner(&c->owner);
+	c->flags = (c->flags & ~SONDE_F_OWNER_LISTENER) | SONDE_F_OWNER_ACCEPT;
+}
+
+/*
+ * A receive on a socket still owned by its listener: the task receiving is the one
+ * accept() returned the socket to (or the one it was handed on to). A kernel thread's
+ * receive (an in-kernel server) leaves the listener's owner.
+ */
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sonde_owner_recv, struct sock *sk, int ret, int flags)
+{
+	struct task_struct *task;
+	struct conn *c;
+	__u64 cookie;
+
+	if (!bpf_sk_storage_get(&owner_pending, sk, 0, 0))
+		return 0;
+	task = bpf_get_current_task_btf();
+	if (task->flags & SONDE_PF_KTHREAD)
+		return 0;
+	cookie = bpf_get_socket_cookie(sk);
+	c = bpf_map_lookup_elem(&conns, &cookie);
+	if (c)
+		take_owner(c);
+	bpf_sk_storage_delete(&owner_pending, sk);
+	return 0;
+}
+
+/* accept()/accept4() returned fd: the calling task owns the accepted socket (before 6.3). */
 static __always_inline int on_accept_exit(long fd)
 {
 	struct sock *sk = sonde_fd_tcp_sock(fd);
@@ -399,8 +457,7 @@ static __always_inline int on_accept_exit(long fd)
 	c = bpf_map_lookup_elem(&conns, &cookie);
 	if (!c)
 		return 0;
-	fill_owner(&c->owner);
-	c->flags = (c->flags & ~SONDE_F_OWNER_LISTENER) | SONDE_F_OWNER_ACCEPT;
+	take_owner(c);
 	return 0;
 }
 

@@ -34,7 +34,7 @@ enum sonde_conn_flags {
 	SONDE_F_RST_RECEIVED = 1 << 2,	 /* the peer sent a RST */
 	SONDE_F_FIN_RECEIVED = 1 << 3,	 /* the peer's FIN arrived (SOCK_DONE) */
 	SONDE_F_OWNER_LISTENER = 1 << 4, /* owner taken from the listener, accept() not seen */
-	SONDE_F_OWNER_ACCEPT = 1 << 5,	 /* owner taken at accept() */
+	SONDE_F_OWNER_ACCEPT = 1 << 5,	 /* owner taken in process context (first receive, or accept()) */
 };
 
 /* Where the kernel side can lose data; indexes of the `drops` per-CPU array. */

@@ -28,7 +28,7 @@ const CLIENT_SERVICE: &str = "sonde-e2e-client";
 const SERVER_SERVICE: &str = "sonde-e2e-server";
 
 /// A fixture server in namespace B, ready when it returns; killed on drop.
-struct Server(Child);
+struct Server(Child, Option<u32>);
 
 impl Server {
     fn start(pair: &NetnsPair, port: u16, mode: &str, service: &str) -> Server {
@@ -43,16 +43,23 @@ impl Server {
         BufReader::new(child.stdout.as_mut().unwrap())
             .read_line(&mut line)
             .unwrap();
+        let mut words = line.split_whitespace();
         assert_eq!(
-            line.trim(),
-            "listening",
+            words.next(),
+            Some("listening"),
             "server on port {port} did not start"
         );
-        Server(child)
+        let worker = words.next().map(|w| w.parse().unwrap());
+        Server(child, worker)
     }
 
     fn pid(&self) -> u32 {
         self.0.id()
+    }
+
+    /// The forked worker's pid (mode prefork).
+    fn worker(&self) -> u32 {
+        self.1.expect("not a prefork server")
     }
 }
 
@@ -639,4 +646,40 @@ fn root_connection_spans_are_sampled_past_their_budget_and_flows_are_not() {
     assert!(exemplars > 0, "no RTT exemplar");
     agent.stop().unwrap();
     let _ = std::fs::remove_file(config);
+}
+
+/// A pre-forking server: the parent listens, a forked worker accepts and serves. The
+/// accepted socket is created in softirq with the listener's owner; its first receive, in
+/// the worker, must name the worker (conn.bpf.c), on the flow record and the span.
+#[test]
+#[ignore = "needs root: loads BPF"]
+fn root_an_accepted_connection_is_owned_by_the_worker_that_serves_it() {
+    require_root();
+    let receiver = Receiver::start().unwrap();
+    let pair = NetnsPair::create("tpf", 81).unwrap();
+    let agent = start_agent(&receiver, Transport::Grpc);
+    let server = Server::start(&pair, 9010, "prefork", SERVER_SERVICE);
+    let sizes: Vec<String> = (0..5).map(|i| (100 + 10 * i).to_string()).collect();
+    client(
+        &pair,
+        &pair.addr(Side::B).to_string(),
+        9010,
+        "double",
+        &sizes,
+    );
+    let arrived = receiver.wait_until(Duration::from_secs(30), |rx| {
+        flows(rx, SERVER_SERVICE, 9010).len() >= sizes.len()
+    });
+    assert!(arrived, "server flows: {:?}", receiver.request_counts());
+    let worker = i64::from(server.worker());
+    assert_ne!(worker, i64::from(server.pid()));
+    for (res, at) in flows(&receiver, SERVER_SERVICE, 9010) {
+        assert_eq!(text(&at, a::CONNECTION_DIRECTION), "server");
+        assert_eq!(
+            attr_int(&res.attributes, r::PROCESS_PID),
+            Some(worker),
+            "the flow names the listener's process, not the worker that accepted it"
+        );
+    }
+    agent.stop().unwrap();
 }

@@ -3,7 +3,6 @@
 use std::io::Read;
 use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
@@ -15,6 +14,7 @@ use super::types::{
     sonde_http_hist, sonde_http_key, DataSkel, DataSkelBuilder, DATA_DROP_MAX, DATA_MAX,
 };
 use super::BpfError;
+use super::{has_tracepoint, TRACEFS_EVENTS};
 use crate::decode::http_key;
 use crate::http::kernel::{KernelHistogram, KERNEL_BUCKETS};
 
@@ -23,11 +23,6 @@ use crate::http::kernel::{KernelHistogram, KERNEL_BUCKETS};
 const TRACEPOINTS: [(&str, &str); 2] = [
     ("sock:sock_send_length", "sock/sock_send_length"),
     ("sock:sock_recv_length", "sock/sock_recv_length"),
-];
-/// Where tracefs may be (the preflight mounts the first when neither is).
-const TRACEFS_EVENTS: [&str; 2] = [
-    "/sys/kernel/tracing/events",
-    "/sys/kernel/debug/tracing/events",
 ];
 
 /// What the data capture copies.
@@ -69,10 +64,7 @@ impl DataProbes {
         // Said plainly rather than as libbpf's "failed to find BTF for tp_btf" (the
         // preflight has mounted tracefs).
         for (tracepoint, rel) in TRACEPOINTS {
-            if !TRACEFS_EVENTS
-                .iter()
-                .any(|root| Path::new(root).join(rel).exists())
-            {
+            if !has_tracepoint(rel) {
                 return Err(BpfError::MissingTracepoint {
                     what: "HTTP capture (http.enabled)",
                     tracepoint,

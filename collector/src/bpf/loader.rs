@@ -8,7 +8,7 @@ use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, MapHandle, OpenObject};
 
 use super::types::{ConnSkel, ConnSkelBuilder, DROP_MAX};
-use super::BpfError;
+use super::{has_tracepoint, BpfError};
 
 /// Sizes and tunables applied before load.
 #[derive(Debug, Clone)]
@@ -68,12 +68,19 @@ impl Probes {
             rodata.report_interval_ns =
                 u64::try_from(opts.report_interval.as_nanos()).unwrap_or(u64::MAX);
         }
+        // An accepted socket's owner is taken at its first receive where the socket layer
+        // has that tracepoint (6.3); only older kernels pay for the accept syscall
+        // tracepoints, which slow every syscall of every task (conn.bpf.c).
+        let at_receive = has_tracepoint("sock/sock_recv_length");
+        open.progs.sonde_owner_recv.set_autoload(at_receive);
+        open.progs.sonde_accept4_exit.set_autoload(!at_receive);
+        open.progs.sonde_accept_exit.set_autoload(!at_receive);
         let mut skel = open.load().map_err(BpfError::libbpf(
             "loading the BPF programs (the verifier log is above)",
         ))?;
         skel.attach()
             .map_err(BpfError::libbpf("attaching the BPF programs"))?;
-        let programs = skel.object().progs().count();
+        let programs = skel.object().progs().filter(|p| p.autoload()).count();
         Ok(Probes {
             skel,
             load_time: started.elapsed(),

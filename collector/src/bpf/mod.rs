@@ -20,3 +20,18 @@ pub use dns::{DnsCounters, DnsProbeOptions, DnsProbes};
 pub use error::BpfError;
 pub use loader::{DropCounters, ProbeOptions, Probes, Reporter};
 pub use ringbuf::RingReader;
+
+use std::path::Path;
+
+/// Where tracefs may be (the preflight mounts the first when neither is).
+const TRACEFS_EVENTS: [&str; 2] = [
+    "/sys/kernel/tracing/events",
+    "/sys/kernel/debug/tracing/events",
+];
+
+/// Whether the kernel has the tracepoint `rel` (`system/event`, as below tracefs' `events`).
+fn has_tracepoint(rel: &str) -> bool {
+    TRACEFS_EVENTS
+        .iter()
+        .any(|root| Path::new(root).join(rel).exists())
+}
