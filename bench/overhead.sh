@@ -22,6 +22,8 @@
 #               sock_send_length/sock_recv_length tracepoints HTTP capture uses (its floor)
 #   bpftrace-syscalls  (not in the default list) bench/overhead/syscall-hooks.bt: counts the
 #               18 data-syscall tracepoints HTTP capture used before (what they cost)
+#   bpftrace-accept  (not in the default list) bench/overhead/accept-hook.bt: counts
+#               sys_exit_accept4 alone (what one syscall tracepoint costs every syscall)
 #   sonde-noexport  (diagnostic, not in the default list) sonde with every exporter off
 #               (OTEL_SDK_DISABLED=true, bench/overhead/sonde-noexport.yaml): no encoding, no sink
 #   sonde-http-nodns (diagnostic) sonde-http without the DNS capture
@@ -98,7 +100,7 @@ for c in "${configs[@]}"; do
   case $c in
     none | sonde | sonde-http | sonde-noexport | sonde-nodns | sonde-http-nodns) ;;
     tcplife) need tcplife libbpf-tools ;;
-    bpftrace | bpftrace-data | bpftrace-syscalls) need bpftrace bpftrace ;;
+    bpftrace | bpftrace-data | bpftrace-syscalls | bpftrace-accept) need bpftrace bpftrace ;;
     *) echo "bench/overhead.sh: unknown configuration $c" >&2; exit 2 ;;
   esac
 done
@@ -228,11 +230,12 @@ agent_start() {
       peer_pid=$! pid=$!
       sleep 2
       ;;
-    bpftrace | bpftrace-data | bpftrace-syscalls)
+    bpftrace | bpftrace-data | bpftrace-syscalls | bpftrace-accept)
       log=$run/bpftrace.out
       local script=bench/overhead/hooks.bt
       [ "$1" = bpftrace-data ] && script=bench/overhead/data-hooks.bt
       [ "$1" = bpftrace-syscalls ] && script=bench/overhead/syscall-hooks.bt
+      [ "$1" = bpftrace-accept ] && script=bench/overhead/accept-hook.bt
       bpftrace "$script" >"$log" 2>&1 &
       peer_pid=$! pid=$!
       for _ in $(seq 100); do grep -q "^Attaching" "$log" && break; sleep 0.1; done
@@ -277,7 +280,7 @@ for p in json.load(sys.stdin):
       rm -rf "$out"
       agent="" sink=""
       ;;
-    tcplife | bpftrace | bpftrace-data | bpftrace-syscalls)
+    tcplife | bpftrace | bpftrace-data | bpftrace-syscalls | bpftrace-accept)
       kill -TERM "$peer_pid" 2>/dev/null || true
       for _ in $(seq 100); do kill -0 "$peer_pid" 2>/dev/null || break; sleep 0.1; done
       kill -KILL "$peer_pid" 2>/dev/null || true

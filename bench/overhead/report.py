@@ -29,6 +29,7 @@ CONFIG_NAMES = {
     "bpftrace": "bpftrace, hooks only (floor)",
     "bpftrace-data": "bpftrace on sock_send/recv_length, hooks only (HTTP floor)",
     "bpftrace-syscalls": "bpftrace on the 18 data-syscall tracepoints, hooks only",
+    "bpftrace-accept": "bpftrace on sys_exit_accept4 alone (diagnostic)",
 }
 WORKLOAD_NAMES = {
     "keepalive": "keep-alive: wrk -t1 -c50, 612-byte file",

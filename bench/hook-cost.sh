@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# What the agent's hooks add to each syscall and each HTTP exchange, in nanoseconds
+# (bench/hook-cost.c: single-threaded loops on CPU 0, best of 9 repetitions, the kernel's
+# work included; the agent itself is moved to CPU 1). The configurations alternate round by
+# round; the table gives each one's median and what it adds to "none" in the same round.
+#
+# usage: sudo bench/hook-cost.sh [--rounds N] [--configs LIST] [--ops N]
+#   configs: none, sonde (built-in default: TCP + DNS), sonde-http (http.enabled: true),
+#            sonde-nodns, sonde-http-nodns (the same without DNS capture:
+#            bench/overhead/sonde-*nodns.yaml), bpftrace-accept, bpftrace-data (the hooks
+#            alone, counted by bpftrace: bench/overhead/accept-hook.bt, one syscall
+#            tracepoint; bench/overhead/data-hooks.bt, HTTP capture's two tracepoints)
+#   default: --rounds 5 --configs none,sonde,sonde-http --ops 30000
+# BENCH_SONDE=path runs another agent build in the sonde configurations (bench/lib.sh);
+# a configuration written CONFIG@PATH runs the build at PATH (e.g. sonde-http@/tmp/sonde-old
+# beside sonde-http: before and after a change, alternating in one run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+
+rounds=5 configs=none,sonde,sonde-http ops=30000
+while (($#)); do
+  case $1 in
+    --rounds) rounds=$2; shift ;;
+    --configs) configs=$2; shift ;;
+    --ops) ops=$2; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench/hook-cost.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+IFS=, read -ra configs <<<"$configs"
+if [ "$(id -u)" != 0 ]; then
+  echo "bench/hook-cost.sh: loads BPF programs and needs root" >&2
+  exit 1
+fi
+command -v clang >/dev/null || { echo "bench/hook-cost.sh: needs clang (apt-get install clang)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/sonde-hook-cost.XXXXXX)
+peer=""
+trap '[ -n "$peer" ] && kill "$peer" 2>/dev/null; [ -n "${agent:-}" ] && bench_stop; rm -rf "$work"' EXIT
+clang -O2 -Wall -o "$work/hook-cost" bench/hook-cost.c
+bench_build
+
+start() {
+  # CONFIG@BINARY: that configuration with another agent build (before/after in one run)
+  bench_sonde=${BENCH_SONDE:-$bench_bin/sonde}
+  [[ $1 == *@* ]] && bench_sonde=${1#*@}
+  case ${1%@*} in
+    none) ;;
+    sonde) bench_start >/dev/null ;;
+    sonde-http) bench_start --config bench/overhead/sonde-http.yaml >/dev/null ;;
+    sonde-nodns | sonde-http-nodns) bench_start --config "bench/overhead/${1%@*}.yaml" >/dev/null ;;
+    bpftrace-accept | bpftrace-data)
+      local script=bench/overhead/accept-hook.bt
+      [ "$1" = bpftrace-data ] && script=bench/overhead/data-hooks.bt
+      bpftrace "$script" >"$work/bpftrace.out" 2>&1 &
+      peer=$!
+      for _ in $(seq 100); do grep -q "^Attaching" "$work/bpftrace.out" && break; sleep 0.1; done
+      sleep 1
+      ;;
+    *) echo "bench/hook-cost.sh: unknown configuration $1" >&2; exit 2 ;;
+  esac
+  # The agent's own work (start-up, reports, export) goes to CPU 1: on CPU 0 only what
+  # its hooks add to the loops is measured (bench/overhead.sh measures the agent's CPU).
+  if [ -n "${agent:-}" ]; then
+    taskset -a -p -c 1 "$agent" >/dev/null
+    taskset -a -p -c 1 "$sink" >/dev/null 2>&1 || true
+    sleep 2
+  fi
+}
+stop() {
+  case ${1%@*} in
+    sonde*) bench_stop; rm -rf "$out"; agent="" ;;
+    bpftrace-*) kill "$peer"; wait "$peer" 2>/dev/null || true; peer="" ;;
+  esac
+}
+
+results=$work/results
+for r in $(seq "$rounds"); do
+  # rotate the order so that no configuration always runs first
+  n=${#configs[@]}
+  for i in $(seq 0 $((n - 1))); do
+    c=${configs[$(((i + r) % n))]}
+    start "$c"
+    for m in syscall http plain; do
+      k=$ops
+      [ "$m" = syscall ] && k=$((ops * 10)) # a syscall is ~100 times shorter than an exchange
+      v=$(taskset -c 0 "$work/hook-cost" "$m" "$k" | cut -d' ' -f2)
+      echo "$r $c $m $v" >>"$results"
+    done
+    stop "$c"
+    echo "   round $r  $(printf '%-18s' "$c") $(grep "^$r $c " "$results" | awk '{printf "%s %8s ns  ", $3, $4}')"
+  done
+done
+
+python3 - "$results" "${configs[@]}" <<'EOF'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+configs = sys.argv[2:]
+v = {(int(r), c, m): float(x) for r, c, m, x in rows}
+rounds = sorted({k[0] for k in v})
+print("\n| configuration | syscall (getppid) ns | added | HTTP exchange ns | added | non-HTTP exchange ns | added |")
+print("|---|---|---|---|---|---|---|")
+for c in configs:
+    cells = []
+    for m in ("syscall", "http", "plain"):
+        xs = [v[(r, c, m)] for r in rounds]
+        cells.append(f"{statistics.median(xs):,.0f}")
+        if "none" in configs and c != "none":
+            d = [v[(r, c, m)] - v[(r, "none", m)] for r in rounds]
+            cells.append(f"{statistics.median(d):+,.0f} ({min(d):+,.0f}…{max(d):+,.0f})")
+        else:
+            cells.append("–")
+    print(f"| {c} | " + " | ".join(cells) + " |")
+EOF
