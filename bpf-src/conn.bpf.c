@@ -26,11 +26,11 @@
 #include "counters.h"
 #include "wakeup.h"
 #include "sock_lookup.h"
+#include "task.h"
 
 #define AF_INET 2
 #define AF_INET6 10
 #define E2BIG 7
-#define SONDE_PF_KTHREAD 0x00200000
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -431,7 +431,7 @@ int BPF_PROG(sonde_owner_recv, struct sock *sk, int ret, int flags)
 	if (!bpf_sk_storage_get(&owner_pending, sk, 0, 0))
 		return 0;
 	task = bpf_get_current_task_btf();
-	if (task->flags & SONDE_PF_KTHREAD)
+	if (sonde_is_kthread(task))
 		return 0;
 	cookie = bpf_get_socket_cookie(sk);
 	c = bpf_map_lookup_elem(&conns, &cookie);

@@ -36,6 +36,7 @@
 #include "events.h"
 #include "counters.h"
 #include "wakeup.h"
+#include "task.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -67,7 +68,6 @@ enum {
 #define AF_INET 2
 #define SONDE_MSG_PEEK 0x2
 #define SONDE_MSG_ERRQUEUE 0x2000
-#define SONDE_PF_KTHREAD 0x00200000
 #define SONDE_TS_COMPAT 0x0002
 
 /*
@@ -381,7 +381,7 @@ static __always_inline __u64 user_buffer(__u64 *nr, __u32 *fd, __u64 *contiguous
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs;
 
-	if (task->flags & SONDE_PF_KTHREAD || task->thread_info.status & SONDE_TS_COMPAT)
+	if (sonde_is_kthread(task) || task->thread_info.status & SONDE_TS_COMPAT)
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	*nr = regs->orig_ax;
