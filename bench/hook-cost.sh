@@ -14,6 +14,10 @@
 # BENCH_SONDE=path runs another agent build in the sonde configurations (bench/lib.sh);
 # a configuration written CONFIG@PATH runs the build at PATH (e.g. sonde-http@/tmp/sonde-old
 # beside sonde-http: before and after a change, alternating in one run).
+# BENCH_BPF_STATS=1 also turns on kernel.bpf_stats_enabled and prints, per configuration,
+# each BPF program's runs and run time per HTTP exchange (the kernel's own accounting:
+# ±5 ns, where the exchange's wall time moves by ±300 ns; the accounting adds ~2 clock
+# reads, some 35 ns, to every run, and the dispatch before a run is not in it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -38,7 +42,13 @@ command -v clang >/dev/null || { echo "bench/hook-cost.sh: needs clang (apt-get 
 
 work=$(mktemp -d /tmp/sonde-hook-cost.XXXXXX)
 peer=""
-trap '[ -n "$peer" ] && kill "$peer" 2>/dev/null; [ -n "${agent:-}" ] && bench_stop; rm -rf "$work"' EXIT
+stats_was=""
+trap '[ -n "$peer" ] && kill "$peer" 2>/dev/null; [ -n "${agent:-}" ] && bench_stop; [ -n "$stats_was" ] && sysctl -qw kernel.bpf_stats_enabled="$stats_was"; rm -rf "$work"' EXIT
+if [ "${BENCH_BPF_STATS:-0}" = 1 ]; then
+  command -v bpftool >/dev/null || { echo "bench/hook-cost.sh: BENCH_BPF_STATS needs bpftool" >&2; exit 1; }
+  stats_was=$(sysctl -n kernel.bpf_stats_enabled)
+  sysctl -qw kernel.bpf_stats_enabled=1
+fi
 clang -O2 -Wall -o "$work/hook-cost" bench/hook-cost.c
 bench_build
 
@@ -86,8 +96,23 @@ for r in $(seq "$rounds"); do
     for m in syscall http plain; do
       k=$ops
       [ "$m" = syscall ] && k=$((ops * 10)) # a syscall is ~100 times shorter than an exchange
+      [ -n "$stats_was" ] && [ "$m" = http ] && bpftool -j prog show >"$work/before.json"
       v=$(taskset -c 0 "$work/hook-cost" "$m" "$k" | cut -d' ' -f2)
       echo "$r $c $m $v" >>"$results"
+      if [ -n "$stats_was" ] && [ "$m" = http ]; then
+        bpftool -j prog show >"$work/after.json"
+        # hook-cost.c makes 9 repetitions of k exchanges
+        python3 - "$work/before.json" "$work/after.json" "$((k * 9))" "$r" "$c" >>"$work/progs" <<'EOF'
+import json, sys
+before = {p["id"]: p for p in json.load(open(sys.argv[1]))}
+for p in json.load(open(sys.argv[2])):
+    b = before.get(p["id"], {})
+    runs = p.get("run_cnt", 0) - b.get("run_cnt", 0)
+    ns = p.get("run_time_ns", 0) - b.get("run_time_ns", 0)
+    if runs > 0:
+        print(sys.argv[4], sys.argv[5], p.get("name", "?"), runs / int(sys.argv[3]), ns / int(sys.argv[3]))
+EOF
+      fi
     done
     stop "$c"
     echo "   round $r  $(printf '%-18s' "$c") $(grep "^$r $c " "$results" | awk '{printf "%s %8s ns  ", $3, $4}')"
@@ -114,3 +139,27 @@ for c in configs:
             cells.append("–")
     print(f"| {c} | " + " | ".join(cells) + " |")
 EOF
+
+if [ -n "$stats_was" ] && [ -s "$work/progs" ]; then
+  python3 - "$work/progs" "${configs[@]}" <<'EOF'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+print("\n| configuration | BPF program | runs per HTTP exchange | ns per run | ns per exchange |")
+print("|---|---|---|---|---|")
+for c in sys.argv[2:]:
+    progs = {}
+    for r, conf, name, runs, ns in rows:
+        if conf == c:
+            progs.setdefault(name, []).append((float(runs), float(ns)))
+    total = 0.0
+    for name, xs in sorted(progs.items(), key=lambda kv: -statistics.median(x[1] for x in kv[1])):
+        runs = statistics.median(x[0] for x in xs)
+        ns = statistics.median(x[1] for x in xs)
+        if runs < 0.01:
+            continue  # per connection or per report, not per exchange
+        total += ns
+        print(f"| {c} | `{name}` | {runs:.2f} | {ns / runs:,.0f} | {ns:,.0f} |")
+    if progs:
+        print(f"| {c} | all | | | **{total:,.0f}** |")
+EOF
+fi
