@@ -87,6 +87,28 @@ enum http_state {
 	HTTP_RESPONSE = 2, /* its final response is being written (read) */
 };
 
+/*
+ * A connection's exchanges counted since their last flush into the series map, all of
+ * one series: the key's fields that vary per exchange are here, role and peer are the
+ * connection's. An exchange is counted where the connection's state already is; the
+ * series map is looked up only to flush (another series comes, the sweep before each read
+ * of the map, the close) and when an exemplar may be due. Counts move with atomic
+ * operations: the sweep flushes from the agent's CPU while the connection may count.
+ */
+struct http_acc {
+	__u32 pid;
+	__u8 method;
+	__u8 version;
+	__u16 status;
+	__u32 gen;	 /* the generation `exemplars` is about */
+	__u32 exemplars; /* buckets whose series is known to have their exemplar in `gen` */
+	__u64 n;	 /* exchanges counted since the flush (0: nothing to flush) */
+	__u64 counts[SONDE_HTTP_BUCKETS];
+	__u64 sum_ns;
+	__u64 min_ns;
+	__u64 max_ns;
+};
+
 /* What the kernel knows of a connection that carries HTTP (socket-local storage). */
 struct http_conn {
 	__u32 state; /* enum http_state; claimed with a compare-and-swap at the end */
@@ -102,6 +124,7 @@ struct http_conn {
 	__u64 start_ns;
 	__u64 last_ns; /* the response's latest operation */
 	__u8 line[SONDE_HTTP_LINE];
+	struct http_acc acc;
 };
 
 struct {
@@ -288,18 +311,107 @@ struct {
 	__type(value, struct sonde_http_hist);
 } http_hist_zero SEC(".maps");
 
+/* The generation new counts go to (user space flips it before it reads the other). */
+static __always_inline __u32 current_gen(void)
+{
+	__u32 zero = 0, *gen = bpf_map_lookup_elem(&http_gen, &zero);
+
+	return gen ? *gen : 0;
+}
+
+/* Adds `n` to the loss counter `which`. */
+static __always_inline void count_n(__u32 which, __u64 n)
+{
+	__u64 *x = bpf_map_lookup_elem(&data_drops, &which);
+
+	if (x)
+		*x += n;
+}
+
+/*
+ * The series `c`'s accumulated exchanges belong to, in generation `gen`, created empty
+ * when new (NULL: the map is full). `key` is filled in.
+ */
+static __always_inline struct sonde_http_hist *series_of(struct sock *sk, const struct http_conn *c,
+							 __u32 gen, struct sonde_http_key *key)
+{
+	struct sonde_http_hist *h, *fresh;
+	__u32 zero = 0;
+
+	key->pid = c->acc.pid;
+	key->gen = (__u8)gen;
+	key->role = c->role;
+	key->method = c->acc.method;
+	key->version = c->acc.version;
+	key->status = c->acc.status;
+	if (c->role == SONDE_HTTP_CLIENT) {
+		key->port = bpf_ntohs(sk->__sk_common.skc_dport);
+		if (sk->__sk_common.skc_family == AF_INET) {
+			__u32 a4 = sk->__sk_common.skc_daddr;
+
+			key->addr[10] = 0xff;
+			key->addr[11] = 0xff;
+			__builtin_memcpy(&key->addr[12], &a4, 4);
+		} else {
+			BPF_CORE_READ_INTO(&key->addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		}
+	}
+	h = bpf_map_lookup_elem(&http_series, key);
+	if (h)
+		return h;
+	fresh = bpf_map_lookup_elem(&http_hist_zero, &zero);
+	if (fresh)
+		bpf_map_update_elem(&http_series, key, fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&http_series, key);
+}
+
+/* Moves `c`'s accumulated exchanges into their series of generation `gen`. */
+static __always_inline void http_flush(struct sock *sk, struct http_conn *c, __u32 gen)
+{
+	struct sonde_http_key key = {};
+	struct sonde_http_hist *h;
+	struct http_acc *a = &c->acc;
+	__u64 n, min, max;
+
+	if (!a->n)
+		return;
+	n = __sync_lock_test_and_set(&a->n, 0);
+	min = a->min_ns;
+	max = a->max_ns;
+	a->min_ns = 0;
+	a->max_ns = 0;
+	h = series_of(sk, c, gen, &key);
+	if (!h) {
+		for (__u32 b = 0; b < SONDE_HTTP_BUCKETS; b++)
+			__sync_lock_test_and_set(&a->counts[b], 0);
+		__sync_lock_test_and_set(&a->sum_ns, 0);
+		count_n(SONDE_DATA_DROP_SERIES_FULL, n);
+		return;
+	}
+	for (__u32 b = 0; b < SONDE_HTTP_BUCKETS; b++)
+		h->counts[b] += __sync_lock_test_and_set(&a->counts[b], 0);
+	h->sum_ns += __sync_lock_test_and_set(&a->sum_ns, 0);
+	if (min && (!h->min_ns || min < h->min_ns))
+		h->min_ns = min;
+	if (max > h->max_ns)
+		h->max_ns = max;
+}
+
 /*
  * The open exchange of `c` ends: a final response's last operation, or `end_ns` (the close,
  * without one). One caller wins the state (a sweep may race the connection's own next
- * request); an exchange followed byte by byte is user space's, else it is counted here and,
- * when its bucket has no exemplar yet in this generation, sent up to become one.
+ * request); an exchange followed byte by byte is user space's, else it is counted here
+ * (in the connection's accumulator) and, when its bucket has no exemplar yet in this
+ * generation, sent up to become one.
  */
 static __always_inline void http_end(struct sock *sk, struct http_conn *c, __u64 end_ns)
 {
 	struct sonde_http_key key = {};
 	struct sonde_http_event *ev;
 	struct sonde_http_hist *h;
-	__u32 was = c->state, zero = 0, *gen, b;
+	struct http_acc *a = &c->acc;
+	__u32 was = c->state, gen, b;
+	__u16 status;
 	__u64 d;
 
 	if (was == HTTP_IDLE || __sync_val_compare_and_swap(&c->state, was, HTTP_IDLE) != was)
@@ -309,51 +421,41 @@ static __always_inline void http_end(struct sock *sk, struct http_conn *c, __u64
 	if (was == HTTP_RESPONSE)
 		end_ns = c->last_ns;
 	d = end_ns > c->start_ns ? end_ns - c->start_ns : 0;
-	gen = bpf_map_lookup_elem(&http_gen, &zero);
-	key.pid = c->pid;
-	key.gen = gen ? (__u8)*gen : 0;
-	key.role = c->role;
-	key.method = c->method;
-	key.version = c->version;
-	key.status = was == HTTP_RESPONSE ? c->status : 0;
-	if (c->role == SONDE_HTTP_CLIENT) {
-		key.port = bpf_ntohs(sk->__sk_common.skc_dport);
-		if (sk->__sk_common.skc_family == AF_INET) {
-			__u32 a4 = sk->__sk_common.skc_daddr;
-
-			key.addr[10] = 0xff;
-			key.addr[11] = 0xff;
-			__builtin_memcpy(&key.addr[12], &a4, 4);
-		} else {
-			BPF_CORE_READ_INTO(&key.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-		}
-	}
-	h = bpf_map_lookup_elem(&http_series, &key);
-	if (!h) {
-		struct sonde_http_hist *fresh = bpf_map_lookup_elem(&http_hist_zero, &zero);
-
-		if (fresh)
-			bpf_map_update_elem(&http_series, &key, fresh, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&http_series, &key);
-		if (!h) {
-			count(SONDE_DATA_DROP_SERIES_FULL);
-			return;
-		}
+	status = was == HTTP_RESPONSE ? c->status : 0;
+	gen = current_gen();
+	if (a->pid != c->pid || a->method != c->method || a->version != c->version ||
+	    a->status != status || a->gen != gen) {
+		http_flush(sk, c, gen);
+		a->pid = c->pid;
+		a->method = c->method;
+		a->version = c->version;
+		a->status = status;
+		a->gen = gen;
+		a->exemplars = 0;
 	}
 	for (b = 0; b < SONDE_HTTP_BOUNDS; b++)
 		if (d <= bounds_ns[b])
 			break;
 	if (b >= SONDE_HTTP_BUCKETS)
 		return;
-	h->counts[b] += 1;
-	h->sum_ns += d;
-	if (!h->min_ns || d < h->min_ns)
-		h->min_ns = d;
-	if (d > h->max_ns)
-		h->max_ns = d;
+	__sync_fetch_and_add(&a->counts[b], 1);
+	__sync_fetch_and_add(&a->sum_ns, d);
+	if (!a->min_ns || d < a->min_ns)
+		a->min_ns = d;
+	if (d > a->max_ns)
+		a->max_ns = d;
+	__sync_fetch_and_add(&a->n, 1);
+	if (a->exemplars & (1U << b))
+		return;
+	/* Only now the series: most exchanges land in a bucket known to have its exemplar. */
+	h = series_of(sk, c, gen, &key);
+	if (!h) {
+		count(SONDE_DATA_DROP_SERIES_FULL);
+		return;
+	}
+	a->exemplars |= 1U << b;
 	if (h->exemplars & (1U << b))
 		return;
-	/* Built only now: most exchanges land in a bucket that has its exemplar. */
 	ev = bpf_ringbuf_reserve(&data_events, sizeof(*ev), 0);
 	if (!ev)
 		return;
@@ -635,14 +737,17 @@ int BPF_PROG(sonde_http_close, struct sock *sk, int oldstate, int newstate)
 	    (newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK && newstate != TCP_CLOSE))
 		return 0;
 	c = bpf_sk_storage_get(&http_conns, sk, 0, 0);
-	if (c)
+	if (c) {
 		http_end(sk, c, bpf_ktime_get_ns());
+		http_flush(sk, c, current_gen());
+	}
 	return 0;
 }
 
 /*
- * Run by user space before it reads the histograms: a response with nothing more written
- * (read) for `quiet_ns` is complete, on a connection kept open and idle.
+ * Run by user space before it flips the generation and reads the histograms: a response
+ * with nothing more written (read) for `quiet_ns` is complete, on a connection kept open
+ * and idle; every connection's accumulated exchanges go into their series.
  */
 SEC("iter/bpf_sk_storage_map")
 int sonde_http_sweep(struct bpf_iter__bpf_sk_storage_map *ctx)
@@ -654,10 +759,13 @@ int sonde_http_sweep(struct bpf_iter__bpf_sk_storage_map *ctx)
 	if (!sk || !ctx->value)
 		return 0;
 	c = bpf_sk_storage_get(&http_conns, sk, 0, 0);
-	if (!c || c->state != HTTP_RESPONSE)
+	if (!c)
 		return 0;
-	now = bpf_ktime_get_ns();
-	if (now - c->last_ns >= quiet_ns)
-		http_end(sk, c, now);
+	if (c->state == HTTP_RESPONSE) {
+		now = bpf_ktime_get_ns();
+		if (now - c->last_ns >= quiet_ns)
+			http_end(sk, c, now);
+	}
+	http_flush(sk, c, current_gen());
 	return 0;
 }
