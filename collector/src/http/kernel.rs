@@ -6,10 +6,10 @@
 //! response's last operation, on the socket's TCP clock) and counts it in the connection's
 //! socket storage. Those counts go into a per-CPU duration histogram of their series
 //! (process, role, method, version, status and, for clients, the server's address) when
-//! the connection's series changes, when it closes, and in the sweep [`crate::bpf::HttpSeries::pull`]
-//! runs before it flips the generation. User space reads those histograms a generation at
-//! a time ([`KernelHistogram`]). The first
-//! exchange of each bucket of each series in a generation is also sent up
+//! the connection's series changes, when it closes, and in the sweep that
+//! [`crate::bpf::HttpSeries::pull`] runs before it flips the generation. User space reads
+//! those histograms a generation at a time ([`KernelHistogram`]). The first exchange of
+//! each bucket of each series in a generation is also sent up
 //! ([`KernelExchange`]), so that every bucket that received requests has an exemplar whose
 //! span is exported.
 //!
