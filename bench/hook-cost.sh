@@ -16,8 +16,9 @@
 # beside sonde-http: before and after a change, alternating in one run).
 # BENCH_BPF_STATS=1 also turns on kernel.bpf_stats_enabled and prints, per configuration,
 # each BPF program's runs and run time per HTTP exchange (the kernel's own accounting:
-# ±5 ns, where the exchange's wall time moves by ±300 ns; the accounting adds ~2 clock
-# reads, some 35 ns, to every run, and the dispatch before a run is not in it).
+# builds compared in one run differ reliably by 50 ns per exchange, where the exchange's
+# wall time moves by ±300 ns; the accounting makes every run dearer, and the dispatch
+# before a run is not in it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
