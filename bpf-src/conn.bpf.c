@@ -8,7 +8,8 @@
  *   real owner is taken in process context: at the socket's first receive
  *   (tp_btf/sock_recv_length, Linux 6.3 and later), or on older kernels when
  *   accept()/accept4() returns its fd. The receive hook costs a socket operation one
- *   storage check. The accept one is a syscall tracepoint, and attaching any of those
+ *   storage check (owner.h; with HTTP capture on, data.bpf.c's receive program runs it
+ *   and this one is not loaded). The accept one is a syscall tracepoint, and attaching any of those
  *   sends every syscall of every task through the kernel's slow path (+55 ns each on the
  *   reference machine: bench/hook-cost.sh); user space loads one or the other.
  * - close: TCP_CLOSE stamps the end; when the socket is destroyed (after any RST an
@@ -27,6 +28,7 @@
 #include "wakeup.h"
 #include "sock_lookup.h"
 #include "task.h"
+#include "owner.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -43,43 +45,12 @@ const volatile __u64 wakeup_bytes = 0;
 /* Long-lived connections are reported every this many nanoseconds (0: never). */
 const volatile __u64 report_interval_ns = 30000000000ULL;
 
-/* Per-connection state, kernel side only. */
-struct conn {
-	__u64 sk;	/* the struct sock, for periodic reports; valid until tcp_destroy_sock */
-	__u64 start_ns;
-	__u64 close_ns; /* 0 until TCP_CLOSE */
-	__u64 last_report_ns;
-	struct sonde_owner owner;
-	__u16 flags;
-	__u8 direction;
-	__u8 last_state; /* the state TCP_CLOSE was entered from */
-	__u8 _pad[4];
-};
-
-/*
- * Accepted sockets whose owner is still the listener's (socket storage, freed with the
- * socket, deleted once the owner is known): the receive hook's whole cost on every other
- * socket is finding none.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, __u8);
-} owner_pending SEC(".maps");
-
 struct listen_key {
 	__u32 netns;
 	__u16 port;
 	__u16 _pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536); /* resized by user space before load */
-	__type(key, __u64);
-	__type(value, struct conn);
-} conns SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -115,18 +86,6 @@ __u64 events_woken = 0;
 static __always_inline __u64 wakeup_flags(void)
 {
 	return sonde_wakeup(&events, &events_woken, wakeup_bytes);
-}
-
-static __always_inline void fill_owner(struct sonde_owner *o)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 id = bpf_get_current_pid_tgid();
-
-	o->pid = id >> 32;
-	o->tid = (__u32)id;
-	o->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	o->cgroup_id = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(o->comm, sizeof(o->comm));
 }
 
 static __always_inline __u32 sk_netns(const struct sock *sk)
@@ -409,35 +368,16 @@ int BPF_PROG(sonde_receive_reset, struct sock *sk)
 	return 0;
 }
 
-/* `c` (an accepted connection) is owned by the current task from now on. */
-static __always_inline void take_owner(struct conn *c)
-{
-	fill_owner(&c->owner);
-	c->flags = (c->flags & ~SONDE_F_OWNER_LISTENER) | SONDE_F_OWNER_ACCEPT;
-}
-
 /*
  * A receive on a socket still owned by its listener: the task receiving is the one
- * accept() returned the socket to (or the one it was handed on to). A kernel thread's
- * receive (an in-kernel server) leaves the listener's owner.
+ * accept() returned the socket to (owner.h). With HTTP capture on, data.bpf.c's receive
+ * program does this on the same maps and user space leaves this one unloaded: one
+ * program per receive, not two.
  */
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sonde_owner_recv, struct sock *sk, int ret, int flags)
 {
-	struct task_struct *task;
-	struct conn *c;
-	__u64 cookie;
-
-	if (!bpf_sk_storage_get(&owner_pending, sk, 0, 0))
-		return 0;
-	task = bpf_get_current_task_btf();
-	if (sonde_is_kthread(task))
-		return 0;
-	cookie = bpf_get_socket_cookie(sk);
-	c = bpf_map_lookup_elem(&conns, &cookie);
-	if (c)
-		take_owner(c);
-	bpf_sk_storage_delete(&owner_pending, sk);
+	sonde_owner_first_recv(sk);
 	return 0;
 }
 

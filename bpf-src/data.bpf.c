@@ -37,6 +37,7 @@
 #include "counters.h"
 #include "wakeup.h"
 #include "task.h"
+#include "owner.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -720,10 +721,16 @@ int BPF_PROG(sonde_sock_send, struct sock *sk, int ret, int flags)
 	return on_data(sk, ret, flags, 1);
 }
 
-/* After the protocol's recvmsg: `ret` bytes copied into the caller's buffer. */
+/*
+ * After the protocol's recvmsg: `ret` bytes copied into the caller's buffer. Also where an
+ * accepted socket's owner is taken (owner.h) while HTTP capture is on, in place of
+ * conn.bpf.c's own receive program: one program on every receive, not two.
+ */
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sonde_sock_recv, struct sock *sk, int ret, int flags)
 {
+	if (sk)
+		sonde_owner_first_recv(sk);
 	return on_data(sk, ret, flags, 0);
 }
 

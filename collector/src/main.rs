@@ -122,6 +122,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         // threshold records wait at most the reader's 100 ms poll timeout.
         wakeup_bytes: u64::from(cfg.tcp.ring_buffer_size / 16).min(WAKEUP_BYTES_MAX),
         report_interval: cfg.tcp.report_interval,
+        owners_from_http: cfg.http.enabled,
     })?;
     // DNS capture is worth having but not worth refusing to start over: without it the
     // TCP signals still flow, and the reason is said once.
@@ -143,13 +144,16 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let data = if cfg.http.enabled {
         let ring = cfg.http.ring_buffer_size;
-        Some(DataProbes::load(&DataProbeOptions {
-            capture_bytes: u32::try_from(cfg.http.capture_bytes).unwrap_or(u32::MAX),
-            ring_buffer_bytes: ring,
-            wakeup_bytes: u64::from(ring / 16).min(WAKEUP_BYTES_MAX),
-            parse_per_second: parse_per_second(&cfg.http),
-            quiet: HTTP_RESPONSE_QUIET,
-        })?)
+        Some(DataProbes::load(
+            &DataProbeOptions {
+                capture_bytes: u32::try_from(cfg.http.capture_bytes).unwrap_or(u32::MAX),
+                ring_buffer_bytes: ring,
+                wakeup_bytes: u64::from(ring / 16).min(WAKEUP_BYTES_MAX),
+                parse_per_second: parse_per_second(&cfg.http),
+                quiet: HTTP_RESPONSE_QUIET,
+            },
+            &probes.owner_maps()?,
+        )?)
     } else {
         None
     };

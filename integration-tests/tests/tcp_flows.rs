@@ -655,9 +655,27 @@ fn root_connection_spans_are_sampled_past_their_budget_and_flows_are_not() {
 #[ignore = "needs root: loads BPF"]
 fn root_an_accepted_connection_is_owned_by_the_worker_that_serves_it() {
     require_root();
+    worker_owns_what_it_accepted("tpf", 81, &[]);
+}
+
+/// The same with HTTP capture on, where data.bpf.c's receive program takes the owner in
+/// place of conn.bpf.c's (`bpf-src/include/owner.h`).
+#[test]
+#[ignore = "needs root: loads BPF"]
+fn root_with_http_on_an_accepted_connection_is_owned_by_its_worker() {
+    require_root();
+    let config = std::env::temp_dir().join(format!("sonde-owner-http-{}.yaml", std::process::id()));
+    std::fs::write(&config, "http:\n  enabled: true\n").unwrap();
+    worker_owns_what_it_accepted("tph", 82, &["--config", config.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&config);
+}
+
+/// A pre-forking server's flows name the worker that accepted and served them, not the
+/// process that listens.
+fn worker_owns_what_it_accepted(netns: &str, index: u8, agent_args: &[&str]) {
     let receiver = Receiver::start().unwrap();
-    let pair = NetnsPair::create("tpf", 81).unwrap();
-    let agent = start_agent(&receiver, Transport::Grpc);
+    let pair = NetnsPair::create(netns, index).unwrap();
+    let agent = start_agent_with(&receiver, Transport::Grpc, agent_args);
     let server = Server::start(&pair, 9010, "prefork", SERVER_SERVICE);
     let sizes: Vec<String> = (0..5).map(|i| (100 + 10 * i).to_string()).collect();
     client(

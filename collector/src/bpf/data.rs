@@ -9,7 +9,7 @@ use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Iter, Link, MapCore, MapFlags, MapHandle, OpenObject};
 use sonde_semconv::metric::HTTP_BUCKETS;
 
-use super::loader::DropArray;
+use super::loader::{DropArray, OwnerMaps};
 use super::types::{
     sonde_http_hist, sonde_http_key, DataSkel, DataSkelBuilder, DATA_DROP_MAX, DATA_MAX,
 };
@@ -58,8 +58,9 @@ impl std::fmt::Debug for DataProbes {
 }
 
 impl DataProbes {
-    /// Loads and attaches the data programs.
-    pub fn load(opts: &DataProbeOptions) -> Result<DataProbes, BpfError> {
+    /// Loads and attaches the data programs. Accepted sockets' owners are taken on
+    /// `owners`, conn.bpf.c's maps (loaded with `owners_from_http`).
+    pub fn load(opts: &DataProbeOptions, owners: &OwnerMaps) -> Result<DataProbes, BpfError> {
         let started = Instant::now();
         // Said plainly rather than as libbpf's "failed to find BTF for tp_btf" (the
         // preflight has mounted tracefs).
@@ -92,6 +93,14 @@ impl DataProbes {
             }
             rodata.quiet_ns = u64::try_from(opts.quiet.as_nanos()).unwrap_or(u64::MAX);
         }
+        open.maps
+            .conns
+            .reuse_fd(owners.conns.as_fd())
+            .map_err(BpfError::libbpf("sharing conn.bpf.c's map `conns`"))?;
+        open.maps
+            .owner_pending
+            .reuse_fd(owners.pending.as_fd())
+            .map_err(BpfError::libbpf("sharing conn.bpf.c's map `owner_pending`"))?;
         // Run by `HttpSeries::pull` on the socket storage map, not attached at load.
         open.progs.sonde_http_sweep.set_autoattach(false);
         let mut skel = open.load().map_err(BpfError::libbpf(

@@ -21,6 +21,17 @@ pub struct ProbeOptions {
     pub wakeup_bytes: u64,
     /// Long-lived connections are reported this often (zero: only at close).
     pub report_interval: Duration,
+    /// The HTTP capture's receive program will take accepted sockets' owners (on this
+    /// skeleton's maps, [`Probes::owner_maps`]): this one's own receive program is not
+    /// loaded, so that a receive runs one program, not two.
+    pub owners_from_http: bool,
+}
+
+/// conn.bpf.c's connection map and accepted-socket marks, shared with data.bpf.c.
+#[derive(Debug)]
+pub struct OwnerMaps {
+    pub(crate) conns: MapHandle,
+    pub(crate) pending: MapHandle,
 }
 
 /// The loaded and attached programs. Dropping this detaches every one of them.
@@ -72,7 +83,9 @@ impl Probes {
         // has that tracepoint (6.3); only older kernels pay for the accept syscall
         // tracepoints, which slow every syscall of every task (conn.bpf.c).
         let at_receive = has_tracepoint("sock/sock_recv_length");
-        open.progs.sonde_owner_recv.set_autoload(at_receive);
+        open.progs
+            .sonde_owner_recv
+            .set_autoload(at_receive && !opts.owners_from_http);
         open.progs.sonde_accept4_exit.set_autoload(!at_receive);
         open.progs.sonde_accept_exit.set_autoload(!at_receive);
         let mut skel = open.load().map_err(BpfError::libbpf(
@@ -92,6 +105,19 @@ impl Probes {
     pub fn events_map(&self) -> Result<MapHandle, BpfError> {
         MapHandle::try_from(&self.skel.maps.events)
             .map_err(BpfError::libbpf("duplicating the ring buffer handle"))
+    }
+
+    /// Handles on the connection map and the accepted-socket marks, for the HTTP
+    /// capture's receive program to share (`bpf-src/include/owner.h`).
+    pub fn owner_maps(&self) -> Result<OwnerMaps, BpfError> {
+        let handle = |map, what| MapHandle::try_from(map).map_err(BpfError::libbpf(what));
+        Ok(OwnerMaps {
+            conns: handle(&self.skel.maps.conns, "duplicating the conns map handle")?,
+            pending: handle(
+                &self.skel.maps.owner_pending,
+                "duplicating the owner_pending map handle",
+            )?,
+        })
     }
 
     /// The trigger of the periodic-report program.

@@ -18,7 +18,7 @@ pub mod types;
 pub use data::{DataCounters, DataProbeOptions, DataProbes, HttpSeries};
 pub use dns::{DnsCounters, DnsProbeOptions, DnsProbes};
 pub use error::BpfError;
-pub use loader::{DropCounters, ProbeOptions, Probes, Reporter};
+pub use loader::{DropCounters, OwnerMaps, ProbeOptions, Probes, Reporter};
 pub use ringbuf::RingReader;
 
 use std::path::Path;
