@@ -37,8 +37,6 @@ fn main() {
             .unwrap_or_else(|e| panic!("sonde: building {}: {e:#}", src.display()));
         println!("cargo:rerun-if-changed={}", src.display());
     }
-    println!(
-        "cargo:rerun-if-changed={}",
-        include.join("events.h").display()
-    );
+    // A folder: cargo scans every file in it (events.h, owner.h, task.h, …).
+    println!("cargo:rerun-if-changed={}", include.display());
 }
