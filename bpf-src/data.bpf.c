@@ -22,9 +22,11 @@
  *    up (lengths let user space find where bodies end), up to `parse_per_cpu` exchanges a
  *    second per CPU (http.parse_per_second; 0: all, the only mode before in-kernel HTTP);
  *  - or timed and counted here: the request line's first 64 bytes give the method and
- *    version, the response's first 12 bytes the status, its last operation the end, and
- *    the exchange goes into a per-CPU duration histogram of its series (http_series). Its
- *    bucket's first exchange in a generation is sent up as an exemplar (SONDE_EV_HTTP).
+ *    version, the response's first 12 bytes the status, its last operation the end (on
+ *    the socket's TCP clock, op_clock), and the exchange is counted in the connection's
+ *    storage (struct http_acc), which goes into a per-CPU duration histogram of its series
+ *    (http_series) when the series changes, at the close and in the sweep. Its bucket's
+ *    first exchange in a generation is sent up as an exemplar (SONDE_EV_HTTP).
  *    Operations in between (bodies, later writes) only move the clock.
  * One read or write turn is one exchange here: pipelined requests are counted as one.
  */
@@ -372,7 +374,7 @@ static __always_inline void http_flush(struct sock *sk, struct http_conn *c, __u
 	struct sonde_http_key key = {};
 	struct sonde_http_hist *h;
 	struct http_acc *a = &c->acc;
-	__u64 n, min, max;
+	__u64 n, min, max, sum;
 
 	if (!a->n)
 		return;
@@ -381,17 +383,20 @@ static __always_inline void http_flush(struct sock *sk, struct http_conn *c, __u
 	max = a->max_ns;
 	a->min_ns = 0;
 	a->max_ns = 0;
+	/* Taken out whether or not a series slot is found: a full map is counted as loss. */
 	h = series_of(sk, c, gen, &key);
+	for (__u32 b = 0; b < SONDE_HTTP_BUCKETS; b++) {
+		__u64 k = __sync_lock_test_and_set(&a->counts[b], 0);
+
+		if (h)
+			h->counts[b] += k;
+	}
+	sum = __sync_lock_test_and_set(&a->sum_ns, 0);
 	if (!h) {
-		for (__u32 b = 0; b < SONDE_HTTP_BUCKETS; b++)
-			__sync_lock_test_and_set(&a->counts[b], 0);
-		__sync_lock_test_and_set(&a->sum_ns, 0);
 		count_n(SONDE_DATA_DROP_SERIES_FULL, n);
 		return;
 	}
-	for (__u32 b = 0; b < SONDE_HTTP_BUCKETS; b++)
-		h->counts[b] += __sync_lock_test_and_set(&a->counts[b], 0);
-	h->sum_ns += __sync_lock_test_and_set(&a->sum_ns, 0);
+	h->sum_ns += sum;
 	if (min && (!h->min_ns || min < h->min_ns))
 		h->min_ns = min;
 	if (max > h->max_ns)
