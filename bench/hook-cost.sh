@@ -3,11 +3,15 @@
 # (bench/hook-cost.c: single-threaded loops on CPU 0, best of 9 repetitions, the kernel's
 # work included; the agent itself is moved to CPU 1). The configurations alternate round by
 # round; the table gives each one's median and what it adds to "none" in the same round.
+# "Its server side" is the exchange's four server syscalls alone (recv, recv → EAGAIN,
+# writev, sendfile, with the response's loopback delivery): what nginx's CPU, the one that
+# limits bench/overhead.sh's keep-alive run, pays per request.
 #
 # usage: sudo bench/hook-cost.sh [--rounds N] [--configs LIST] [--ops N]
 #   configs: none, sonde (built-in default: TCP + DNS), sonde-http (http.enabled: true),
 #            sonde-nodns, sonde-http-nodns (the same without DNS capture:
-#            bench/overhead/sonde-*nodns.yaml), bpftrace-accept, bpftrace-data (the hooks
+#            bench/overhead/sonde-*nodns.yaml), sonde-packets, sonde-http-packets (DNS seen
+#            on packets, not sockets), bpftrace-accept, bpftrace-data (the hooks
 #            alone, counted by bpftrace: bench/overhead/accept-hook.bt, one syscall
 #            tracepoint; bench/overhead/data-hooks.bt, HTTP capture's two tracepoints)
 #   default: --rounds 5 --configs none,sonde,sonde-http --ops 30000
@@ -61,7 +65,7 @@ start() {
     none) ;;
     sonde) bench_start >/dev/null ;;
     sonde-http) bench_start --config bench/overhead/sonde-http.yaml >/dev/null ;;
-    sonde-nodns | sonde-http-nodns) bench_start --config "bench/overhead/${1%@*}.yaml" >/dev/null ;;
+    sonde-nodns | sonde-http-nodns | sonde-packets | sonde-http-packets) bench_start --config "bench/overhead/${1%@*}.yaml" >/dev/null ;;
     bpftrace-accept | bpftrace-data)
       local script=bench/overhead/accept-hook.bt
       [ "$1" = bpftrace-data ] && script=bench/overhead/data-hooks.bt
@@ -98,8 +102,9 @@ for r in $(seq "$rounds"); do
       k=$ops
       [ "$m" = syscall ] && k=$((ops * 10)) # a syscall is ~100 times shorter than an exchange
       [ -n "$stats_was" ] && [ "$m" = http ] && bpftool -j prog show >"$work/before.json"
-      v=$(taskset -c 0 "$work/hook-cost" "$m" "$k" | cut -d' ' -f2)
+      read -r _ v server < <(taskset -c 0 "$work/hook-cost" "$m" "$k")
       echo "$r $c $m $v" >>"$results"
+      [ "$m" = http ] && echo "$r $c server $server" >>"$results"
       if [ -n "$stats_was" ] && [ "$m" = http ]; then
         bpftool -j prog show >"$work/after.json"
         # hook-cost.c makes 9 repetitions of k exchanges
@@ -126,11 +131,11 @@ rows = [l.split() for l in open(sys.argv[1])]
 configs = sys.argv[2:]
 v = {(int(r), c, m): float(x) for r, c, m, x in rows}
 rounds = sorted({k[0] for k in v})
-print("\n| configuration | syscall (getppid) ns | added | HTTP exchange ns | added | non-HTTP exchange ns | added |")
-print("|---|---|---|---|---|---|---|")
+print("\n| configuration | syscall (getppid) ns | added | HTTP exchange ns | added | its server side (nginx's CPU) ns | added | non-HTTP exchange ns | added |")
+print("|---|---|---|---|---|---|---|---|---|")
 for c in configs:
     cells = []
-    for m in ("syscall", "http", "plain"):
+    for m in ("syscall", "http", "server", "plain"):
         xs = [v[(r, c, m)] for r in rounds]
         cells.append(f"{statistics.median(xs):,.0f}")
         if "none" in configs and c != "none":

@@ -28,6 +28,8 @@
 #               (OTEL_SDK_DISABLED=true, bench/overhead/sonde-noexport.yaml): no encoding, no sink
 #   sonde-http-nodns (diagnostic) sonde-http without the DNS capture
 #               (bench/overhead/sonde-http-nodns.yaml)
+#   sonde-packets, sonde-http-packets (diagnostic) with DNS seen on packets, not sockets
+#               (bench/overhead/sonde-packets.yaml, sonde-http-packets.yaml)
 #   sonde-nodns (diagnostic) sonde without the DNS capture (bench/overhead/sonde-nodns.yaml):
 #               no cgroup_skb programs on every packet
 #
@@ -98,7 +100,7 @@ need wrk wrk
 need dnsmasq dnsmasq-base
 for c in "${configs[@]}"; do
   case $c in
-    none | sonde | sonde-http | sonde-noexport | sonde-nodns | sonde-http-nodns) ;;
+    none | sonde | sonde-http | sonde-noexport | sonde-nodns | sonde-http-nodns | sonde-packets | sonde-http-packets) ;;
     tcplife) need tcplife libbpf-tools ;;
     bpftrace | bpftrace-data | bpftrace-syscalls | bpftrace-accept) need bpftrace bpftrace ;;
     *) echo "bench/overhead.sh: unknown configuration $c" >&2; exit 2 ;;
@@ -219,7 +221,8 @@ agent_start() {
     sonde) bench_start >/dev/null || return 1; pid=$agent ;;
     sonde-http) bench_start --config bench/overhead/sonde-http.yaml >/dev/null || return 1; pid=$agent ;;
     sonde-nodns) bench_start --config bench/overhead/sonde-nodns.yaml >/dev/null || return 1; pid=$agent ;;
-    sonde-http-nodns) bench_start --config bench/overhead/sonde-http-nodns.yaml >/dev/null || return 1; pid=$agent ;;
+    sonde-http-nodns | sonde-packets | sonde-http-packets)
+      bench_start --config "bench/overhead/$1.yaml" >/dev/null || return 1; pid=$agent ;;
     sonde-noexport)
       BENCH_ENV=OTEL_SDK_DISABLED=true bench_start --config bench/overhead/sonde-noexport.yaml >/dev/null || return 1
       pid=$agent
@@ -254,7 +257,7 @@ agent_stop() {
   events=- lost=- dropped=-
   case $1 in
     none) ;;
-    sonde | sonde-http | sonde-noexport | sonde-nodns | sonde-http-nodns)
+    sonde | sonde-http | sonde-noexport | sonde-nodns | sonde-http-nodns | sonde-packets | sonde-http-packets)
       if [ "${BENCH_BPF_STATS:-0}" = 1 ]; then
         bpftool prog show -j | python3 -c '
 import json, sys

@@ -40,6 +40,7 @@
 #include "wakeup.h"
 #include "task.h"
 #include "owner.h"
+#include "syscall_buf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -50,19 +51,6 @@ const volatile __u64 wakeup_bytes = 0;
 /* The reader's position at the last forced wake-up, plus one (wakeup.h). */
 __u64 data_events_woken = 0;
 
-/* x86-64 syscall numbers whose arguments say where the bytes are. */
-enum {
-	NR_READ = 0,
-	NR_WRITE = 1,
-	NR_READV = 19,
-	NR_WRITEV = 20,
-	NR_SENDFILE = 40,
-	NR_SENDTO = 44,
-	NR_RECVFROM = 45,
-	NR_SENDMSG = 46,
-	NR_RECVMSG = 47,
-};
-
 /*
  * Bytes looked at on a socket not (yet) known to carry HTTP: what looks_http reads (a
  * shorter first operation is not taken for HTTP, as before).
@@ -71,7 +59,6 @@ enum {
 #define AF_INET 2
 #define SONDE_MSG_PEEK 0x2
 #define SONDE_MSG_ERRQUEUE 0x2000
-#define SONDE_TS_COMPAT 0x0002
 
 /*
  * Exchanges followed byte by byte (sent up as data records, parsed in user space) per CPU
@@ -201,34 +188,6 @@ struct sonde_http_hist _http_hist = {};
 static __always_inline void count(__u32 which)
 {
 	sonde_count(&data_drops, which);
-}
-
-/*
- * Where the bytes of a vectored operation start: the first non-empty of the first two
- * iovecs of the array at `iov` in user memory (an empty first one is common: Rust's
- * empty IoSlices, writev with an empty header part). Only that iovec's bytes are
- * contiguous, so the copy stops at its end (`*len`). 0 when unreadable.
- */
-static __always_inline __u64 pick_iov(__u64 iov, __u64 *len)
-{
-	struct iovec v = {};
-
-	if (bpf_probe_read_user(&v, sizeof(v), (void *)iov))
-		return 0;
-	if (!v.iov_len && bpf_probe_read_user(&v, sizeof(v), (void *)(iov + sizeof(v))))
-		return 0;
-	*len = v.iov_len;
-	return (__u64)v.iov_base;
-}
-
-/* pick_iov over a msghdr's iovec array. */
-static __always_inline __u64 pick_msg_iov(__u64 msg, __u64 *len)
-{
-	struct user_msghdr m = {};
-
-	if (bpf_probe_read_user(&m, sizeof(m), (void *)msg))
-		return 0;
-	return pick_iov((__u64)m.msg_iov, len);
 }
 
 /* Does the buffer start like an HTTP/1 request or response? */
@@ -486,12 +445,10 @@ static __always_inline void http_end(struct sock *sk, struct http_conn *c, __u64
  */
 static __always_inline __u64 user_buffer(__u64 *nr, __u32 *fd, __u64 *contiguous)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs *regs;
+	struct pt_regs *regs = sonde_syscall_regs();
 
-	if (sonde_is_kthread(task) || task->thread_info.status & SONDE_TS_COMPAT)
+	if (!regs)
 		return 0;
-	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	*nr = regs->orig_ax;
 	*fd = (__u32)regs->di;
 	switch (*nr) {

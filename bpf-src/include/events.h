@@ -115,9 +115,12 @@ enum sonde_dns_drop {
 	SONDE_DNS_DROP_RINGBUF_FULL = 0,
 	SONDE_DNS_DROP_TRUNCATED = 1,	/* counted, not dropped: the copy was cut */
 	SONDE_DNS_DROP_UNPARSED_L3 = 2, /* IPv6 extension headers or IPv4 fragments: not followed */
-	SONDE_DNS_DROP_LOAD_FAILED = 3, /* bpf_skb_load_bytes of the payload failed */
+	SONDE_DNS_DROP_LOAD_FAILED = 3, /* the payload could not be copied (skb or user memory) */
 	SONDE_DNS_DROP_SERVER_SIDE = 4, /* skipped, not lost: a local server's side of a lookup */
-	SONDE_DNS_DROP_MAX = 5,
+	SONDE_DNS_DROP_NO_BUFFER = 5,	/* socket path: a watched socket's operation without a
+					 * syscall buffer (io_uring, recvmmsg, a kernel socket) */
+	SONDE_DNS_DROP_NO_STORAGE = 6,	/* socket path: no socket storage for an answer's source */
+	SONDE_DNS_DROP_MAX = 7,
 };
 
 /* SONDE_EV_DNS_PACKET */

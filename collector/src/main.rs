@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sonde::bpf::{
-    self, DataProbeOptions, DataProbes, DnsProbeOptions, DnsProbes, ProbeOptions, Probes,
+    self, DataProbeOptions, DataProbes, DnsPath, DnsProbeOptions, DnsProbes, ProbeOptions, Probes,
     RingReader,
 };
 use sonde::config::{self, Config};
@@ -132,6 +132,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             ports: cfg.dns.ports.clone(),
             ring_buffer_bytes: ring,
             wakeup_bytes: u64::from(ring / 16).min(WAKEUP_BYTES_MAX),
+            capture: cfg.dns.capture,
         }) {
             Ok(d) => Some(d),
             Err(e) => {
@@ -175,10 +176,10 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         "sonde: probes attached ({} programs in {} ms{}); {}",
         probes.programs,
         (probes.load_time + dns.as_ref().map_or(Duration::ZERO, |d| d.load_time)).as_millis(),
-        dns.as_ref().map_or(String::new(), |d| format!(
-            ", DNS on cgroup {}",
-            d.cgroup.display()
-        )),
+        dns.as_ref().map_or(String::new(), |d| match d.path {
+            DnsPath::Sockets => format!(", DNS on sockets (cgroup {})", d.cgroup.display()),
+            DnsPath::Packets => format!(", DNS on packets (cgroup {})", d.cgroup.display()),
+        }),
         describe_outputs(&cfg, prometheus_addr),
     );
 

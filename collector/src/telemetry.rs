@@ -46,11 +46,17 @@ pub enum LostReason {
     KernelHttpSeriesFull,
     /// No socket storage could be had for a new HTTP connection: it is not followed.
     KernelHttpStorageFull,
+    /// A DNS message on a watched socket moved by an operation the socket capture cannot
+    /// read (io_uring, recvmmsg, a kernel socket): not captured (`dns.capture: packets`
+    /// sees them).
+    DnsUnseen,
+    /// No socket storage could be had to note a DNS answer's source: not captured.
+    KernelDnsStorageFull,
 }
 
 impl LostReason {
     /// Every reason, in index order.
-    pub const ALL: [LostReason; 14] = [
+    pub const ALL: [LostReason; 16] = [
         LostReason::KernelRingbufFull,
         LostReason::KernelConnMapFull,
         LostReason::KernelListenMapFull,
@@ -65,6 +71,8 @@ impl LostReason {
         LostReason::DataReadFailed,
         LostReason::KernelHttpSeriesFull,
         LostReason::KernelHttpStorageFull,
+        LostReason::DnsUnseen,
+        LostReason::KernelDnsStorageFull,
     ];
 
     /// The value of the `sonde.reason` attribute.
@@ -84,6 +92,8 @@ impl LostReason {
             LostReason::DataReadFailed => "data_read_failed",
             LostReason::KernelHttpSeriesFull => "kernel_http_series_full",
             LostReason::KernelHttpStorageFull => "kernel_http_storage_full",
+            LostReason::DnsUnseen => "dns_unseen",
+            LostReason::KernelDnsStorageFull => "kernel_dns_storage_full",
         }
     }
 }

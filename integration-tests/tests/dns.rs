@@ -99,15 +99,28 @@ fn dnsmasq_queries(log: &str, name: &str, qtype: &str) -> usize {
     log.lines().filter(|l| l.contains(&needle)).count()
 }
 
+/// On sockets (the default on Linux 6.3+): dig's sendmmsg and recvmsg on a connected
+/// socket, its TCP writev of length and message, glibc's send and recvfrom, IPv6.
 #[test]
 #[ignore = "needs root: loads BPF"]
 fn root_dns_lookups_errors_latency_and_names_on_flows() {
+    lookups_errors_latency_and_names_on_flows("sockets", "dns", 74);
+}
+
+/// The same on packets (`dns.capture: packets`, what older kernels get).
+#[test]
+#[ignore = "needs root: loads BPF"]
+fn root_dns_on_packets_lookups_errors_latency_and_names_on_flows() {
+    lookups_errors_latency_and_names_on_flows("packets", "dnp", 83);
+}
+
+fn lookups_errors_latency_and_names_on_flows(capture: &str, netns: &str, index: u8) {
     require_root();
     let receiver = Receiver::start().unwrap();
-    let pair = NetnsPair::create("dns", 74).unwrap();
+    let pair = NetnsPair::create(netns, index).unwrap();
     let b = pair.addr(Side::B).to_string();
     let b6 = pair.addr6(Side::B).to_string();
-    let dir = std::env::temp_dir().join(format!("sonde-dns-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("sonde-{netns}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("dnsmasq.log");
     let conf = dir.join("dnsmasq.conf");
@@ -128,18 +141,13 @@ fn root_dns_lookups_errors_latency_and_names_on_flows() {
     std::fs::create_dir_all(&etc).unwrap();
     std::fs::write(etc.join("resolv.conf"), format!("nameserver {b}\n")).unwrap();
 
-    let agent = Agent::start(
-        &[],
-        &[
-            (
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                receiver.grpc_endpoint().as_str(),
-            ),
-            ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
-        ],
-    )
-    .unwrap();
-    agent.wait_ready(Duration::from_secs(30)).unwrap();
+    let (agent, config) =
+        Agent::start_exporting_to(&receiver, netns, &format!("dns:\n  capture: {capture}\n"))
+            .unwrap();
+    assert!(
+        agent.wait_for_line(&format!("DNS on {capture}"), Duration::from_secs(5)),
+        "the agent does not say it captures DNS on {capture}"
+    );
 
     let mut upstream = pair.command(
         Side::B,
@@ -322,6 +330,7 @@ fn root_dns_lookups_errors_latency_and_names_on_flows() {
     );
 
     agent.stop().unwrap();
+    let _ = std::fs::remove_file(&config);
     let _ = std::fs::remove_dir_all(&etc);
     let _ = std::fs::remove_dir_all(&dir);
 }

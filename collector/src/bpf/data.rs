@@ -20,7 +20,7 @@ use crate::http::kernel::{KernelHistogram, KERNEL_BUCKETS};
 
 /// The socket layer's length tracepoints the capture attaches to (Linux 6.3 and later),
 /// and where tracefs lists them below its `events` folder.
-const TRACEPOINTS: [(&str, &str); 2] = [
+pub(super) const TRACEPOINTS: [(&str, &str); 2] = [
     ("sock:sock_send_length", "sock/sock_send_length"),
     ("sock:sock_recv_length", "sock/sock_recv_length"),
 ];

@@ -1,4 +1,6 @@
-//! Load dns.bpf.c and attach its cgroup_skb programs to the cgroup-v2 root.
+//! Load dns.bpf.c: its socket programs (tp_btf on the socket layer's length tracepoints,
+//! Linux 6.3+, and the cgroup recvmsg4/6 hooks) or, on older kernels or when asked, its
+//! cgroup_skb programs, which every packet of the host goes through.
 
 use std::fs::File;
 use std::mem::MaybeUninit;
@@ -9,9 +11,11 @@ use std::time::{Duration, Instant};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Link, MapHandle, OpenObject};
 
+use super::data::TRACEPOINTS;
 use super::loader::DropArray;
 use super::types::{DnsSkel, DnsSkelBuilder, DNS_DROP_MAX, DNS_PORTS_MAX};
-use super::BpfError;
+use super::{has_tracepoint, BpfError};
+use crate::config::DnsCapture;
 
 /// What the DNS capture watches.
 #[derive(Debug, Clone)]
@@ -22,14 +26,27 @@ pub struct DnsProbeOptions {
     pub ring_buffer_bytes: u32,
     /// Wake the reader when this many bytes wait (0: every record).
     pub wakeup_bytes: u64,
+    /// Sockets, packets, or sockets where the kernel can.
+    pub capture: DnsCapture,
+}
+
+/// Where the loaded capture sees DNS messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsPath {
+    /// Socket operations.
+    Sockets,
+    /// Packets, on the cgroup-v2 root.
+    Packets,
 }
 
 /// The loaded DNS capture; dropping it detaches it.
 pub struct DnsProbes {
     skel: DnsSkel<'static>,
     _links: Vec<Link>,
-    /// The cgroup the programs are attached to.
+    /// The cgroup the cgroup programs are attached to.
     pub cgroup: PathBuf,
+    /// Where messages are seen.
+    pub path: DnsPath,
     /// How long open + load + attach took.
     pub load_time: Duration,
 }
@@ -38,19 +55,38 @@ impl std::fmt::Debug for DnsProbes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DnsProbes")
             .field("cgroup", &self.cgroup)
+            .field("path", &self.path)
             .field("load_time", &self.load_time)
             .finish_non_exhaustive()
     }
 }
 
 impl DnsProbes {
-    /// Loads the programs and attaches them (ingress and egress) to the cgroup-v2 root.
+    /// Loads the programs of one path and attaches them: the socket tracepoints and the
+    /// recvmsg hooks, or the packet programs (ingress and egress); the cgroup programs on
+    /// the cgroup-v2 root.
     pub fn load(opts: &DnsProbeOptions) -> Result<DnsProbes, BpfError> {
         let started = Instant::now();
         let cgroup = cgroup2_root().ok_or(BpfError::NoCgroup2)?;
         if opts.ports.is_empty() || opts.ports.len() > DNS_PORTS_MAX {
             return Err(BpfError::DnsPorts(opts.ports.len()));
         }
+        let sockets_possible = TRACEPOINTS.iter().all(|(_, rel)| has_tracepoint(rel));
+        let path = match opts.capture {
+            DnsCapture::Packets => DnsPath::Packets,
+            DnsCapture::Auto if !sockets_possible => DnsPath::Packets,
+            DnsCapture::Auto => DnsPath::Sockets,
+            DnsCapture::Sockets if sockets_possible => DnsPath::Sockets,
+            DnsCapture::Sockets => {
+                let (tracepoint, rel) = TRACEPOINTS[0];
+                return Err(BpfError::MissingTracepoint {
+                    what: "DNS capture on sockets (dns.capture: sockets; `auto` uses packets)",
+                    tracepoint,
+                    since: "6.3",
+                    path: format!("{}/{rel}", super::TRACEFS_EVENTS[0]),
+                });
+            }
+        };
         // As in `Probes::load`: the skeleton lives as long as the agent.
         let object: &'static mut MaybeUninit<OpenObject> =
             Box::leak(Box::new(MaybeUninit::uninit()));
@@ -66,6 +102,21 @@ impl DnsProbes {
             rodata.dns_ports[..opts.ports.len()].copy_from_slice(&opts.ports);
             rodata.wakeup_bytes = opts.wakeup_bytes;
         }
+        let on_sockets = path == DnsPath::Sockets;
+        for prog in [
+            &mut open.progs.sonde_dns_send,
+            &mut open.progs.sonde_dns_recv,
+            &mut open.progs.sonde_dns_recvmsg4,
+            &mut open.progs.sonde_dns_recvmsg6,
+        ] {
+            prog.set_autoload(on_sockets);
+        }
+        for prog in [
+            &mut open.progs.sonde_dns_egress,
+            &mut open.progs.sonde_dns_ingress,
+        ] {
+            prog.set_autoload(!on_sockets);
+        }
         let skel = open.load().map_err(BpfError::libbpf(
             "loading the DNS programs (the verifier log is above)",
         ))?;
@@ -74,7 +125,23 @@ impl DnsProbes {
             source: libbpf_rs::Error::from(e),
         })?;
         let mut links = Vec::new();
-        for prog in [&skel.progs.sonde_dns_egress, &skel.progs.sonde_dns_ingress] {
+        if on_sockets {
+            for prog in [&skel.progs.sonde_dns_send, &skel.progs.sonde_dns_recv] {
+                links.push(prog.attach().map_err(BpfError::libbpf(format!(
+                    "attaching {}",
+                    prog.name().to_string_lossy()
+                )))?);
+            }
+        }
+        let cgroup_progs = if on_sockets {
+            [
+                &skel.progs.sonde_dns_recvmsg4,
+                &skel.progs.sonde_dns_recvmsg6,
+            ]
+        } else {
+            [&skel.progs.sonde_dns_egress, &skel.progs.sonde_dns_ingress]
+        };
+        for prog in cgroup_progs {
             let link = prog
                 .attach_cgroup(dir.as_raw_fd())
                 .map_err(BpfError::libbpf(format!(
@@ -88,6 +155,7 @@ impl DnsProbes {
             skel,
             _links: links,
             cgroup,
+            path,
             load_time: started.elapsed(),
         })
     }

@@ -97,12 +97,17 @@ pub const DNS_DROP_RINGBUF_FULL: u32 = 0;
 pub const DNS_DROP_TRUNCATED: u32 = 1;
 /// IPv6 extension headers or IPv4 fragments, not followed.
 pub const DNS_DROP_UNPARSED_L3: u32 = 2;
-/// The payload could not be loaded.
+/// The payload could not be copied (from the packet or the caller's buffer).
 pub const DNS_DROP_LOAD_FAILED: u32 = 3;
 /// A local server's side of a lookup, skipped (not lost).
 pub const DNS_DROP_SERVER_SIDE: u32 = 4;
+/// Socket path: a watched socket's message moved without a syscall buffer (io_uring,
+/// recvmmsg, a kernel socket): not captured.
+pub const DNS_DROP_NO_BUFFER: u32 = 5;
+/// Socket path: no socket storage to note an answer's source in.
+pub const DNS_DROP_NO_STORAGE: u32 = 6;
 /// Number of DNS drop counters.
-pub const DNS_DROP_MAX: u32 = 5;
+pub const DNS_DROP_MAX: u32 = 7;
 
 /// Indexes of the kernel's `drops` array (`enum sonde_drop`).
 pub const DROP_RINGBUF_FULL: u32 = 0;

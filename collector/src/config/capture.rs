@@ -49,6 +49,24 @@ pub struct DnsConfig {
     /// A query unanswered this long is a timeout.
     #[serde(with = "duration")]
     pub timeout: Duration,
+    /// Where DNS messages are seen: on sockets or on packets (`auto`: sockets where the
+    /// kernel has their tracepoints, Linux 6.3 and later).
+    pub capture: DnsCapture,
+}
+
+/// Where the DNS capture sees messages (bpf-src/dns.bpf.c).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsCapture {
+    /// Sockets if the kernel can, else packets.
+    #[default]
+    Auto,
+    /// Each socket's sends and receives (Linux 6.3+): other traffic pays an early exit per
+    /// socket operation. Misses io_uring and recvmmsg.
+    Sockets,
+    /// Every packet of the host (cgroup_skb on the cgroup-v2 root), ~120 ns each: sees
+    /// every way a message can be sent or received.
+    Packets,
 }
 
 impl Default for DnsConfig {
@@ -58,6 +76,7 @@ impl Default for DnsConfig {
             ports: vec![53],
             ring_buffer_size: 1 << 20,
             timeout: Duration::from_secs(5),
+            capture: DnsCapture::Auto,
         }
     }
 }

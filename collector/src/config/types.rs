@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::secure::TlsSettings;
 use super::units::{duration, nonzero};
 
-pub use super::capture::{DnsConfig, HttpConfig, RoutesConfig, TcpConfig};
+pub use super::capture::{DnsCapture, DnsConfig, HttpConfig, RoutesConfig, TcpConfig};
 pub use super::prometheus::PrometheusConfig;
 
 /// Everything the agent is configured with.

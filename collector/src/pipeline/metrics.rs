@@ -7,7 +7,9 @@ use super::{unix_nanos_now, Pipeline};
 use crate::bpf::types::{
     DATA_DROP_NO_STORAGE, DATA_DROP_READ_FAILED, DATA_DROP_RINGBUF_FULL, DATA_DROP_SERIES_FULL,
 };
-use crate::bpf::types::{DNS_DROP_RINGBUF_FULL, DNS_DROP_TRUNCATED};
+use crate::bpf::types::{
+    DNS_DROP_NO_BUFFER, DNS_DROP_NO_STORAGE, DNS_DROP_RINGBUF_FULL, DNS_DROP_TRUNCATED,
+};
 use crate::bpf::types::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL};
 use crate::console;
 use crate::signals::agent;
@@ -42,6 +44,8 @@ impl Pipeline {
                 &[
                     (LostReason::KernelDnsRingbufFull, DNS_DROP_RINGBUF_FULL),
                     (LostReason::DnsTruncated, DNS_DROP_TRUNCATED),
+                    (LostReason::DnsUnseen, DNS_DROP_NO_BUFFER),
+                    (LostReason::KernelDnsStorageFull, DNS_DROP_NO_STORAGE),
                 ],
             );
         }
