@@ -316,12 +316,17 @@ impl Pipeline {
         let process = self.processes.lookup(&conn.owner);
         let mut flow = Flow::new(conn, process, &report, ongoing);
         if flow.conn.direction == Direction::Client {
+            // The name as it was when the connection opened: a lookup's answer is held for
+            // its TTL (at least 5 s), and a connection that outlives it (a bulk transfer,
+            // a pool's connection) keeps the name it was opened to, in every report. (At
+            // the close, one slow transfer's series split between the name and the bare
+            // address: the dashboards test's flake.)
             flow.server_name = self
                 .names
                 .name_for(
                     flow.conn.owner.pid,
                     flow.conn.remote.ip(),
-                    flow.conn.end_unix_nanos,
+                    flow.conn.start_unix_nanos,
                 )
                 .map(str::to_owned);
         }
