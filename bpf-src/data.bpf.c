@@ -41,9 +41,16 @@
 #include "task.h"
 #include "owner.h"
 #include "syscall_buf.h"
+#include "dns_sock.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/*
+ * Whether these programs also run the DNS capture's socket steps (dns_sock.h, on
+ * dns.bpf.c's maps), in place of dns.bpf.c's own programs on the same tracepoints: set by
+ * user space when DNS is captured on sockets.
+ */
+const volatile __u8 dns_steps = 0;
 /* Bytes copied per syscall, at most SONDE_DATA_MAX; set by user space before load. */
 const volatile __u32 capture_bytes = 512;
 /* As in conn.bpf.c: wake the reader once this many bytes wait (0: every record). */
@@ -676,23 +683,30 @@ static __always_inline int on_data(struct sock *sk, int ret, int flags, int egre
 	return 0;
 }
 
-/* After the protocol's sendmsg: `ret` bytes queued from the caller's buffer. */
+/* After the protocol's sendmsg: `ret` bytes queued from the caller's buffer. DNS queries
+ * are seen here too (dns_sock.h), in place of dns.bpf.c's send program. */
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(sonde_sock_send, struct sock *sk, int ret, int flags)
 {
+	if (dns_steps && sk)
+		sonde_dns_send_step(sk, ret);
 	return on_data(sk, ret, flags, 1);
 }
 
 /*
  * After the protocol's recvmsg: `ret` bytes copied into the caller's buffer. Also where an
  * accepted socket's owner is taken (owner.h) while HTTP capture is on, in place of
- * conn.bpf.c's own receive program: one program on every receive, not two.
+ * conn.bpf.c's own receive program, and DNS answers are seen (dns_sock.h), in place of
+ * dns.bpf.c's: one program on every receive, not three.
  */
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sonde_sock_recv, struct sock *sk, int ret, int flags)
 {
-	if (sk)
+	if (sk) {
 		sonde_owner_first_recv(sk);
+		if (dns_steps)
+			sonde_dns_recv_step(sk, ret, flags);
+	}
 	return on_data(sk, ret, flags, 0);
 }
 

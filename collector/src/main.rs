@@ -133,6 +133,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             ring_buffer_bytes: ring,
             wakeup_bytes: u64::from(ring / 16).min(WAKEUP_BYTES_MAX),
             capture: cfg.dns.capture,
+            steps_in_http: cfg.http.enabled,
         }) {
             Ok(d) => Some(d),
             Err(e) => {
@@ -154,6 +155,11 @@ fn run(cfg: Config) -> anyhow::Result<()> {
                 quiet: HTTP_RESPONSE_QUIET,
             },
             &probes.owner_maps()?,
+            dns.as_ref()
+                .map(DnsProbes::socket_maps)
+                .transpose()?
+                .flatten()
+                .as_ref(),
         )?)
     } else {
         None

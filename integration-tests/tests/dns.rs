@@ -104,17 +104,25 @@ fn dnsmasq_queries(log: &str, name: &str, qtype: &str) -> usize {
 #[test]
 #[ignore = "needs root: loads BPF"]
 fn root_dns_lookups_errors_latency_and_names_on_flows() {
-    lookups_errors_latency_and_names_on_flows("sockets", "dns", 74);
+    lookups_errors_latency_and_names_on_flows("sockets", false, "dns", 74);
+}
+
+/// The same with HTTP capture on, whose programs then run the DNS socket steps in place of
+/// dns.bpf.c's own (include/dns_sock.h).
+#[test]
+#[ignore = "needs root: loads BPF"]
+fn root_dns_with_http_on_lookups_errors_latency_and_names_on_flows() {
+    lookups_errors_latency_and_names_on_flows("sockets", true, "dnh", 84);
 }
 
 /// The same on packets (`dns.capture: packets`, what older kernels get).
 #[test]
 #[ignore = "needs root: loads BPF"]
 fn root_dns_on_packets_lookups_errors_latency_and_names_on_flows() {
-    lookups_errors_latency_and_names_on_flows("packets", "dnp", 83);
+    lookups_errors_latency_and_names_on_flows("packets", false, "dnp", 83);
 }
 
-fn lookups_errors_latency_and_names_on_flows(capture: &str, netns: &str, index: u8) {
+fn lookups_errors_latency_and_names_on_flows(capture: &str, http: bool, netns: &str, index: u8) {
     require_root();
     let receiver = Receiver::start().unwrap();
     let pair = NetnsPair::create(netns, index).unwrap();
@@ -141,9 +149,12 @@ fn lookups_errors_latency_and_names_on_flows(capture: &str, netns: &str, index: 
     std::fs::create_dir_all(&etc).unwrap();
     std::fs::write(etc.join("resolv.conf"), format!("nameserver {b}\n")).unwrap();
 
-    let (agent, config) =
-        Agent::start_exporting_to(&receiver, netns, &format!("dns:\n  capture: {capture}\n"))
-            .unwrap();
+    let (agent, config) = Agent::start_exporting_to(
+        &receiver,
+        netns,
+        &format!("dns:\n  capture: {capture}\nhttp:\n  enabled: {http}\n"),
+    )
+    .unwrap();
     assert!(
         agent.wait_for_line(&format!("DNS on {capture}"), Duration::from_secs(5)),
         "the agent does not say it captures DNS on {capture}"

@@ -9,6 +9,7 @@ use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Iter, Link, MapCore, MapFlags, MapHandle, OpenObject};
 use sonde_semconv::metric::HTTP_BUCKETS;
 
+use super::dns::DnsSocketMaps;
 use super::loader::{DropArray, OwnerMaps};
 use super::types::{
     sonde_http_hist, sonde_http_key, DataSkel, DataSkelBuilder, DATA_DROP_MAX, DATA_MAX,
@@ -59,8 +60,13 @@ impl std::fmt::Debug for DataProbes {
 
 impl DataProbes {
     /// Loads and attaches the data programs. Accepted sockets' owners are taken on
-    /// `owners`, conn.bpf.c's maps (loaded with `owners_from_http`).
-    pub fn load(opts: &DataProbeOptions, owners: &OwnerMaps) -> Result<DataProbes, BpfError> {
+    /// `owners`, conn.bpf.c's maps (loaded with `owners_from_http`); DNS is seen on `dns`,
+    /// dns.bpf.c's maps, when given (loaded with `steps_in_http`).
+    pub fn load(
+        opts: &DataProbeOptions,
+        owners: &OwnerMaps,
+        dns: Option<&DnsSocketMaps>,
+    ) -> Result<DataProbes, BpfError> {
         let started = Instant::now();
         // Said plainly rather than as libbpf's "failed to find BTF for tp_btf" (the
         // preflight has mounted tracefs).
@@ -92,6 +98,30 @@ impl DataProbes {
                 *ns = (secs * 1e9).round() as u64;
             }
             rodata.quiet_ns = u64::try_from(opts.quiet.as_nanos()).unwrap_or(u64::MAX);
+            if let Some(d) = dns {
+                rodata.dns_steps = 1;
+                rodata.dns_ports = d.ports;
+                rodata.dns_wakeup_bytes = d.wakeup_bytes;
+            }
+        }
+        match dns {
+            Some(d) => {
+                for (map, fd, name) in [
+                    (&mut open.maps.dns_events, &d.events, "dns_events"),
+                    (&mut open.maps.dns_drops, &d.drops, "dns_drops"),
+                    (&mut open.maps.dns_from, &d.from, "dns_from"),
+                ] {
+                    map.reuse_fd(fd.as_fd()).map_err(BpfError::libbpf(format!(
+                        "sharing dns.bpf.c's map `{name}`"
+                    )))?;
+                }
+            }
+            // Unused: the smallest ring there is.
+            None => open
+                .maps
+                .dns_events
+                .set_max_entries(4096)
+                .map_err(BpfError::libbpf("sizing ring buffer `dns_events`"))?,
         }
         open.maps
             .conns

@@ -28,6 +28,20 @@ pub struct DnsProbeOptions {
     pub wakeup_bytes: u64,
     /// Sockets, packets, or sockets where the kernel can.
     pub capture: DnsCapture,
+    /// HTTP capture's programs will run the socket steps (`DataProbes::load` with
+    /// [`DnsProbes::socket_maps`]): this object's own tracepoint programs are not loaded.
+    pub steps_in_http: bool,
+}
+
+/// What data.bpf.c needs to run the DNS socket steps on this capture's maps.
+#[derive(Debug)]
+pub struct DnsSocketMaps {
+    pub(crate) events: MapHandle,
+    pub(crate) drops: MapHandle,
+    pub(crate) from: MapHandle,
+    /// The watched ports, as loaded.
+    pub(crate) ports: [u16; DNS_PORTS_MAX],
+    pub(crate) wakeup_bytes: u64,
 }
 
 /// Where the loaded capture sees DNS messages.
@@ -47,6 +61,8 @@ pub struct DnsProbes {
     pub cgroup: PathBuf,
     /// Where messages are seen.
     pub path: DnsPath,
+    ports: [u16; DNS_PORTS_MAX],
+    wakeup_bytes: u64,
     /// How long open + load + attach took.
     pub load_time: Duration,
 }
@@ -71,6 +87,8 @@ impl DnsProbes {
         if opts.ports.is_empty() || opts.ports.len() > DNS_PORTS_MAX {
             return Err(BpfError::DnsPorts(opts.ports.len()));
         }
+        let mut ports = [0; DNS_PORTS_MAX];
+        ports[..opts.ports.len()].copy_from_slice(&opts.ports);
         let sockets_possible = TRACEPOINTS.iter().all(|(_, rel)| has_tracepoint(rel));
         let path = match opts.capture {
             DnsCapture::Packets => DnsPath::Packets,
@@ -98,14 +116,18 @@ impl DnsProbes {
             .set_max_entries(opts.ring_buffer_bytes)
             .map_err(BpfError::libbpf("sizing ring buffer `dns_events`"))?;
         if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
-            rodata.dns_ports = [0; DNS_PORTS_MAX];
-            rodata.dns_ports[..opts.ports.len()].copy_from_slice(&opts.ports);
-            rodata.wakeup_bytes = opts.wakeup_bytes;
+            rodata.dns_ports = ports;
+            rodata.dns_wakeup_bytes = opts.wakeup_bytes;
         }
         let on_sockets = path == DnsPath::Sockets;
+        let own_steps = on_sockets && !opts.steps_in_http;
         for prog in [
             &mut open.progs.sonde_dns_send,
             &mut open.progs.sonde_dns_recv,
+        ] {
+            prog.set_autoload(own_steps);
+        }
+        for prog in [
             &mut open.progs.sonde_dns_recvmsg4,
             &mut open.progs.sonde_dns_recvmsg6,
         ] {
@@ -125,7 +147,7 @@ impl DnsProbes {
             source: libbpf_rs::Error::from(e),
         })?;
         let mut links = Vec::new();
-        if on_sockets {
+        if own_steps {
             for prog in [&skel.progs.sonde_dns_send, &skel.progs.sonde_dns_recv] {
                 links.push(prog.attach().map_err(BpfError::libbpf(format!(
                     "attaching {}",
@@ -156,6 +178,8 @@ impl DnsProbes {
             _links: links,
             cgroup,
             path,
+            ports,
+            wakeup_bytes: opts.wakeup_bytes,
             load_time: started.elapsed(),
         })
     }
@@ -164,6 +188,27 @@ impl DnsProbes {
     pub fn events_map(&self) -> Result<MapHandle, BpfError> {
         MapHandle::try_from(&self.skel.maps.dns_events)
             .map_err(BpfError::libbpf("duplicating the DNS ring buffer handle"))
+    }
+
+    /// The maps data.bpf.c runs the socket steps on (None on packets).
+    pub fn socket_maps(&self) -> Result<Option<DnsSocketMaps>, BpfError> {
+        if self.path != DnsPath::Sockets {
+            return Ok(None);
+        }
+        let handle = |map, what| MapHandle::try_from(map).map_err(BpfError::libbpf(what));
+        Ok(Some(DnsSocketMaps {
+            events: handle(
+                &self.skel.maps.dns_events,
+                "duplicating the dns_events handle",
+            )?,
+            drops: handle(
+                &self.skel.maps.dns_drops,
+                "duplicating the dns_drops handle",
+            )?,
+            from: handle(&self.skel.maps.dns_from, "duplicating the dns_from handle")?,
+            ports: self.ports,
+            wakeup_bytes: self.wakeup_bytes,
+        }))
     }
 
     /// A reader of the DNS capture's counters.

@@ -16,7 +16,7 @@ mod ringbuf;
 pub mod types;
 
 pub use data::{DataCounters, DataProbeOptions, DataProbes, HttpSeries};
-pub use dns::{DnsCounters, DnsPath, DnsProbeOptions, DnsProbes};
+pub use dns::{DnsCounters, DnsPath, DnsProbeOptions, DnsProbes, DnsSocketMaps};
 pub use error::BpfError;
 pub use loader::{DropCounters, OwnerMaps, ProbeOptions, Probes, Reporter};
 pub use ringbuf::RingReader;
