@@ -13,9 +13,9 @@
  *   each send (read from the syscall's msg_name) and learns it of each answer only
  *   in user memory the kernel fills after the tracepoint, so the cgroup recvmsg4/6 hooks
  *   (run for UDP receives that ask for the source address) note it in socket storage
- *   first. Not seen: io_uring, recvmmsg (a UDP answer read so is counted,
- *   SONDE_DNS_DROP_NO_BUFFER, where a watched port says so), an unconnected socket's
- *   answer read without asking its source.
+ *   first; a receive that does not ask it (recv, read) takes the server of the socket's
+ *   last query. Not seen: io_uring, recvmmsg (a UDP answer read so is counted,
+ *   SONDE_DNS_DROP_NO_BUFFER, where a watched port says so).
  * - On packets (older kernels): cgroup_skb ingress and egress on the cgroup-v2 root. Every
  *   packet of the host goes through them, ~120 ns a packet here (BENCHMARKS.md), which is
  *   why sockets come first.
@@ -238,21 +238,21 @@ static __always_inline int note_source(struct bpf_sock_addr *ctx, __u8 family)
 		dns_count(SONDE_DNS_DROP_NO_STORAGE);
 		return 1;
 	}
-	__builtin_memset(f->addr, 0, sizeof(f->addr));
+	__builtin_memset(f->src.addr, 0, sizeof(f->src.addr));
 	if (family == AF_INET) {
 		__u32 a = ctx->user_ip4;
 
-		__builtin_memcpy(f->addr, &a, 4);
+		__builtin_memcpy(f->src.addr, &a, 4);
 	} else {
 		__u32 a[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],
 			       ctx->user_ip6[3] };
 
-		__builtin_memcpy(f->addr, a, 16);
-		family = unmap(f->addr);
+		__builtin_memcpy(f->src.addr, a, 16);
+		family = unmap(f->src.addr);
 	}
-	f->family = family;
-	f->port = port;
-	f->valid = 1;
+	f->src.family = family;
+	f->src.port = port;
+	f->src.set = 1;
 	return 1;
 }
 

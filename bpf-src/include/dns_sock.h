@@ -64,16 +64,25 @@ static __always_inline int dns_watched(__u16 port)
 /* Entries of a sendmmsg vector looked at for the one being sent. */
 #define SONDE_MMSG_SCAN 4
 
-/*
- * The source of the datagram an unconnected UDP socket is receiving, noted by the recvmsg4/6
- * hook (only for a watched port) just before sock_recv_length reports the receive.
- */
-struct dns_from {
+/* One end of a lookup, as a DNS event reports it. */
+struct dns_peer {
 	__u8 addr[16];
 	__u16 port; /* host order */
 	__u8 family;
-	__u8 valid; /* set by the hook, taken by the receive */
+	__u8 set;
 	__u32 _pad;
+};
+
+/*
+ * Where an unconnected UDP socket's answers come from (socket storage). `src`: the source of
+ * the datagram being received, noted by the recvmsg4/6 hook (only for a watched port) just
+ * before sock_recv_length reports the receive, and taken by it. `to`: the server its last
+ * query went to, for receives that do not ask the source (recv, read: a stub resolver
+ * with one server).
+ */
+struct dns_from {
+	struct dns_peer src;
+	struct dns_peer to;
 };
 
 struct {
@@ -254,7 +263,7 @@ static __always_inline __u16 user_sockaddr(__u64 name, __u8 *family, __u8 *addr)
  * connected; else `from` (receives) or the syscall's msg_name (sends) names the remote end.
  */
 static __always_inline int socket_capture(struct sock *sk, int ret, int egress, __u16 rport,
-					  const struct dns_from *from)
+					  const struct dns_peer *from)
 {
 	struct sonde_dns_event *e;
 	struct dns_scratch *scratch;
@@ -286,9 +295,20 @@ static __always_inline int socket_capture(struct sock *sk, int ret, int egress, 
 			__builtin_memcpy(remote, from->addr, 16);
 			rport = from->port;
 		} else {
+			struct dns_from *f;
+
 			rport = user_sockaddr(m.name, &rfamily, remote);
 			if (!dns_watched(rport))
 				return 0; /* an unconnected socket sending elsewhere */
+			f = bpf_sk_storage_get(&dns_from, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+			if (f) {
+				__builtin_memcpy(f->to.addr, remote, 16);
+				f->to.port = rport;
+				f->to.family = rfamily;
+				f->to.set = 1;
+			} else {
+				dns_count(SONDE_DNS_DROP_NO_STORAGE);
+			}
 		}
 	}
 	/* An unbound local end (0.0.0.0 or ::) takes the family of the remote one. */
@@ -393,7 +413,8 @@ static __always_inline int sonde_dns_send_step(struct sock *sk, int ret)
 /* After the protocol's recvmsg: `ret` bytes copied into the caller's buffer. */
 static __always_inline int sonde_dns_recv_step(struct sock *sk, int ret, int flags)
 {
-	struct dns_from *from = 0;
+	struct dns_peer *from = 0;
+	struct dns_from *f;
 	__u16 rport;
 	__u8 proto;
 
@@ -407,10 +428,17 @@ static __always_inline int sonde_dns_recv_step(struct sock *sk, int ret, int fla
 	} else {
 		if (proto != IPPROTO_UDP)
 			return 0;
-		from = bpf_sk_storage_get(&dns_from, sk, 0, 0);
-		if (!from || !from->valid)
+		f = bpf_sk_storage_get(&dns_from, sk, 0, 0);
+		if (!f)
 			return 0;
-		from->valid = 0;
+		if (f->src.set) {
+			f->src.set = 0;
+			from = &f->src;
+		} else if (f->to.set) {
+			from = &f->to;
+		} else {
+			return 0;
+		}
 	}
 	return socket_capture(sk, ret, 0, rport, from);
 }
