@@ -136,7 +136,7 @@ fn lookups_errors_latency_and_names_on_flows(capture: &str, http: bool, netns: &
         &conf,
         format!(
             "no-resolv\nno-hosts\nbind-interfaces\nlisten-address={b},{b6}\nport=53\nlog-queries\nlog-facility={}\n\
-             cache-size=0\nhost-record=www.sonde.test,{b}\nhost-record=v6.sonde.test,{}\n\
+             cache-size=0\nhost-record=www.sonde.test,{b}\nhost-record=v6.sonde.test,{}\nhost-record=raw.sonde.test,{b}\n\
              cname=alias.sonde.test,www.sonde.test\naddress=/nx.sonde.test/\n\
              server=/broken.test/{b}#5300\nserver=/silent.test/{b}#5301\n",
             log.display(),
@@ -209,6 +209,21 @@ fn lookups_errors_latency_and_names_on_flows(capture: &str, http: bool, netns: &
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A stub resolver's way: an unconnected socket, sendto() the server, recv() the answer
+    // without asking where it came from (on sockets, the answer's source is then the
+    // server of the socket's last query).
+    let raw = format!(
+        "import socket, struct\n\
+         q = struct.pack('>HHHHHH', 0x5151, 0x0100, 1, 0, 0, 0) + b'\\x03raw\\x05sonde\\x04test\\x00' + struct.pack('>HH', 1, 1)\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)\n\
+         s.sendto(q, ('{b}', 53)); assert s.recv(512)[:2] == b'\\x51\\x51'\n"
+    );
+    let out = pair.output(Side::A, PYTHON, &["-c", &raw]).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // The silent one times out in Sonde after its 5 s lookup timeout.
     let arrived = receiver.wait_until(Duration::from_secs(20), |rx| {
@@ -252,6 +267,9 @@ fn lookups_errors_latency_and_names_on_flows(capture: &str, http: bool, netns: &
     assert!(alias
         .iter()
         .all(|(_, at)| answers(at) == vec!["CNAME www.sonde.test".to_owned(), format!("A {b}")]));
+    let raw = of(&all, "raw.sonde.test", "A");
+    assert_eq!(raw.len(), 1, "the recv() lookup: {raw:#?}");
+    assert_eq!(answers(&raw[0].1), vec![format!("A {b}")]);
     let nx = of(&all, "a.nx.sonde.test", "A");
     assert_eq!(nx.len(), 1);
     assert_eq!(rcode(&nx[0].1), "NXDOMAIN");
@@ -277,6 +295,7 @@ fn lookups_errors_latency_and_names_on_flows(capture: &str, http: bool, netns: &
     let logged = std::fs::read_to_string(&log).unwrap();
     for (name, qtype) in [
         ("www.sonde.test", "A"),
+        ("raw.sonde.test", "A"),
         ("v6.sonde.test", "AAAA"),
         ("alias.sonde.test", "A"),
         ("a.nx.sonde.test", "A"),
