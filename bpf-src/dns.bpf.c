@@ -179,12 +179,7 @@ static __always_inline int capture(struct __sk_buff *skb, __u16 egress)
 	__builtin_memcpy(e->daddr, daddr, 16);
 	__builtin_memset(&e->owner, 0, sizeof(e->owner));
 	if (egress) {
-		__u64 id = bpf_get_current_pid_tgid();
-
-		e->owner.pid = id >> 32;
-		e->owner.tid = (__u32)id;
-		e->owner.cgroup_id = e->cgroup_id;
-		bpf_get_current_comm(e->owner.comm, sizeof(e->owner.comm));
+		dns_query_owner(e);
 		flags |= SONDE_DNS_F_OWNER;
 	}
 	e->flags = flags;

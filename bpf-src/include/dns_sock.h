@@ -61,6 +61,20 @@ static __always_inline int dns_watched(__u16 port)
 	return 0;
 }
 
+/*
+ * A query's owner: the sending task (pid, tid, comm) in the event's cgroup. Answers have
+ * none; user space gives them the owner of the query they answer.
+ */
+static __always_inline void dns_query_owner(struct sonde_dns_event *e)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	e->owner.pid = id >> 32;
+	e->owner.tid = (__u32)id;
+	e->owner.cgroup_id = e->cgroup_id;
+	bpf_get_current_comm(e->owner.comm, sizeof(e->owner.comm));
+}
+
 /* Entries of a sendmmsg vector looked at for the one being sent. */
 #define SONDE_MMSG_SCAN 4
 
@@ -360,16 +374,11 @@ static __always_inline int socket_capture(struct sock *sk, int ret, int egress, 
 	e->ts_ns = bpf_ktime_get_ns();
 	__builtin_memset(&e->owner, 0, sizeof(e->owner));
 	if (egress) {
-		__u64 id = bpf_get_current_pid_tgid();
-
 		e->sport = sk->__sk_common.skc_num;
 		e->dport = rport;
 		__builtin_memcpy(e->saddr, local, 16);
 		__builtin_memcpy(e->daddr, remote, 16);
-		e->owner.pid = id >> 32;
-		e->owner.tid = (__u32)id;
-		e->owner.cgroup_id = e->cgroup_id;
-		bpf_get_current_comm(e->owner.comm, sizeof(e->owner.comm));
+		dns_query_owner(e);
 		flags |= SONDE_DNS_F_OWNER;
 	} else {
 		e->sport = rport;
