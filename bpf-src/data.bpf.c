@@ -64,6 +64,7 @@ __u64 data_events_woken = 0;
  */
 #define SONDE_PEEK_BYTES 6
 #define AF_INET 2
+#define E2BIG 7
 #define SONDE_MSG_PEEK 0x2
 #define SONDE_MSG_ERRQUEUE 0x2000
 
@@ -77,6 +78,12 @@ const volatile __u32 parse_per_cpu = 0;
 const volatile __u64 bounds_ns[SONDE_HTTP_BOUNDS] = {};
 /* A response with nothing more written (read) for this long is complete (sonde_http_sweep). */
 const volatile __u64 quiet_ns = 2000000000ULL;
+/*
+ * The sweep runs once in each network namespace (sonde_http_sweep_tcp), so new HTTP
+ * connections note theirs in http_netns: set by user space when the kernel refuses the
+ * iterator over the storage map's elements.
+ */
+const volatile __u8 sweep_by_netns = 0;
 
 enum http_state {
 	HTTP_IDLE = 0,	   /* no exchange open */
@@ -151,6 +158,18 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } http_gen SEC(".maps");
+
+/*
+ * Network namespaces that hold HTTP connections (by inode number), each with a process in
+ * it when its first connection was seen: where user space runs sonde_http_sweep_tcp
+ * (sweep_by_netns only). Only written when a connection gets its storage.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} http_netns SEC(".maps");
 
 /* Exchanges this CPU sent up byte by byte in the current second. */
 struct parse_budget {
@@ -446,6 +465,21 @@ static __always_inline void http_end(struct sock *sk, struct http_conn *c, __u64
 }
 
 /*
+ * The network namespace of a new HTTP connection, for the sweep by namespace: kept with
+ * the process that made it, unless one is known already.
+ */
+static __always_inline void note_netns(struct sock *sk)
+{
+	__u32 inum = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+
+	if (bpf_map_lookup_elem(&http_netns, &inum))
+		return;
+	if (bpf_map_update_elem(&http_netns, &inum, &pid, BPF_NOEXIST) == -E2BIG)
+		count(SONDE_DATA_DROP_NETNS_FULL);
+}
+
+/*
  * Where the syscall being served keeps its bytes, from its saved user registers (0 when
  * it is not one of the syscalls above, or made by a kernel thread or a 32-bit task).
  * `*contiguous`: how many bytes from there belong to the same buffer; `*nr`: the syscall.
@@ -632,6 +666,8 @@ static __always_inline int on_data(struct sock *sk, int ret, int flags, int egre
 			count(SONDE_DATA_DROP_NO_STORAGE);
 			return 0;
 		}
+		if (sweep_by_netns)
+			note_netns(sk);
 	}
 	avail = (__u64)ret < contiguous ? (__u64)ret : contiguous;
 	if (parse_per_cpu && !stepped) {
@@ -728,27 +764,54 @@ int BPF_PROG(sonde_http_close, struct sock *sk, int oldstate, int newstate)
 }
 
 /*
- * Run by user space before it flips the generation and reads the histograms: a response
- * with nothing more written (read) for `quiet_ns` is complete, on a connection kept open
- * and idle; every connection's accumulated exchanges go into their series.
+ * What the sweep does to one connection: a response with nothing more written (read) for
+ * `quiet_ns` is complete, on a connection kept open and idle; its accumulated exchanges go
+ * into their series.
  */
-SEC("iter/bpf_sk_storage_map")
-int sonde_http_sweep(struct bpf_iter__bpf_sk_storage_map *ctx)
+static __always_inline void http_sweep_one(struct sock *sk)
 {
-	struct sock *sk = ctx->sk;
 	struct http_conn *c;
 	__u64 now;
 
-	if (!sk || !ctx->value)
-		return 0;
 	c = bpf_sk_storage_get(&http_conns, sk, 0, 0);
 	if (!c)
-		return 0;
+		return;
 	if (c->state == HTTP_RESPONSE) {
 		now = bpf_ktime_get_ns();
 		if (now - c->last_ns >= quiet_ns)
 			http_end(sk, c, now);
 	}
 	http_flush(sk, c, current_gen());
+}
+
+/*
+ * Run by user space before it flips the generation and reads the histograms, over every
+ * connection with HTTP storage, in every network namespace.
+ */
+SEC("iter/bpf_sk_storage_map")
+int sonde_http_sweep(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	if (ctx->sk && ctx->value)
+		http_sweep_one(ctx->sk);
+	return 0;
+}
+
+/*
+ * The same sweep where the kernel refuses iterators over a map's elements (EPERM on the
+ * reference VM's 6.18 since 2026-12; iterators over tasks and sockets load there): every
+ * TCP socket of the namespace the iterator is opened in, so user space opens one in each
+ * namespace of http_netns. A time-wait or request socket is not a full socket: skipped.
+ */
+SEC("iter/tcp")
+int sonde_http_sweep_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct tcp_sock *tp;
+
+	if (!skc)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (tp)
+		http_sweep_one((struct sock *)tp);
 	return 0;
 }

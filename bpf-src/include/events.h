@@ -162,7 +162,9 @@ enum sonde_data_drop {
 	SONDE_DATA_DROP_READ_FAILED = 3,   /* a followed connection's bytes could not be read */
 	SONDE_DATA_DROP_NO_STORAGE = 4,	   /* no socket storage for a new HTTP connection */
 	SONDE_DATA_DROP_SERIES_FULL = 5,   /* an exchange timed in the kernel found no series slot */
-	SONDE_DATA_DROP_MAX = 6,
+	SONDE_DATA_DROP_NETNS_FULL = 6,	   /* a network namespace the sweep by namespace cannot
+					      visit: its idle connections are counted late */
+	SONDE_DATA_DROP_MAX = 7,
 };
 
 /* SONDE_EV_DATA: a header and `captured` bytes (the record is only as long as that). */

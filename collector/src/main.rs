@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sonde::bpf::{
     self, DataProbeOptions, DataProbes, DnsPath, DnsProbeOptions, DnsProbes, ProbeOptions, Probes,
-    RingReader,
+    RingReader, Sweep,
 };
 use sonde::config::{self, Config};
 use sonde::decode::Clock;
@@ -179,13 +179,20 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     }
     let reader = RingReader::start(rings, Clock::measure(), tx, Arc::clone(&telemetry))?;
     eprintln!(
-        "sonde: probes attached ({} programs in {} ms{}); {}",
+        "sonde: probes attached ({} programs in {} ms{}{}); {}",
         probes.programs,
         (probes.load_time + dns.as_ref().map_or(Duration::ZERO, |d| d.load_time)).as_millis(),
         dns.as_ref().map_or(String::new(), |d| match d.path {
             DnsPath::Sockets => format!(", DNS on sockets (cgroup {})", d.cgroup.display()),
             DnsPath::Packets => format!(", DNS on packets (cgroup {})", d.cgroup.display()),
         }),
+        // Said because it costs more on a host with many namespaces (see data::Sweep).
+        match &data {
+            Some(d) if d.sweep == Sweep::ByNamespace && parse_per_second(&cfg.http) > 0 => {
+                ", HTTP connections swept by network namespace (this kernel refuses map iterators)"
+            }
+            _ => "",
+        },
         describe_outputs(&cfg, prometheus_addr),
     );
 

@@ -52,11 +52,15 @@ pub enum LostReason {
     DnsUnseen,
     /// No socket storage could be had to note a DNS answer's source: not captured.
     KernelDnsStorageFull,
+    /// A network namespace with HTTP connections past the 4096 the sweep by namespace
+    /// can visit (kernels that refuse map iterators): the last exchange of an idle
+    /// connection there is counted at its next request or its close, not when it ends.
+    KernelHttpNetnsFull,
 }
 
 impl LostReason {
     /// Every reason, in index order.
-    pub const ALL: [LostReason; 16] = [
+    pub const ALL: [LostReason; 17] = [
         LostReason::KernelRingbufFull,
         LostReason::KernelConnMapFull,
         LostReason::KernelListenMapFull,
@@ -73,6 +77,7 @@ impl LostReason {
         LostReason::KernelHttpStorageFull,
         LostReason::DnsUnseen,
         LostReason::KernelDnsStorageFull,
+        LostReason::KernelHttpNetnsFull,
     ];
 
     /// The value of the `sonde.reason` attribute.
@@ -94,6 +99,7 @@ impl LostReason {
             LostReason::KernelHttpStorageFull => "kernel_http_storage_full",
             LostReason::DnsUnseen => "dns_unseen",
             LostReason::KernelDnsStorageFull => "kernel_dns_storage_full",
+            LostReason::KernelHttpNetnsFull => "kernel_http_netns_full",
         }
     }
 }

@@ -6,11 +6,12 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{Iter, Link, MapCore, MapFlags, MapHandle, OpenObject};
+use libbpf_rs::{Iter, IterOpts, Link, MapCore, MapFlags, MapHandle, OpenObject};
 use sonde_semconv::metric::HTTP_BUCKETS;
 
 use super::dns::DnsSocketMaps;
-use super::loader::{DropArray, OwnerMaps};
+use super::loader::{DropArray, OwnerMaps, QuietLibbpf};
+use super::netns;
 use super::types::{
     sonde_http_hist, sonde_http_key, DataSkel, DataSkelBuilder, DATA_DROP_MAX, DATA_MAX,
 };
@@ -43,9 +44,25 @@ pub struct DataProbeOptions {
     pub quiet: Duration,
 }
 
+/// How the sweep before each read of the kernel's histograms reaches every connection
+/// that carries HTTP (it completes the responses of idle connections and moves what each
+/// connection counted into its series).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sweep {
+    /// One iterator over the socket storage map's elements: exactly the connections with
+    /// HTTP state, in every network namespace.
+    Storage,
+    /// Where the kernel refuses iterators over a map's elements: an iterator over the TCP
+    /// sockets of a namespace, opened in each namespace that holds HTTP connections
+    /// (data.bpf.c notes them in `http_netns`).
+    ByNamespace,
+}
+
 /// The loaded data capture; dropping it detaches it.
 pub struct DataProbes {
     skel: DataSkel<'static>,
+    /// How the HTTP sweep reaches every connection.
+    pub sweep: Sweep,
     /// How long open + load + attach took.
     pub load_time: Duration,
 }
@@ -80,66 +97,29 @@ impl DataProbes {
                 });
             }
         }
-        // As in `Probes::load`: the skeleton lives as long as the agent.
-        let object: &'static mut MaybeUninit<OpenObject> =
-            Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open = DataSkelBuilder::default()
-            .open(object)
-            .map_err(BpfError::libbpf("opening the BPF object data.bpf.o"))?;
-        open.maps
-            .data_events
-            .set_max_entries(opts.ring_buffer_bytes)
-            .map_err(BpfError::libbpf("sizing ring buffer `data_events`"))?;
-        if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
-            rodata.capture_bytes = opts.capture_bytes.min(DATA_MAX);
-            rodata.wakeup_bytes = opts.wakeup_bytes;
-            rodata.parse_per_cpu = parse_per_cpu(opts.parse_per_second, possible_cpus());
-            for (ns, secs) in rodata.bounds_ns.iter_mut().zip(HTTP_BUCKETS) {
-                *ns = (secs * 1e9).round() as u64;
+        // The kernel tells which sweep it allows only by loading it: the one over the
+        // storage map first, with libbpf's warnings held back (some kernels refuse it, and
+        // libbpf's hint for an EPERM, "try raising 'ulimit -l'", names the wrong cause).
+        let mut sweep = Sweep::Storage;
+        let first = {
+            let _quiet = QuietLibbpf::new();
+            open_and_load(opts, owners, dns, sweep)
+        };
+        let mut skel = match first {
+            Ok(skel) => skel,
+            Err(refused) => {
+                sweep = Sweep::ByNamespace;
+                tracing::debug!(
+                    "the storage-map sweep did not load ({refused}); sweeping by namespace"
+                );
+                open_and_load(opts, owners, dns, sweep)?
             }
-            rodata.quiet_ns = u64::try_from(opts.quiet.as_nanos()).unwrap_or(u64::MAX);
-            if let Some(d) = dns {
-                rodata.dns_steps = 1;
-                rodata.dns_ports = d.ports;
-                rodata.dns_wakeup_bytes = d.wakeup_bytes;
-            }
-        }
-        match dns {
-            Some(d) => {
-                for (map, fd, name) in [
-                    (&mut open.maps.dns_events, &d.events, "dns_events"),
-                    (&mut open.maps.dns_drops, &d.drops, "dns_drops"),
-                    (&mut open.maps.dns_from, &d.from, "dns_from"),
-                ] {
-                    map.reuse_fd(fd.as_fd()).map_err(BpfError::libbpf(format!(
-                        "sharing dns.bpf.c's map `{name}`"
-                    )))?;
-                }
-            }
-            // Unused: the smallest ring there is.
-            None => open
-                .maps
-                .dns_events
-                .set_max_entries(4096)
-                .map_err(BpfError::libbpf("sizing ring buffer `dns_events`"))?,
-        }
-        open.maps
-            .conns
-            .reuse_fd(owners.conns.as_fd())
-            .map_err(BpfError::libbpf("sharing conn.bpf.c's map `conns`"))?;
-        open.maps
-            .owner_pending
-            .reuse_fd(owners.pending.as_fd())
-            .map_err(BpfError::libbpf("sharing conn.bpf.c's map `owner_pending`"))?;
-        // Run by `HttpSeries::pull` on the socket storage map, not attached at load.
-        open.progs.sonde_http_sweep.set_autoattach(false);
-        let mut skel = open.load().map_err(BpfError::libbpf(
-            "loading the HTTP data programs (the verifier log is above)",
-        ))?;
+        };
         skel.attach()
             .map_err(BpfError::libbpf("attaching the HTTP data programs"))?;
         Ok(DataProbes {
             skel,
+            sweep,
             load_time: started.elapsed(),
         })
     }
@@ -153,19 +133,34 @@ impl DataProbes {
     /// The reader of the kernel's HTTP duration histograms.
     pub fn http_series(&self) -> Result<HttpSeries, BpfError> {
         let handle = |map, what| MapHandle::try_from(map).map_err(BpfError::libbpf(what));
-        let sweep = self
-            .skel
-            .progs
-            .sonde_http_sweep
-            .attach_iter(self.skel.maps.http_conns.as_fd())
-            .map_err(BpfError::libbpf("attaching the HTTP sweep iterator"))?;
+        let progs = &self.skel.progs;
+        let sweeper = match self.sweep {
+            Sweep::Storage => Sweeper::Storage(
+                progs
+                    .sonde_http_sweep
+                    .attach_iter(self.skel.maps.http_conns.as_fd())
+                    .map_err(BpfError::libbpf("attaching the HTTP sweep iterator"))?,
+            ),
+            Sweep::ByNamespace => Sweeper::ByNamespace {
+                link: progs
+                    .sonde_http_sweep_tcp
+                    .attach_iter_with_opts(IterOpts::None)
+                    .map_err(BpfError::libbpf("attaching the HTTP sweep iterator"))?,
+                netns: handle(
+                    &self.skel.maps.http_netns,
+                    "duplicating the http_netns handle",
+                )?,
+                own: netns::own_inode()
+                    .map_err(|e| BpfError::Io("reading the agent's network namespace", e))?,
+            },
+        };
         Ok(HttpSeries {
             series: handle(
                 &self.skel.maps.http_series,
                 "duplicating the http_series handle",
             )?,
             gen: handle(&self.skel.maps.http_gen, "duplicating the http_gen handle")?,
-            sweep,
+            sweeper,
             current: 0,
         })
     }
@@ -176,6 +171,79 @@ impl DataProbes {
             .map_err(BpfError::libbpf("duplicating the data_drops map handle"))?;
         Ok(DropArray::new(drops))
     }
+}
+
+/// Opens data.bpf.o, configures it for `opts` and loads it with the sweep `sweep` (not
+/// attached yet).
+fn open_and_load(
+    opts: &DataProbeOptions,
+    owners: &OwnerMaps,
+    dns: Option<&DnsSocketMaps>,
+    sweep: Sweep,
+) -> Result<DataSkel<'static>, BpfError> {
+    // As in `Probes::load`: the skeleton lives as long as the agent.
+    let object: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+    let mut open = DataSkelBuilder::default()
+        .open(object)
+        .map_err(BpfError::libbpf("opening the BPF object data.bpf.o"))?;
+    open.maps
+        .data_events
+        .set_max_entries(opts.ring_buffer_bytes)
+        .map_err(BpfError::libbpf("sizing ring buffer `data_events`"))?;
+    if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+        rodata.capture_bytes = opts.capture_bytes.min(DATA_MAX);
+        rodata.wakeup_bytes = opts.wakeup_bytes;
+        rodata.parse_per_cpu = parse_per_cpu(opts.parse_per_second, possible_cpus());
+        for (ns, secs) in rodata.bounds_ns.iter_mut().zip(HTTP_BUCKETS) {
+            *ns = (secs * 1e9).round() as u64;
+        }
+        rodata.quiet_ns = u64::try_from(opts.quiet.as_nanos()).unwrap_or(u64::MAX);
+        rodata.sweep_by_netns = u8::from(sweep == Sweep::ByNamespace);
+        if let Some(d) = dns {
+            rodata.dns_steps = 1;
+            rodata.dns_ports = d.ports;
+            rodata.dns_wakeup_bytes = d.wakeup_bytes;
+        }
+    }
+    match dns {
+        Some(d) => {
+            for (map, fd, name) in [
+                (&mut open.maps.dns_events, &d.events, "dns_events"),
+                (&mut open.maps.dns_drops, &d.drops, "dns_drops"),
+                (&mut open.maps.dns_from, &d.from, "dns_from"),
+            ] {
+                map.reuse_fd(fd.as_fd()).map_err(BpfError::libbpf(format!(
+                    "sharing dns.bpf.c's map `{name}`"
+                )))?;
+            }
+        }
+        // Unused: the smallest ring there is.
+        None => open
+            .maps
+            .dns_events
+            .set_max_entries(4096)
+            .map_err(BpfError::libbpf("sizing ring buffer `dns_events`"))?,
+    }
+    open.maps
+        .conns
+        .reuse_fd(owners.conns.as_fd())
+        .map_err(BpfError::libbpf("sharing conn.bpf.c's map `conns`"))?;
+    open.maps
+        .owner_pending
+        .reuse_fd(owners.pending.as_fd())
+        .map_err(BpfError::libbpf("sharing conn.bpf.c's map `owner_pending`"))?;
+    // Run by `HttpSeries::pull`, not attached at load; only `sweep`'s is loaded.
+    open.progs.sonde_http_sweep.set_autoattach(false);
+    open.progs.sonde_http_sweep_tcp.set_autoattach(false);
+    open.progs
+        .sonde_http_sweep
+        .set_autoload(sweep == Sweep::Storage);
+    open.progs
+        .sonde_http_sweep_tcp
+        .set_autoload(sweep == Sweep::ByNamespace);
+    open.load().map_err(BpfError::libbpf(
+        "loading the HTTP data programs (the verifier log is above)",
+    ))
 }
 
 /// The data capture's cumulative counters, indexed by `enum sonde_data_drop`.
@@ -203,8 +271,96 @@ fn possible_cpus() -> u32 {
 pub struct HttpSeries {
     series: MapHandle,
     gen: MapHandle,
-    sweep: Link,
+    sweeper: Sweeper,
     current: u32,
+}
+
+/// The sweep's iterator, attached (`Sweep`).
+enum Sweeper {
+    Storage(Link),
+    ByNamespace {
+        link: Link,
+        /// data.bpf.c's `http_netns`: namespace inode → a process in it.
+        netns: MapHandle,
+        /// The agent's own namespace (swept without entering it).
+        own: u64,
+    },
+}
+
+impl Sweeper {
+    fn run(&self) -> Result<(), BpfError> {
+        match self {
+            Sweeper::Storage(link) => run_iter(link),
+            Sweeper::ByNamespace { link, netns, own } => sweep_namespaces(link, netns, *own),
+        }
+    }
+}
+
+/// Runs an iterator program once (its output is empty: it works on the maps).
+fn run_iter(link: &Link) -> Result<(), BpfError> {
+    let mut iter = Iter::new(link).map_err(BpfError::libbpf("opening the HTTP sweep"))?;
+    let mut sink = Vec::new();
+    iter.read_to_end(&mut sink)
+        .map_err(|e| BpfError::Io("running the HTTP sweep", e))?;
+    Ok(())
+}
+
+/// The sweep by namespace: the TCP iterator opened in each namespace of `netns` (it walks
+/// the namespace it is opened in). Namespaces other than the agent's are entered by a
+/// thread of its own, which ends with the sweep, so no other thread of the agent ever
+/// changes namespace. A namespace whose noted process is gone is found again through
+/// another process in it, or forgotten when none is left (its sockets have closed, or are
+/// closing, where data.bpf.c's close program counts them).
+fn sweep_namespaces(link: &Link, netns: &MapHandle, own: u64) -> Result<(), BpfError> {
+    let mut foreign = Vec::new();
+    for key in netns.keys() {
+        let Ok(raw) = <[u8; 4]>::try_from(key.as_slice()) else {
+            continue;
+        };
+        let inode = u64::from(u32::from_ne_bytes(raw));
+        if inode == own {
+            run_iter(link)?;
+            continue;
+        }
+        let pid = netns
+            .lookup(&key, MapFlags::ANY)
+            .ok()
+            .flatten()
+            .and_then(|v| <[u8; 4]>::try_from(v.as_slice()).ok())
+            .map_or(0, u32::from_ne_bytes);
+        match netns::open(inode, pid) {
+            Some((fd, found)) => {
+                if found != pid {
+                    let _ = netns.update(&key, &found.to_ne_bytes(), MapFlags::ANY);
+                }
+                foreign.push(fd);
+            }
+            None => {
+                let _ = netns.delete(&key);
+            }
+        }
+    }
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                for fd in &foreign {
+                    netns::enter(fd)
+                        .map_err(|e| BpfError::Io("entering a network namespace", e))?;
+                    run_iter(link)?;
+                }
+                Ok(())
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(BpfError::Io(
+                    "sweeping by namespace",
+                    std::io::Error::other("the sweep thread panicked"),
+                ))
+            })
+    })
 }
 
 impl std::fmt::Debug for HttpSeries {
@@ -223,11 +379,7 @@ impl HttpSeries {
     /// Completes idle responses (the sweep), flips the generation and returns what the
     /// previous one counted, removing it from the map.
     pub fn pull(&mut self) -> Result<Vec<KernelHistogram>, BpfError> {
-        let mut iter =
-            Iter::new(&self.sweep).map_err(BpfError::libbpf("opening the HTTP sweep"))?;
-        let mut sink = Vec::new();
-        iter.read_to_end(&mut sink)
-            .map_err(|e| BpfError::Io("running the HTTP sweep", e))?;
+        self.sweeper.run()?;
         let old = self.current;
         self.current ^= 1;
         self.gen

@@ -2,6 +2,7 @@
 
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
@@ -228,11 +229,35 @@ fn sum_percpu<const N: usize>(map: &MapHandle) -> [u64; N] {
     out
 }
 
+/// While set, libbpf's warnings go to the debug log: a load the kernel may refuse, tried
+/// before another.
+static LIBBPF_QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Holds libbpf's warnings back to debug level while it lives (loads are made one at a
+/// time, at start-up).
+pub(super) struct QuietLibbpf(());
+
+impl QuietLibbpf {
+    pub(super) fn new() -> QuietLibbpf {
+        LIBBPF_QUIET.store(true, Ordering::Relaxed);
+        QuietLibbpf(())
+    }
+}
+
+impl Drop for QuietLibbpf {
+    fn drop(&mut self) {
+        LIBBPF_QUIET.store(false, Ordering::Relaxed);
+    }
+}
+
 /// libbpf's own messages go to our log at debug level, warnings at warn.
 fn route_libbpf_logs() {
     fn print(level: libbpf_rs::PrintLevel, msg: String) {
         let msg = msg.trim_end();
         match level {
+            libbpf_rs::PrintLevel::Warn if LIBBPF_QUIET.load(Ordering::Relaxed) => {
+                tracing::debug!(target: "libbpf", "{msg}")
+            }
             libbpf_rs::PrintLevel::Warn => tracing::warn!(target: "libbpf", "{msg}"),
             libbpf_rs::PrintLevel::Info => tracing::debug!(target: "libbpf", "{msg}"),
             libbpf_rs::PrintLevel::Debug => tracing::trace!(target: "libbpf", "{msg}"),

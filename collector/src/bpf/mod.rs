@@ -11,11 +11,12 @@ mod data;
 mod dns;
 mod error;
 mod loader;
+mod netns;
 pub mod preflight;
 mod ringbuf;
 pub mod types;
 
-pub use data::{DataCounters, DataProbeOptions, DataProbes, HttpSeries};
+pub use data::{DataCounters, DataProbeOptions, DataProbes, HttpSeries, Sweep};
 pub use dns::{DnsCounters, DnsPath, DnsProbeOptions, DnsProbes, DnsSocketMaps};
 pub use error::BpfError;
 pub use loader::{DropCounters, OwnerMaps, ProbeOptions, Probes, Reporter};

@@ -72,8 +72,11 @@ pub const DATA_DROP_READ_FAILED: u32 = 3;
 pub const DATA_DROP_NO_STORAGE: u32 = 4;
 /// `enum sonde_data_drop`: an exchange timed in the kernel found no series slot.
 pub const DATA_DROP_SERIES_FULL: u32 = 5;
+/// `enum sonde_data_drop`: a network namespace with HTTP connections the sweep by
+/// namespace cannot visit (its table was full).
+pub const DATA_DROP_NETNS_FULL: u32 = 6;
 /// Number of data drop counters (`enum sonde_data_drop`).
-pub const DATA_DROP_MAX: u32 = 6;
+pub const DATA_DROP_MAX: u32 = 7;
 /// `SONDE_HTTP_BOUNDS`: bounds of the kernel's duration histograms.
 pub const HTTP_BOUNDS: usize = 14;
 /// `enum sonde_http_role`: the local process read the request.

@@ -7,7 +7,9 @@
 //! socket storage. Those counts go into a per-CPU duration histogram of their series
 //! (process, role, method, version, status and, for clients, the server's address) when
 //! the connection's series changes, when it closes, and in the sweep that
-//! [`crate::bpf::HttpSeries::pull`] runs before it flips the generation. User space reads
+//! [`crate::bpf::HttpSeries::pull`] runs before it flips the generation (over the socket
+//! storage map, or over each network namespace's TCP sockets where the kernel refuses map
+//! iterators: [`crate::bpf::Sweep`]). User space reads
 //! those histograms a generation at a time ([`KernelHistogram`]). The first exchange of
 //! each bucket of each series in a generation is also sent up
 //! ([`KernelExchange`]), so that every bucket that received requests has an exemplar whose
