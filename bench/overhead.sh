@@ -51,6 +51,8 @@
 #               `perf record -g -p <agent>` then `perf record -g -a`; prints the agent's top
 #               symbols, then where every CPU's time went (BPF programs included);
 #               BENCH_PERF_DWARF=1 adds DWARF call graphs (time per Sonde function)
+# A configuration written CONFIG@PATH runs the agent build at PATH (e.g. sonde-http@/tmp/sonde-old
+# beside sonde-http: before and after a change, alternating in one run; as in hook-cost.sh).
 # Environment: BENCH_CTXSW=1 (diagnostic: each run prints the context switches per second of
 # nginx's worker and of the agent and its sink), BENCH_BPF_STATS=1 (diagnostic: kernel.bpf_stats_enabled during the runs, and
 # each Sonde run prints its BPF programs' runs, ns per run and total time; the accounting
@@ -99,7 +101,7 @@ need nginx nginx
 need wrk wrk
 need dnsmasq dnsmasq-base
 for c in "${configs[@]}"; do
-  case $c in
+  case ${c%@*} in
     none | sonde | sonde-http | sonde-noexport | sonde-nodns | sonde-http-nodns | sonde-packets | sonde-http-packets) ;;
     tcplife) need tcplife libbpf-tools ;;
     bpftrace | bpftrace-data | bpftrace-syscalls | bpftrace-accept) need bpftrace bpftrace ;;
@@ -216,13 +218,16 @@ echo "== nginx on 127.0.0.1:$port (CPU 0), backend on :$backend_port, dnsmasq on
 # none) and log (where its final report goes).
 agent_start() {
   pid="" log=""
-  case $1 in
+  # CONFIG@BINARY: that configuration with another agent build (before/after in one run)
+  bench_sonde=${BENCH_SONDE:-$bench_bin/sonde}
+  [[ $1 == *@* ]] && bench_sonde=${1#*@}
+  case ${1%@*} in
     none) ;;
     sonde) bench_start >/dev/null || return 1; pid=$agent ;;
     sonde-http) bench_start --config bench/overhead/sonde-http.yaml >/dev/null || return 1; pid=$agent ;;
     sonde-nodns) bench_start --config bench/overhead/sonde-nodns.yaml >/dev/null || return 1; pid=$agent ;;
     sonde-http-nodns | sonde-packets | sonde-http-packets)
-      bench_start --config "bench/overhead/$1.yaml" >/dev/null || return 1; pid=$agent ;;
+      bench_start --config "bench/overhead/${1%@*}.yaml" >/dev/null || return 1; pid=$agent ;;
     sonde-noexport)
       BENCH_ENV=OTEL_SDK_DISABLED=true bench_start --config bench/overhead/sonde-noexport.yaml >/dev/null || return 1
       pid=$agent
@@ -255,7 +260,7 @@ agent_start() {
 # agent_stop CONFIG: stops it and sets events and lost ("-" when it does not say).
 agent_stop() {
   events=- lost=- dropped=-
-  case $1 in
+  case ${1%@*} in
     none) ;;
     sonde | sonde-http | sonde-noexport | sonde-nodns | sonde-http-nodns | sonde-packets | sonde-http-packets)
       if [ "${BENCH_BPF_STATS:-0}" = 1 ]; then
@@ -427,7 +432,7 @@ for w in "${workloads[@]}"; do
   for r in $(seq "$rounds"); do
     for i in $(seq 0 $((n - 1))); do
       c=${configs[$(((i + r - 1) % n))]}
-      tag=$w-$r-$c
+      tag=$w-$r-${c//\//_}
       for attempt in $(seq $((max_retries + 1))); do
         load1=$(cut -d' ' -f1 /proc/loadavg)
         agent_start "$c"
