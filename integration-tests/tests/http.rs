@@ -33,10 +33,14 @@ fn serve(pair: &NetnsPair, service: &str, args: &[&str]) -> Running {
 }
 
 fn curl(pair: &NetnsPair, url: &str, headers: &[&str]) {
+    let opts: Vec<&str> = headers.iter().flat_map(|h| ["-H", h]).collect();
+    curl_with(pair, url, &opts);
+}
+
+/// curl from side A with the options `opts` (its output thrown away, success required).
+fn curl_with(pair: &NetnsPair, url: &str, opts: &[&str]) {
     let mut args = vec!["-s", "-o", "/dev/null", "--max-time", "10"];
-    for h in headers {
-        args.extend_from_slice(&["-H", h]);
-    }
+    args.extend_from_slice(opts);
     args.push(url);
     let out = pair.output(Side::A, "curl", &args).unwrap();
     assert!(
@@ -241,6 +245,65 @@ fn root_kernel_counts_requests_of_a_connection_kept_open_and_idle() {
         (spans.len() as u64) < N / 2,
         "{} server spans for {N} requests: the agent parsed them all",
         spans.len()
+    );
+    drop(agent);
+    let _ = std::fs::remove_file(config);
+}
+
+#[test]
+#[ignore = "needs root: loads BPF"]
+fn root_kernel_reads_the_protocol_version_at_every_end_of_the_request_line() {
+    require_root();
+    let receiver = Receiver::start().unwrap();
+    let pair = NetnsPair::create("hve", 85).unwrap();
+    // About one exchange a second per CPU parsed by the agent: the kernel reads the rest.
+    let (agent, config) = Agent::start_exporting_to(
+        &receiver,
+        "http-ver",
+        "http:\n  enabled: true\n  parse_per_second: 1\n",
+    )
+    .unwrap();
+    let _backend = serve(&pair, "sonde-ver-backend", &["backend", "9800"]);
+    let b = pair.addr(Side::B);
+    // "GET /v" + k x's + " HTTP/1.x\r\n": the CR at byte 15 + k. These put it in each
+    // 8-byte word the kernel looks at, at a word's first byte (16, 24, …) and its last
+    // (23, 63); the request line's first 64 bytes are kept.
+    let ends = [0usize, 1, 8, 9, 17, 25, 33, 41, 48];
+    let url = |k: usize| format!("http://{b}:9800/v{}", "x".repeat(k));
+    for &k in &ends {
+        curl_with(&pair, &url(k), &["--http1.0"]);
+        curl_with(&pair, &url(k), &["--http1.1"]);
+    }
+    // A request line longer than what is kept: its version is not seen, taken as 1.1.
+    curl_with(&pair, &url(60), &["--http1.1"]);
+    let n10 = ends.len() as u64;
+    let n11 = ends.len() as u64 + 1;
+    let count = |rx: &Receiver, version: &str| {
+        let metrics: Vec<_> = rx
+            .metrics_named(m::HTTP_SERVER_DURATION.name)
+            .into_iter()
+            .filter(|(res, _)| service(res) == "sonde-ver-backend")
+            .collect();
+        sonde_integration_tests::otlp::latest_histogram_count(&metrics, |attrs| {
+            attr_str(attrs, a::NETWORK_PROTOCOL_VERSION).as_deref() == Some(version)
+        })
+    };
+    let counted = receiver.wait_until(Duration::from_secs(15), |rx| {
+        count(rx, "1.0") == n10 && count(rx, "1.1") == n11
+    });
+    assert!(
+        counted,
+        "HTTP/1.0: {} of {n10}, HTTP/1.1: {} of {n11}",
+        count(&receiver, "1.0"),
+        count(&receiver, "1.1")
+    );
+    // The kernel read most of them: the agent did not parse them all.
+    let spans = http_spans(&receiver, "sonde-ver-backend", SpanKind::Server);
+    assert!(
+        (spans.len() as u64) < (n10 + n11) / 2,
+        "{} server spans for {} requests: the agent parsed them all",
+        spans.len(),
+        n10 + n11
     );
     drop(agent);
     let _ = std::fs::remove_file(config);

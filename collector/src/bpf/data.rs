@@ -249,13 +249,17 @@ fn open_and_load(
 /// The data capture's cumulative counters, indexed by `enum sonde_data_drop`.
 pub type DataCounters = DropArray<{ DATA_DROP_MAX as usize }>;
 
-/// Per-CPU share of `per_second` (rounded up; 0 stays 0: no limit).
+/// The kernel's parse budget runs over windows of 2^30 ns (data.bpf.c's
+/// `SONDE_PARSE_WINDOW_SHIFT`: a shift of the clock, not a division).
+const PARSE_WINDOW_NS: u64 = 1 << 30;
+
+/// Per-CPU share of `per_second` over one budget window (rounded up; 0 stays 0: no limit).
 fn parse_per_cpu(per_second: u32, cpus: u32) -> u32 {
     if per_second == 0 {
-        0
-    } else {
-        per_second.div_ceil(cpus.max(1))
+        return 0;
     }
+    let per_window = (u64::from(per_second) * PARSE_WINDOW_NS).div_ceil(1_000_000_000);
+    u32::try_from(per_window.div_ceil(u64::from(cpus.max(1)))).unwrap_or(u32::MAX)
 }
 
 fn possible_cpus() -> u32 {
@@ -443,11 +447,13 @@ mod tests {
     use super::parse_per_cpu;
 
     #[test]
-    fn the_parse_budget_is_shared_out_per_cpu_rounding_up() {
+    fn the_parse_budget_is_shared_out_per_cpu_per_window_rounding_up() {
         assert_eq!(parse_per_cpu(0, 2), 0, "0 stays no limit");
-        assert_eq!(parse_per_cpu(1000, 2), 500);
-        assert_eq!(parse_per_cpu(1001, 2), 501);
+        // Windows of 1.073741824 s.
+        assert_eq!(parse_per_cpu(1000, 2), 537);
+        assert_eq!(parse_per_cpu(1000, 1), 1074);
         assert_eq!(parse_per_cpu(1, 8), 1, "never rounded down to no limit");
-        assert_eq!(parse_per_cpu(5, 0), 5);
+        assert_eq!(parse_per_cpu(5, 0), 6);
+        assert_eq!(parse_per_cpu(u32::MAX, 1), u32::MAX, "saturates");
     }
 }
