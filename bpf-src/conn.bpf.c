@@ -371,13 +371,15 @@ int BPF_PROG(sonde_receive_reset, struct sock *sk)
 /*
  * A receive on a socket still owned by its listener: the task receiving is the one
  * accept() returned the socket to (owner.h). With HTTP capture on, data.bpf.c's receive
- * program does this on the same maps and user space leaves this one unloaded: one
- * program per receive, not two.
+ * program does this on the same maps, and with DNS seen on sockets dns.bpf.c's does:
+ * then user space loads this one but does not attach it (one program per receive, not
+ * two). A failed receive (EAGAIN) is left alone, as there.
  */
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sonde_owner_recv, struct sock *sk, int ret, int flags)
 {
-	sonde_owner_first_recv(sk);
+	if (ret >= 0)
+		sonde_owner_first_recv(sk);
 	return 0;
 }
 

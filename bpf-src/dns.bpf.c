@@ -32,6 +32,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_tracing.h>
 #include "dns_sock.h"
+#include "owner.h"
 
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
@@ -209,10 +210,26 @@ int BPF_PROG(sonde_dns_send, struct sock *sk, int ret, int flags)
 	return sonde_dns_send_step(sk, ret);
 }
 
-/* After the protocol's recvmsg: `ret` bytes copied into the caller's buffer (as above). */
+/*
+ * Set by user space: this object's receive program also takes accepted sockets' owners
+ * (owner.h, on conn.bpf.c's maps, shared with reuse_fd), in place of conn.bpf.c's own
+ * receive program: one program per receive, not two (and with one program a tracepoint
+ * calls it directly, where two are called in turn through the tracepoint's list).
+ */
+const volatile __u8 owner_steps = 0;
+
+/*
+ * After the protocol's recvmsg: `ret` bytes copied into the caller's buffer (as above). A
+ * failed receive (EAGAIN) moves nothing: it leaves first, and an owner is taken at the
+ * first receive that returns.
+ */
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sonde_dns_recv, struct sock *sk, int ret, int flags)
 {
+	if (ret < 0 || !sk)
+		return 0;
+	if (owner_steps && sk->sk_protocol == IPPROTO_TCP)
+		sonde_owner_first_recv(sk);
 	return sonde_dns_recv_step(sk, ret, flags);
 }
 

@@ -115,7 +115,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     for (fs, path) in &pre.mounted {
         eprintln!("sonde: {fs} was not mounted; mounted it at {path}");
     }
-    let probes = Probes::load(&ProbeOptions {
+    let mut probes = Probes::load(&ProbeOptions {
         max_connections: cfg.tcp.max_connections,
         ring_buffer_bytes: cfg.tcp.ring_buffer_size,
         // Wake the reader once a batch is waiting instead of on every record; below the
@@ -128,13 +128,16 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     // TCP signals still flow, and the reason is said once.
     let dns = if cfg.dns.enabled {
         let ring = cfg.dns.ring_buffer_size;
-        match DnsProbes::load(&DnsProbeOptions {
-            ports: cfg.dns.ports.clone(),
-            ring_buffer_bytes: ring,
-            wakeup_bytes: u64::from(ring / 16).min(WAKEUP_BYTES_MAX),
-            capture: cfg.dns.capture,
-            steps_in_http: cfg.http.enabled,
-        }) {
+        match DnsProbes::load(
+            &DnsProbeOptions {
+                ports: cfg.dns.ports.clone(),
+                ring_buffer_bytes: ring,
+                wakeup_bytes: u64::from(ring / 16).min(WAKEUP_BYTES_MAX),
+                capture: cfg.dns.capture,
+                steps_in_http: cfg.http.enabled,
+            },
+            &probes.owner_maps()?,
+        ) {
             Ok(d) => Some(d),
             Err(e) => {
                 eprintln!("sonde: DNS capture disabled: {e}");
@@ -144,6 +147,11 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    // Accepted sockets' owners are taken by one receive program: HTTP capture's, else the
+    // DNS capture's on sockets, else conn.bpf.c's own.
+    if !cfg.http.enabled && !dns.as_ref().is_some_and(|d| d.takes_owners) {
+        probes.attach_owner_recv()?;
+    }
     let data = if cfg.http.enabled {
         let ring = cfg.http.ring_buffer_size;
         Some(DataProbes::load(

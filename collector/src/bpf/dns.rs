@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::mem::MaybeUninit;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Link, MapHandle, OpenObject};
 
 use super::data::TRACEPOINTS;
-use super::loader::DropArray;
+use super::loader::{DropArray, OwnerMaps};
 use super::types::{DnsSkel, DnsSkelBuilder, DNS_DROP_MAX, DNS_PORTS_MAX};
 use super::{has_tracepoint, BpfError};
 use crate::config::DnsCapture;
@@ -63,6 +63,9 @@ pub struct DnsProbes {
     pub path: DnsPath,
     ports: [u16; DNS_PORTS_MAX],
     wakeup_bytes: u64,
+    /// This capture's receive program takes accepted sockets' owners (conn.bpf.c's is
+    /// then not attached: `Probes::attach_owner_recv`).
+    pub takes_owners: bool,
     /// How long open + load + attach took.
     pub load_time: Duration,
 }
@@ -81,7 +84,10 @@ impl DnsProbes {
     /// Loads the programs of one path and attaches them: the socket tracepoints and the
     /// recvmsg hooks, or the packet programs (ingress and egress); the cgroup programs on
     /// the cgroup-v2 root.
-    pub fn load(opts: &DnsProbeOptions) -> Result<DnsProbes, BpfError> {
+    /// Loads and attaches the DNS programs. conn.bpf.c's maps `owners` are shared (the
+    /// receive program on sockets takes accepted sockets' owners on them, unless the HTTP
+    /// capture's programs run the socket steps).
+    pub fn load(opts: &DnsProbeOptions, owners: &OwnerMaps) -> Result<DnsProbes, BpfError> {
         let started = Instant::now();
         let cgroup = cgroup2_root().ok_or(BpfError::NoCgroup2)?;
         if opts.ports.is_empty() || opts.ports.len() > DNS_PORTS_MAX {
@@ -115,12 +121,22 @@ impl DnsProbes {
             .dns_events
             .set_max_entries(opts.ring_buffer_bytes)
             .map_err(BpfError::libbpf("sizing ring buffer `dns_events`"))?;
+        let on_sockets = path == DnsPath::Sockets;
+        let own_steps = on_sockets && !opts.steps_in_http;
         if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
             rodata.dns_ports = ports;
             rodata.dns_wakeup_bytes = opts.wakeup_bytes;
+            rodata.owner_steps = u8::from(own_steps);
         }
-        let on_sockets = path == DnsPath::Sockets;
-        let own_steps = on_sockets && !opts.steps_in_http;
+        // Shared always: unshared, this object would make its own connection map.
+        open.maps
+            .conns
+            .reuse_fd(owners.conns.as_fd())
+            .map_err(BpfError::libbpf("sharing conn.bpf.c's map `conns`"))?;
+        open.maps
+            .owner_pending
+            .reuse_fd(owners.pending.as_fd())
+            .map_err(BpfError::libbpf("sharing conn.bpf.c's map `owner_pending`"))?;
         for prog in [
             &mut open.progs.sonde_dns_send,
             &mut open.progs.sonde_dns_recv,
@@ -180,6 +196,7 @@ impl DnsProbes {
             path,
             ports,
             wakeup_bytes: opts.wakeup_bytes,
+            takes_owners: own_steps,
             load_time: started.elapsed(),
         })
     }

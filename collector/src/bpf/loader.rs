@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{MapCore, MapFlags, MapHandle, OpenObject};
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject};
 
 use super::types::{ConnSkel, ConnSkelBuilder, DROP_MAX};
 use super::{has_tracepoint, BpfError};
@@ -24,7 +24,9 @@ pub struct ProbeOptions {
     pub report_interval: Duration,
     /// The HTTP capture's receive program will take accepted sockets' owners (on this
     /// skeleton's maps, [`Probes::owner_maps`]): this one's own receive program is not
-    /// loaded, so that a receive runs one program, not two.
+    /// loaded, so that a receive runs one program, not two. Without HTTP capture it is
+    /// loaded, and attached by [`Probes::attach_owner_recv`] unless the DNS capture's
+    /// receive program takes the owners.
     pub owners_from_http: bool,
 }
 
@@ -38,6 +40,8 @@ pub struct OwnerMaps {
 /// The loaded and attached programs. Dropping this detaches every one of them.
 pub struct Probes {
     skel: ConnSkel<'static>,
+    /// The owner receive program's link, once attached.
+    owner_recv: Option<Link>,
     /// How long open + load + attach took.
     pub load_time: Duration,
     /// How many programs are attached.
@@ -87,6 +91,8 @@ impl Probes {
         open.progs
             .sonde_owner_recv
             .set_autoload(at_receive && !opts.owners_from_http);
+        // Attached by `attach_owner_recv`, when no other receive program takes owners.
+        open.progs.sonde_owner_recv.set_autoattach(false);
         open.progs.sonde_accept4_exit.set_autoload(!at_receive);
         open.progs.sonde_accept_exit.set_autoload(!at_receive);
         let mut skel = open.load().map_err(BpfError::libbpf(
@@ -97,9 +103,24 @@ impl Probes {
         let programs = skel.object().progs().filter(|p| p.autoload()).count();
         Ok(Probes {
             skel,
+            owner_recv: None,
             load_time: started.elapsed(),
             programs,
         })
+    }
+
+    /// Attaches this object's own receive program, which takes accepted sockets' owners:
+    /// for when neither the HTTP nor the DNS capture's receive program does (a no-op where
+    /// it was not loaded: HTTP capture, or a kernel before 6.3 and its accept hooks).
+    pub fn attach_owner_recv(&mut self) -> Result<(), BpfError> {
+        let prog = &self.skel.progs.sonde_owner_recv;
+        if prog.autoload() && self.owner_recv.is_none() {
+            self.owner_recv = Some(
+                prog.attach()
+                    .map_err(BpfError::libbpf("attaching sonde_owner_recv"))?,
+            );
+        }
+        Ok(())
     }
 
     /// A handle on the ring buffer, for the reader thread.
