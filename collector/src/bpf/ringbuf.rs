@@ -34,6 +34,23 @@ const STOP_DRAIN: Duration = Duration::from_secs(2);
 /// over in several batches, so the pipeline starts on the first while the rest are read.
 const BATCH: usize = 512;
 
+/// Sleeps on the rings' epoll descriptor until one of them is woken or `timeout` passes,
+/// reading nothing (a signal ends the wait early, as a wake-up).
+fn wait_for_wakeup(epoll_fd: i32, timeout: Duration) -> libbpf_rs::Result<()> {
+    let mut ready = [libc::epoll_event { events: 0, u64: 0 }; 8];
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: `ready` is a live array of as many events as the length passed; the
+    // descriptor is the ring buffer's own, open while `rb` lives.
+    let n = unsafe { libc::epoll_wait(epoll_fd, ready.as_mut_ptr(), ready.len() as i32, ms) };
+    if n < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(libbpf_rs::Error::from(e));
+        }
+    }
+    Ok(())
+}
+
 /// The events decoded since the last hand-off, shared by the callbacks of every ring.
 struct Batcher {
     events: Vec<KernelEvent>,
@@ -144,14 +161,18 @@ impl RingReader {
                         std::thread::sleep(BACKOFF);
                         continue;
                     }
-                    // poll() only returns early on a wake-up; records submitted without one
+                    // The wait only returns early on a wake-up; records submitted without one
                     // are picked up by consume() after the timeout. While traffic is steady
                     // the reader does not wait for wake-ups: it pauses and reads what came.
+                    // The wait reads nothing itself: libbpf's poll() would drain just the
+                    // rings that were woken, so a connection's close (a woken TCP ring)
+                    // could be read before the DNS answer that named its peer, waiting
+                    // unwoken in the DNS ring; consume() reads every ring in order.
                     let polled = if busy {
                         std::thread::sleep(BUSY_PAUSE);
                         rb.consume()
                     } else {
-                        rb.poll(POLL_TIMEOUT).and_then(|()| rb.consume())
+                        wait_for_wakeup(rb.epoll_fd(), POLL_TIMEOUT).and_then(|()| rb.consume())
                     };
                     let flushed = {
                         let mut b = batcher.borrow_mut();
