@@ -224,14 +224,7 @@ fn open_and_load(
             .set_max_entries(4096)
             .map_err(BpfError::libbpf("sizing ring buffer `dns_events`"))?,
     }
-    open.maps
-        .conns
-        .reuse_fd(owners.conns.as_fd())
-        .map_err(BpfError::libbpf("sharing conn.bpf.c's map `conns`"))?;
-    open.maps
-        .owner_pending
-        .reuse_fd(owners.pending.as_fd())
-        .map_err(BpfError::libbpf("sharing conn.bpf.c's map `owner_pending`"))?;
+    owners.share(&mut open.maps.conns, &mut open.maps.owner_pending)?;
     // Run by `HttpSeries::pull`, not attached at load; only `sweep`'s is loaded.
     open.progs.sonde_http_sweep.set_autoattach(false);
     open.progs.sonde_http_sweep_tcp.set_autoattach(false);

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -129,14 +129,7 @@ impl DnsProbes {
             rodata.owner_steps = u8::from(own_steps);
         }
         // Shared always: unshared, this object would make its own connection map.
-        open.maps
-            .conns
-            .reuse_fd(owners.conns.as_fd())
-            .map_err(BpfError::libbpf("sharing conn.bpf.c's map `conns`"))?;
-        open.maps
-            .owner_pending
-            .reuse_fd(owners.pending.as_fd())
-            .map_err(BpfError::libbpf("sharing conn.bpf.c's map `owner_pending`"))?;
+        owners.share(&mut open.maps.conns, &mut open.maps.owner_pending)?;
         for prog in [
             &mut open.progs.sonde_dns_send,
             &mut open.progs.sonde_dns_recv,

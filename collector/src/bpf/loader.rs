@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject};
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenMapMut, OpenObject};
 
 use super::types::{ConnSkel, ConnSkelBuilder, DROP_MAX};
 use super::{has_tracepoint, BpfError};
@@ -30,11 +30,32 @@ pub struct ProbeOptions {
     pub owners_from_http: bool,
 }
 
-/// conn.bpf.c's connection map and accepted-socket marks, shared with data.bpf.c.
+/// conn.bpf.c's connection map and accepted-socket marks, shared with data.bpf.c and
+/// dns.bpf.c.
 #[derive(Debug)]
 pub struct OwnerMaps {
     pub(crate) conns: MapHandle,
     pub(crate) pending: MapHandle,
+}
+
+impl OwnerMaps {
+    /// Makes another object's `conns` and `owner_pending` (owner.h declares both in every
+    /// object that includes it) these maps, before it is loaded.
+    pub(crate) fn share<'obj>(
+        &self,
+        conns: &mut OpenMapMut<'obj>,
+        pending: &mut OpenMapMut<'obj>,
+    ) -> Result<(), BpfError> {
+        for (map, fd, name) in [
+            (conns, &self.conns, "conns"),
+            (pending, &self.pending, "owner_pending"),
+        ] {
+            map.reuse_fd(fd.as_fd()).map_err(BpfError::libbpf(format!(
+                "sharing conn.bpf.c's map `{name}`"
+            )))?;
+        }
+        Ok(())
+    }
 }
 
 /// The loaded and attached programs. Dropping this detaches every one of them.
