@@ -164,7 +164,8 @@ enum sonde_data_drop {
 	SONDE_DATA_DROP_SERIES_FULL = 5,   /* an exchange timed in the kernel found no series slot */
 	SONDE_DATA_DROP_NETNS_FULL = 6,	   /* a network namespace the sweep by namespace cannot
 					      visit: its idle connections are counted late */
-	SONDE_DATA_DROP_MAX = 7,
+	SONDE_DATA_DROP_FLUSH_BUSY = 7,	   /* exchanges a flush could not take its turn for */
+	SONDE_DATA_DROP_MAX = 8,
 };
 
 /* SONDE_EV_DATA: a header and `captured` bytes (the record is only as long as that). */

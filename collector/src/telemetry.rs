@@ -56,11 +56,15 @@ pub enum LostReason {
     /// can visit (kernels that refuse map iterators): the last exchange of an idle
     /// connection there is counted at its next request or its close, not when it ends.
     KernelHttpNetnsFull,
+    /// Exchanges timed in the kernel whose connection's counts could not be flushed: the
+    /// flush that held the connection's turn did not end within 256 attempts (it was
+    /// interrupted on the same CPU). Not counted.
+    KernelHttpFlushBusy,
 }
 
 impl LostReason {
     /// Every reason, in index order.
-    pub const ALL: [LostReason; 17] = [
+    pub const ALL: [LostReason; 18] = [
         LostReason::KernelRingbufFull,
         LostReason::KernelConnMapFull,
         LostReason::KernelListenMapFull,
@@ -78,6 +82,7 @@ impl LostReason {
         LostReason::DnsUnseen,
         LostReason::KernelDnsStorageFull,
         LostReason::KernelHttpNetnsFull,
+        LostReason::KernelHttpFlushBusy,
     ];
 
     /// The value of the `sonde.reason` attribute.
@@ -100,6 +105,7 @@ impl LostReason {
             LostReason::DnsUnseen => "dns_unseen",
             LostReason::KernelDnsStorageFull => "kernel_dns_storage_full",
             LostReason::KernelHttpNetnsFull => "kernel_http_netns_full",
+            LostReason::KernelHttpFlushBusy => "kernel_http_flush_busy",
         }
     }
 }

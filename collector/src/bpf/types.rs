@@ -75,8 +75,11 @@ pub const DATA_DROP_SERIES_FULL: u32 = 5;
 /// `enum sonde_data_drop`: a network namespace with HTTP connections the sweep by
 /// namespace cannot visit (its table was full).
 pub const DATA_DROP_NETNS_FULL: u32 = 6;
+/// `enum sonde_data_drop`: exchanges a flush of a connection's counts could not take its
+/// turn for.
+pub const DATA_DROP_FLUSH_BUSY: u32 = 7;
 /// Number of data drop counters (`enum sonde_data_drop`).
-pub const DATA_DROP_MAX: u32 = 7;
+pub const DATA_DROP_MAX: u32 = 8;
 /// `SONDE_HTTP_BOUNDS`: bounds of the kernel's duration histograms.
 pub const HTTP_BOUNDS: usize = 14;
 /// `enum sonde_http_role`: the local process read the request.

@@ -5,8 +5,8 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 
 use super::{unix_nanos_now, Pipeline};
 use crate::bpf::types::{
-    DATA_DROP_NETNS_FULL, DATA_DROP_NO_STORAGE, DATA_DROP_READ_FAILED, DATA_DROP_RINGBUF_FULL,
-    DATA_DROP_SERIES_FULL,
+    DATA_DROP_FLUSH_BUSY, DATA_DROP_NETNS_FULL, DATA_DROP_NO_STORAGE, DATA_DROP_READ_FAILED,
+    DATA_DROP_RINGBUF_FULL, DATA_DROP_SERIES_FULL,
 };
 use crate::bpf::types::{
     DNS_DROP_NO_BUFFER, DNS_DROP_NO_STORAGE, DNS_DROP_RINGBUF_FULL, DNS_DROP_TRUNCATED,
@@ -59,6 +59,7 @@ impl Pipeline {
                     (LostReason::KernelHttpSeriesFull, DATA_DROP_SERIES_FULL),
                     (LostReason::KernelHttpStorageFull, DATA_DROP_NO_STORAGE),
                     (LostReason::KernelHttpNetnsFull, DATA_DROP_NETNS_FULL),
+                    (LostReason::KernelHttpFlushBusy, DATA_DROP_FLUSH_BUSY),
                 ],
             );
         }
