@@ -93,7 +93,8 @@ enum http_state {
 
 /*
  * A connection's exchanges not yet in the series map, all of one series: the key's fields
- * that vary per exchange are here, role and peer are the connection's. An exchange is
+ * that vary per exchange are in `struct http_acc_key` beside it (http_conn's first cache
+ * line), role and peer are the connection's. An exchange is
  * counted where the connection's state already is; the series map is looked up only to
  * flush (another series comes, the sweep before each read of the map, the close) and when
  * an exemplar may be due.
@@ -111,26 +112,38 @@ enum http_state {
  * to the next flush's.
  */
 struct http_acc {
-	__u32 pid;
-	__u8 method;
-	__u8 version;
-	__u16 status;
-	__u32 gen;	 /* the generation `exemplars` is about */
-	__u32 exemplars; /* buckets whose series is known to have their exemplar in `gen` */
-	__u32 flushing;	 /* a flush runs (flush_lock) */
-	__u32 _pad;
-	__u64 n;	 /* exchanges counted, ever */
-	__u64 counts[SONDE_HTTP_BUCKETS];
+	__u64 n; /* exchanges counted, ever */
 	__u64 sum_ns;
 	__u64 min_ns; /* since the last flush (0: none) */
 	__u64 max_ns;
+	__u64 counts[SONDE_HTTP_BUCKETS];
+	__u32 flushing; /* a flush runs (flush_lock) */
+	__u32 _pad;
 	/* What the flushes took of n, counts and sum_ns (written under `flushing` only). */
 	__u64 taken_n;
 	__u64 taken_counts[SONDE_HTTP_BUCKETS];
 	__u64 taken_sum_ns;
 };
 
-/* What the kernel knows of a connection that carries HTTP (socket-local storage). */
+/* The series an accumulator's counts are of: its key's fields that vary per exchange. */
+struct http_acc_key {
+	__u32 pid;
+	__u8 method;
+	__u8 version;
+	__u16 status;
+	__u32 gen;	 /* the generation `exemplars` is about */
+	__u32 exemplars; /* buckets whose series is known to have their exemplar in `gen` */
+};
+
+/*
+ * What the kernel knows of a connection that carries HTTP (socket-local storage). Laid
+ * out by cache line, for the lines a request touches: a storage element's value starts
+ * 8 bytes into a line (after `bpf_local_storage_data.smap`, which every lookup reads), so
+ * its bytes 0–55 share that line: the exchange's state and its accumulator's key, read
+ * by every operation. Bytes 56–119 are the request line, one whole line written per
+ * request; the counts of a request's exchange (n, sum, min, max and the lowest buckets)
+ * start at byte 120, on the next line. Before, a request touched four lines here.
+ */
 struct http_conn {
 	__u32 state; /* enum http_state; claimed with a compare-and-swap at the end */
 	__u8 role;   /* enum sonde_http_role; 0 until a request went by */
@@ -144,9 +157,13 @@ struct http_conn {
 	__u32 tid;
 	__u64 start_ns;
 	__u64 last_ns; /* the response's latest operation */
+	struct http_acc_key key;
 	__u8 line[SONDE_HTTP_LINE];
 	struct http_acc acc;
 };
+
+_Static_assert(__builtin_offsetof(struct http_conn, line) == 56, "the request line fills one cache line");
+_Static_assert(__builtin_offsetof(struct http_conn, acc) == 120, "the counts start a cache line");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -369,12 +386,12 @@ static __always_inline struct sonde_http_hist *series_of(struct sock *sk, const 
 	struct sonde_http_hist *h, *fresh;
 	__u32 zero = 0;
 
-	key->pid = c->acc.pid;
+	key->pid = c->key.pid;
 	key->gen = (__u8)gen;
 	key->role = c->role;
-	key->method = c->acc.method;
-	key->version = c->acc.version;
-	key->status = c->acc.status;
+	key->method = c->key.method;
+	key->version = c->key.version;
+	key->status = c->key.status;
 	if (c->role == SONDE_HTTP_CLIENT) {
 		key->port = bpf_ntohs(sk->__sk_common.skc_dport);
 		if (sk->__sk_common.skc_family == AF_INET) {
@@ -495,6 +512,7 @@ static __always_inline void http_end(struct sock *sk, struct http_conn *c, __u64
 	struct sonde_http_event *ev;
 	struct sonde_http_hist *h;
 	struct http_acc *a = &c->acc;
+	struct http_acc_key *k = &c->key;
 	__u32 was = c->state, gen, b;
 	__u16 status;
 	__u64 d;
@@ -508,8 +526,8 @@ static __always_inline void http_end(struct sock *sk, struct http_conn *c, __u64
 	d = end_ns > c->start_ns ? end_ns - c->start_ns : 0;
 	status = was == HTTP_RESPONSE ? c->status : 0;
 	gen = current_gen();
-	if (a->pid != c->pid || a->method != c->method || a->version != c->version ||
-	    a->status != status || a->gen != gen) {
+	if (k->pid != c->pid || k->method != c->method || k->version != c->version ||
+	    k->status != status || k->gen != gen) {
 		/* Another series: what the counts hold goes to the one they are of, and the key
 		 * changes, with the turn held (a sweep may be reading both). */
 		if (!flush_lock(a, SONDE_FLUSH_TRIES)) {
@@ -517,12 +535,12 @@ static __always_inline void http_end(struct sock *sk, struct http_conn *c, __u64
 			return;
 		}
 		http_flush_locked(sk, c, gen);
-		a->pid = c->pid;
-		a->method = c->method;
-		a->version = c->version;
-		a->status = status;
-		a->gen = gen;
-		a->exemplars = 0;
+		k->pid = c->pid;
+		k->method = c->method;
+		k->version = c->version;
+		k->status = status;
+		k->gen = gen;
+		k->exemplars = 0;
 		flush_unlock(a);
 	}
 	for (b = 0; b < SONDE_HTTP_BOUNDS; b++)
@@ -537,7 +555,7 @@ static __always_inline void http_end(struct sock *sk, struct http_conn *c, __u64
 	if (d > a->max_ns)
 		a->max_ns = d;
 	a->n++;
-	if (a->exemplars & (1U << b))
+	if (k->exemplars & (1U << b))
 		return;
 	/* Only now the series: most exchanges land in a bucket known to have its exemplar. */
 	h = series_of(sk, c, gen, &key);
@@ -545,7 +563,7 @@ static __always_inline void http_end(struct sock *sk, struct http_conn *c, __u64
 		count(SONDE_DATA_DROP_SERIES_FULL);
 		return;
 	}
-	a->exemplars |= 1U << b;
+	k->exemplars |= 1U << b;
 	if (h->exemplars & (1U << b))
 		return;
 	ev = bpf_ringbuf_reserve(&data_events, sizeof(*ev), 0);
