@@ -142,7 +142,7 @@ struct http_acc_key {
  * its bytes 0–55 share that line: the exchange's state and its accumulator's key, read
  * by every operation. Bytes 56–119 are the request line, one whole line written per
  * request; the counts of a request's exchange (n, sum, min, max and the lowest buckets)
- * start at byte 120, on the next line. Before, a request touched four lines here.
+ * start at byte 120, on the next line: three lines a request.
  */
 struct http_conn {
 	__u32 state; /* enum http_state; claimed with a compare-and-swap at the end */
@@ -162,8 +162,10 @@ struct http_conn {
 	struct http_acc acc;
 };
 
-_Static_assert(__builtin_offsetof(struct http_conn, line) == 56, "the request line fills one cache line");
-_Static_assert(__builtin_offsetof(struct http_conn, acc) == 120, "the counts start a cache line");
+_Static_assert(__builtin_offsetof(struct http_conn, line) == 56,
+	       "the request line fills one cache line");
+_Static_assert(__builtin_offsetof(struct http_conn, acc) == 120,
+	       "the counts start a cache line");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
