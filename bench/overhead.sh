@@ -57,6 +57,7 @@
 # nginx's worker and of the agent and its sink), BENCH_BPF_STATS=1 (diagnostic: kernel.bpf_stats_enabled during the runs, and
 # each Sonde run prints its BPF programs' runs, ns per run and total time; the accounting
 # adds to every program's cost), CARGO_TARGET_DIR (where the release build goes), BENCH_OUT (results dir),
+# BENCH_IDLE=1 (each CPU's idle share during each run, in idle.txt: which one limits it),
 # BENCH_WRK_THREADS (wrk -t, default 1; the HTTP issue's keep-alive figure uses 2),
 # BENCH_MAX_LOAD (default 1.5: the full run waits up to 5 min for the 1-min load average
 # to fall below it, then runs anyway and records it).
@@ -344,6 +345,12 @@ others() {
   awk -v ours="$t" '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 - ours }' /proc/stat
 }
 
+# Per-CPU idle and total ticks ("cpuN idle total" lines), for BENCH_IDLE: which CPU limits
+# the run. A CPU left idle during a workload is one whose hooks don't cost throughput.
+cpu_ticks() {
+  awk '$1 ~ /^cpu[0-9]+$/ { t = 0; for (i = 2; i <= NF; i++) t += $i; print $1, $5 + $6, t }' /proc/stat
+}
+
 # workload NAME: runs it on CPU 1, output in $results/$tag.out; sets reqs, wall, rps, p99, errors.
 workload() {
   local url="http://127.0.0.1:$port/index.html" hdr=() f=$results/$tag.out
@@ -441,7 +448,12 @@ for w in "${workloads[@]}"; do
           read -r nv0 nn0 <<<"$(ctxsw $nginx_worker)"
           read -r av0 an0 <<<"$(ctxsw $pid $sink)"
         fi
+        [ "${BENCH_IDLE:-0}" = 1 ] && idle0=$(cpu_ticks)
         workload "$w"
+        if [ "${BENCH_IDLE:-0}" = 1 ]; then
+          echo "   idle during the run: $(join <(echo "$idle0") <(cpu_ticks) |
+            awk '{ printf "%s %.1f %%  ", $1, 100 * ($4 - $2) / ($5 - $3) }')" | tee -a "$results/idle.txt"
+        fi
         cpu=$(awk -v a="$mine" -v b="$(ticks "$pid")" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
         sinkcpu=$(awk -v a="$sinks" -v b="$(ticks "$sink")" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
         other=$(awk -v a="$other" -v b="$(others)" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
