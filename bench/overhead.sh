@@ -448,11 +448,14 @@ for w in "${workloads[@]}"; do
           read -r nv0 nn0 <<<"$(ctxsw $nginx_worker)"
           read -r av0 an0 <<<"$(ctxsw $pid $sink)"
         fi
-        [ "${BENCH_IDLE:-0}" = 1 ] && idle0=$(cpu_ticks)
+        if [ "${BENCH_IDLE:-0}" = 1 ]; then
+          idle0=$(cpu_ticks)
+        fi
         workload "$w"
         if [ "${BENCH_IDLE:-0}" = 1 ]; then
-          echo "   idle during the run: $(join <(echo "$idle0") <(cpu_ticks) |
-            awk '{ printf "%s %.1f %%  ", $1, 100 * ($4 - $2) / ($5 - $3) }')" | tee -a "$results/idle.txt"
+          # line by line (both in /proc/stat's order): join would want cpu10 before cpu2
+          echo "   idle during the run: $(paste -d' ' <(echo "$idle0") <(cpu_ticks) |
+            awk '{ printf "%s %.1f %%  ", $1, 100 * ($5 - $2) / ($6 - $3) }')" | tee -a "$results/idle.txt"
         fi
         cpu=$(awk -v a="$mine" -v b="$(ticks "$pid")" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
         sinkcpu=$(awk -v a="$sinks" -v b="$(ticks "$sink")" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
