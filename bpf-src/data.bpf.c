@@ -605,9 +605,10 @@ static __always_inline void note_netns(struct sock *sk)
  * it is not one of the syscalls above, or made by a kernel thread or a 32-bit task).
  * `*contiguous`: how many bytes from there belong to the same buffer; `*nr`: the syscall.
  */
-static __always_inline __u64 user_buffer(__u64 *nr, __u32 *fd, __u64 *contiguous)
+static __always_inline __u64 user_buffer(struct task_struct *task, __u64 *nr, __u32 *fd,
+					 __u64 *contiguous)
 {
-	struct pt_regs *regs = sonde_syscall_regs();
+	struct pt_regs *regs = sonde_syscall_regs(task);
 
 	if (!regs)
 		return 0;
@@ -657,15 +658,16 @@ static __always_inline int request_direction(const struct http_conn *c, int egre
  * aside), its later ones the end. Reads at most the request line's first 64 bytes and a
  * status line's first 12, once per exchange each.
  */
-static __always_inline void http_step(struct sock *sk, struct http_conn *c, __u64 buf,
-				      __u32 avail, int egress)
+static __always_inline void http_step(struct sock *sk, struct http_conn *c,
+				      struct task_struct *task, __u64 buf, __u32 avail, int egress)
 {
-	__u8 line[SONDE_HTTP_LINE] __attribute__((aligned(8))) = {};
-	__u64 now, id;
 	__u32 n;
-	__u8 method;
 
 	if (request_direction(c, egress)) {
+		__u8 line[SONDE_HTTP_LINE] __attribute__((aligned(8))) = {};
+		__u64 now;
+		__u8 method;
+
 		if (c->state == HTTP_REQUEST || !buf)
 			return;
 		n = avail < SONDE_HTTP_LINE ? avail : SONDE_HTTP_LINE;
@@ -677,13 +679,14 @@ static __always_inline void http_step(struct sock *sk, struct http_conn *c, __u6
 			return;
 		now = op_clock(sk);
 		http_end(sk, c, now);
-		id = bpf_get_current_pid_tgid();
 		c->role = egress ? SONDE_HTTP_CLIENT : SONDE_HTTP_SERVER;
 		c->method = method;
 		c->version = line_version(line);
 		c->status = 0;
-		c->pid = id >> 32;
-		c->tid = (__u32)id;
+		/* The task that made the syscall (user_buffer found its buffer): its ids are
+		 * two loads, where bpf_get_current_pid_tgid() is a call. */
+		c->pid = task->tgid;
+		c->tid = task->pid;
 		c->start_ns = now;
 		c->last_ns = now;
 		c->line_len = n;
@@ -696,6 +699,7 @@ static __always_inline void http_step(struct sock *sk, struct http_conn *c, __u6
 	if (c->state == HTTP_RESPONSE) {
 		c->last_ns = op_clock(sk);
 	} else if (c->state == HTTP_REQUEST) {
+		__u8 line[12];
 		__u16 status = 0;
 
 		if (buf) {
@@ -748,6 +752,7 @@ static __always_inline int on_data(struct sock *sk, struct http_conn *c, int ret
 				   int egress)
 {
 	struct sonde_data_event *e;
+	struct task_struct *task;
 	__u32 zero = 0, n, fd = 0;
 	__u64 id, buf, cookie, nr = ~0ULL, contiguous = ~0ULL, avail;
 	int stepped = 0;
@@ -760,12 +765,13 @@ static __always_inline int on_data(struct sock *sk, struct http_conn *c, int ret
 		return 0;
 	}
 	if (c && parse_per_cpu && !http_wants_bytes(c, egress)) {
-		http_step(sk, c, 0, 0, egress);
+		http_step(sk, c, 0, 0, 0, egress);
 		if (!http_goes_up(c))
 			return 0;
 		stepped = 1;
 	}
-	buf = user_buffer(&nr, &fd, &contiguous);
+	task = bpf_get_current_task_btf();
+	buf = user_buffer(task, &nr, &fd, &contiguous);
 	if (!buf && nr != NR_SENDFILE)
 		return 0;
 	if (!c) {
@@ -793,7 +799,7 @@ static __always_inline int on_data(struct sock *sk, struct http_conn *c, int ret
 	}
 	avail = (__u64)ret < contiguous ? (__u64)ret : contiguous;
 	if (parse_per_cpu && !stepped) {
-		http_step(sk, c, buf, avail, egress);
+		http_step(sk, c, task, buf, avail, egress);
 		if (!http_goes_up(c))
 			return 0;
 	}

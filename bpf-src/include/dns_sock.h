@@ -153,7 +153,7 @@ static __always_inline __u64 current_mmsg(__u64 vec)
 /* Where the current syscall's message is (see struct dns_msg); 0 if not one of ours. */
 static __always_inline int user_msg(struct dns_msg *m)
 {
-	struct pt_regs *regs = sonde_syscall_regs();
+	struct pt_regs *regs = sonde_syscall_regs(bpf_get_current_task_btf());
 	struct user_msghdr h = {};
 	__u64 msg;
 

@@ -57,16 +57,34 @@ static __always_inline __u64 pick_msg_iov(__u64 msg, __u64 *len)
 }
 
 /*
- * The saved user registers of the current task's syscall, or NULL for a kernel thread or
- * a 32-bit task.
+ * Where a task's saved user registers sit from the base of its kernel stack
+ * (task_pt_regs(task) - task->stack): the same for every task (the stack's size less the
+ * padding above the registers), so it is learnt from bpf_task_pt_regs() at the first call
+ * and the registers are found with two loads after that, where the helper was a call on
+ * every operation (each return goes through the SRSO thunk on the reference VM). 0 until
+ * learnt; each object that includes this header learns its own.
  */
-static __always_inline struct pt_regs *sonde_syscall_regs(void)
+__u64 sonde_regs_off = 0;
+
+/*
+ * The saved user registers of `task`'s syscall (`task` is the current task), or NULL for
+ * a kernel thread or a 32-bit task.
+ */
+static __always_inline struct pt_regs *sonde_syscall_regs(struct task_struct *task)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 stack, off = sonde_regs_off;
+	struct pt_regs *regs;
 
 	if (sonde_is_kthread(task) || task->thread_info.status & SONDE_TS_COMPAT)
 		return 0;
-	return (struct pt_regs *)bpf_task_pt_regs(task);
+	stack = (__u64)task->stack;
+	if (off)
+		return bpf_core_cast((void *)(stack + off), struct pt_regs);
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	/* The pointer as a number (the verifier keeps pointers out of arithmetic). */
+	if (!bpf_probe_read_kernel(&off, sizeof(off), &regs))
+		sonde_regs_off = off - stack;
+	return regs;
 }
 
 #endif /* SONDE_SYSCALL_BUF_H */
