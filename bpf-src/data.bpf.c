@@ -63,6 +63,12 @@ __u64 data_events_woken = 0;
  * shorter first operation is not taken for HTTP, as before).
  */
 #define SONDE_PEEK_BYTES 6
+/*
+ * Operations of a connection looked at for an HTTP start before it is taken for another
+ * protocol (a database's, TLS, the agent's own export) and looked at no more: HTTP/1
+ * starts at a connection's first operation each way.
+ */
+#define SONDE_HTTP_LOOKS 4
 #define AF_INET 2
 #define E2BIG 7
 #define SONDE_MSG_PEEK 0x2
@@ -601,6 +607,30 @@ static __always_inline void note_netns(struct sock *sk)
 }
 
 /*
+ * Whether an operation on `sk`, a TCP socket without HTTP storage, is still looked at for
+ * an HTTP start; counts it. Counted in the connection's entry of conn.bpf.c's map (no
+ * memory of its own): past SONDE_HTTP_LOOKS operations, one a hash lookup (~45 ns on the
+ * reference VM) where finding the syscall's buffer and reading its first bytes cost ~150.
+ * A connection conn.bpf.c does not track (open before the agent started) is looked at on
+ * every operation, as before.
+ */
+static __always_inline int http_worth_a_look(struct sock *sk)
+{
+	__u64 cookie = sk->__sk_common.skc_cookie.counter;
+	struct conn *t;
+
+	if (!cookie)
+		return 1;
+	t = bpf_map_lookup_elem(&conns, &cookie);
+	if (!t)
+		return 1;
+	if (t->http_looks >= SONDE_HTTP_LOOKS)
+		return 0;
+	t->http_looks++;
+	return 1;
+}
+
+/*
  * Where the syscall being served keeps its bytes, from its saved user registers (0 when
  * it is not one of the syscalls above, or made by a kernel thread or a 32-bit task).
  * `*contiguous`: how many bytes from there belong to the same buffer; `*nr`: the syscall.
@@ -770,6 +800,8 @@ static __always_inline int on_data(struct sock *sk, struct http_conn *c, int ret
 			return 0;
 		stepped = 1;
 	}
+	if (!c && !http_worth_a_look(sk))
+		return 0;
 	task = bpf_get_current_task_btf();
 	buf = user_buffer(task, &nr, &fd, &contiguous);
 	if (!buf && nr != NR_SENDFILE)

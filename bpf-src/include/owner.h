@@ -21,7 +21,8 @@ struct conn {
 	__u16 flags;
 	__u8 direction;
 	__u8 last_state; /* the state TCP_CLOSE was entered from */
-	__u8 _pad[4];
+	__u8 http_looks; /* operations data.bpf.c looked at for an HTTP start, none found */
+	__u8 _pad[3];
 };
 
 /*
