@@ -16,7 +16,8 @@
  * no per-thread argument store), and leave the syscall path alone.
  *
  * A connection is followed once one of its buffers starts like an HTTP/1 request or
- * response (its state then lives in socket storage, freed with the socket). Each exchange
+ * response (its state then lives in socket storage, freed with the socket); one that has
+ * not in its first SONDE_HTTP_LOOKS operations is looked at no more. Each exchange
  * on it is then either
  *  - followed byte by byte: every data operation from its request to the next one is sent
  *    up (lengths let user space find where bodies end), up to `parse_per_cpu` exchanges a
@@ -609,9 +610,10 @@ static __always_inline void note_netns(struct sock *sk)
 /*
  * Whether an operation on `sk`, a TCP socket without HTTP storage, is still looked at for
  * an HTTP start; counts it. Counted in the connection's entry of conn.bpf.c's map (no
- * memory of its own): past SONDE_HTTP_LOOKS operations, one a hash lookup (~45 ns on the
- * reference VM) where finding the syscall's buffer and reading its first bytes cost ~150.
- * A connection conn.bpf.c does not track (open before the agent started) is looked at on
+ * memory of its own): past SONDE_HTTP_LOOKS operations, an operation costs that hash
+ * lookup where finding the syscall's buffer and reading its first bytes were a helper call
+ * and a user-memory read (a non-HTTP exchange +1,470 -> +961 ns in bench/hook-cost.sh). A
+ * connection conn.bpf.c does not track (open before the agent started) is looked at on
  * every operation, as before.
  */
 static __always_inline int http_worth_a_look(struct sock *sk)
