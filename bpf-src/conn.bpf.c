@@ -74,6 +74,7 @@ struct {
 /* Make the skeleton generate Rust types for the records. */
 struct sonde_conn_event _conn_event = {};
 struct sonde_proc_event _proc_event = {};
+struct sonde_listener_rec _listener_rec = {};
 
 static __always_inline void count_drop(__u32 which)
 {
@@ -133,7 +134,13 @@ static __always_inline void track(const struct sock *sk, __u8 direction)
 			count_drop(SONDE_DROP_CONN_MAP_FULL);
 		return;
 	}
-	if (c.flags & SONDE_F_OWNER_LISTENER)
+	/*
+	 * Every accepted socket waits for its first receive in process context, whether or not
+	 * its listener's owner is known: a listener opened before the agent started has none
+	 * in `listeners` unless user space found it at start, and its connections were all
+	 * pid 0 when the mark depended on it.
+	 */
+	if (direction == SONDE_DIR_SERVER)
 		bpf_sk_storage_get(&owner_pending, (struct sock *)sk, 0,
 				   BPF_SK_STORAGE_GET_F_CREATE);
 }
@@ -452,5 +459,33 @@ int BPF_PROG(sonde_exit, struct task_struct *p)
 	if (BPF_CORE_READ(p, pid) != BPF_CORE_READ(p, tgid))
 		return 0;
 	emit_proc(SONDE_EV_PROC_EXIT, p);
+	return 0;
+}
+
+/*
+ * The listening sockets of the network namespace this iterator is opened in, for user
+ * space to name their owners at start (struct sonde_listener_rec; user space opens one in
+ * each namespace). Run once, before any connection is accepted under the agent: a listener
+ * opened after attach is seen by on_listen, which user space's entries never replace.
+ */
+SEC("iter/tcp")
+int sonde_listeners(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct sonde_listener_rec r = {};
+	struct tcp_sock *tp;
+	struct sock *sk;
+
+	if (!skc || skc->skc_state != TCP_LISTEN)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;
+	sk = (struct sock *)tp;
+	r.ino = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+	r.netns = sk_netns(sk);
+	r.port = skc->skc_num;
+	r.family = skc->skc_family;
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;
 }

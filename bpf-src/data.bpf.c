@@ -29,7 +29,13 @@
  *    (http_series) when the series changes, at the close and in the sweep. Its bucket's
  *    first exchange in a generation is sent up as an exemplar (SONDE_EV_HTTP).
  *    Operations in between (bodies, later writes) only move the clock.
- * One read or write turn is one exchange here: pipelined requests are counted as one.
+ * The kernel times one exchange at a time. A connection that pipelines (a request comes
+ * while another is open, or one operation holds a request after the first one's head:
+ * looked for on a connection's longest operations so far, see sonde_second_request) is handed to
+ * the agent's parser for good: every later exchange is followed byte by byte, whatever the
+ * parse budget, and counted there; the request the kernel could not time is counted as
+ * lost (kernel_http_pipelined). A response whose status line cannot be read is not counted
+ * (kernel_http_unparsed).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -162,6 +168,11 @@ struct http_conn {
 	__u16 status;
 	__u32 pid;
 	__u32 tid;
+	/* The longest request-direction operation (bytes) found to hold no second request:
+	 * shorter ones are not looked at again (sonde_second_request). */
+	__u16 single_len;
+	__u8 handed; /* pipelines: every exchange is followed byte by byte (the agent's) */
+	__u8 _pad0;
 	__u64 start_ns;
 	__u64 last_ns; /* the response's latest operation */
 	struct http_acc_key key;
@@ -290,6 +301,23 @@ static __always_inline __u8 request_method(const __u8 *p)
 	return 0;
 }
 
+/* 0x80 in each byte of `x` that is zero, 0 in the others: exact per byte (no carry leaves a
+ * byte whose top bit is masked off before the add). */
+static __always_inline __u64 zero_bytes(__u64 x)
+{
+	const __u64 lows = 0x7f7f7f7f7f7f7f7fULL;
+
+	return ~(((x & lows) + lows) | x | lows);
+}
+
+/* The index of the lowest byte of `m` (non-zero) with its top bit set. */
+static __always_inline __u32 lowest_byte(__u64 m)
+{
+	m &= -m;
+	return (m > 0x80) + (m > 0x8000) + (m > 0x800000) + (m > 0x80000000ULL) +
+	       (m > 0x8000000000ULL) + (m > 0x800000000000ULL) + (m > 0x80000000000000ULL);
+}
+
 /*
  * HTTP/1.<minor> of a request line: the digit before its first CR or LF at or after byte
  * 9 (1 when past the bytes kept). `p` holds SONDE_HTTP_LINE bytes, zero past what was read.
@@ -312,9 +340,8 @@ static __always_inline __u8 line_version(const __u8 *p)
 		t = (((cr - ones) & ~cr) | ((lf - ones) & ~lf)) & highs;
 		if (!t)
 			continue;
-		t &= -t; /* bit 8j + 7 for the first CR or LF, byte j of the word */
-		i = k * 8 + (t > 0x80) + (t > 0x8000) + (t > 0x800000) + (t > 0x80000000ULL) +
-		    (t > 0x8000000000ULL) + (t > 0x800000000000ULL) + (t > 0x80000000000000ULL);
+		/* The lowest marked byte is exact (a borrow only runs upwards). */
+		i = k * 8 + lowest_byte(t);
 		return p[i - 1] == '0' ? 0 : 1;
 	}
 	return 1;
@@ -334,6 +361,172 @@ static __always_inline __u16 status_code(const __u8 *p, __u32 n)
 	if (a > 9 || b > 9 || c > 9)
 		return 0;
 	return a * 100 + b * 10 + c;
+}
+
+/* No end of a head in the bytes looked at. */
+#define SONDE_NO_END 0xffffffffU
+
+/*
+ * Where the head that starts at `p` ends: the index just past its empty line (an LF
+ * followed by CR LF, or by a bare LF), among the first `len` bytes; SONDE_NO_END when not
+ * there. `bytes` holds `words` 8-byte words; a line feed is looked for in all but the last,
+ * which only completes a pattern that starts in the one before. Eight bytes a turn: the
+ * word shifted by one and two bytes (from it and the next) are compared with CR and LF at
+ * once. Bytes past `len` may be stale: a pattern that reaches them is past `len` too.
+ */
+static __always_inline __u32 head_end(const __u8 *bytes, __u32 len, __u32 words)
+{
+	/* 8-aligned (a map value's field at a multiple of 8): one load a word, not eight. */
+	const __u8 *p = __builtin_assume_aligned(bytes, 8);
+	const __u64 ones = 0x0101010101010101ULL;
+	__u64 cur, next, lf, w1, w2, crlf = 0, t = 0;
+	__u32 k, end;
+
+	/*
+	 * One path through each turn (both branches leave the loop): the verifier walks the
+	 * turns in a line, where a branch that stayed in the loop doubled its paths a turn
+	 * (an agent took seconds to load).
+	 */
+	__builtin_memcpy(&cur, p, 8);
+	for (k = 0; k + 1 < words; k++) {
+		if (k * 8 >= len)
+			return SONDE_NO_END;
+		__builtin_memcpy(&next, p + (k + 1) * 8, 8);
+		lf = zero_bytes(cur ^ (ones * '\n'));
+		w1 = (cur >> 8) | (next << 56);
+		w2 = (cur >> 16) | (next << 48);
+		crlf = lf & zero_bytes(w1 ^ (ones * '\r')) & zero_bytes(w2 ^ (ones * '\n'));
+		t = crlf | (lf & zero_bytes(w1 ^ (ones * '\n')));
+		if (t)
+			break;
+		cur = next;
+	}
+	if (!t)
+		return SONDE_NO_END;
+	t &= -t;
+	end = k * 8 + lowest_byte(t) + ((crlf & t) ? 3 : 2);
+	return end <= len ? end : SONDE_NO_END;
+}
+
+/*
+ * Whether the first `len` bytes of the record scratch, which start with a request line,
+ * hold another request after the first one's head. A head that does not end there, or
+ * bytes after it that do not start a request (a body), say no: a pipelined request behind
+ * a body, or behind a head longer than what was read, is not seen (clients pipeline
+ * idempotent requests, which have none).
+ */
+static __always_inline int heads_after_first(struct sonde_data_event *e, __u32 len)
+{
+	__u8 next[SONDE_PEEK_BYTES];
+	__u32 end;
+
+	end = head_end(e->data, len, SONDE_DATA_MAX / 8);
+	if (end > SONDE_DATA_MAX - SONDE_PEEK_BYTES || end + SONDE_PEEK_BYTES > len)
+		return 0;
+	__builtin_memcpy(next, e->data + end, SONDE_PEEK_BYTES);
+	return looks_http(next) && request_method(next);
+}
+
+/*
+ * Whether the `avail` bytes at `buf`, which start with a request line, hold another
+ * request after the first one's head (pipelining: wrk's pipeline scripts write a dozen at
+ * once): read (up to SONDE_DATA_MAX bytes) into the record scratch, unused until the
+ * operation's record is assembled.
+ *
+ * Global functions, this and the two below: the verifier checks each once, not once for
+ * every path that reaches it (inlined, the scan's 127-turn loop made the data programs'
+ * load 8 times slower). Each runs for a connection's longest operations only, for one
+ * call more.
+ */
+__noinline int sonde_second_request(__u64 buf, __u32 avail)
+{
+	struct sonde_data_event *e;
+	__u32 zero = 0, len;
+
+	e = bpf_map_lookup_elem(&data_scratch, &zero);
+	if (!e)
+		return 0;
+	len = avail < SONDE_DATA_MAX ? avail : SONDE_DATA_MAX;
+	if (!len || bpf_probe_read_user(e->data, len, (void *)buf))
+		return 0;
+	return heads_after_first(e, len);
+}
+
+/* sonde_second_request on the `len` bytes already read into the record scratch (every
+ * exchange followed byte by byte: http.parse_per_second 0). */
+__noinline int sonde_scratch_pipelines(__u32 len)
+{
+	struct sonde_data_event *e;
+	__u32 zero = 0;
+
+	e = bpf_map_lookup_elem(&data_scratch, &zero);
+	if (!e || len < SONDE_PEEK_BYTES || len > SONDE_DATA_MAX)
+		return 0;
+	if (!looks_http(e->data) || !request_method(e->data))
+		return 0;
+	return heads_after_first(e, len);
+}
+
+/* Records a pipelining connection's operation goes up in at most: its first 8 KiB. */
+#define SONDE_HANDED_RECORDS 8
+
+/*
+ * The rest of a pipelining connection's operation after its first record (the scratch
+ * holds that record's header): its bytes from `off` on, SONDE_DATA_MAX a record, in up to
+ * SONDE_HANDED_RECORDS in all; the last one's length counts what is left uncaptured. One
+ * read can hold a dozen requests, or their responses, each head of which is counted.
+ */
+__noinline int sonde_data_rest(__u64 buf, __u32 avail, __u32 ret, __u32 off)
+{
+	struct sonde_data_event *e;
+	__u32 zero = 0, n, last;
+
+	e = bpf_map_lookup_elem(&data_scratch, &zero);
+	if (!e)
+		return 0;
+	e->flags &= ~(SONDE_DATA_F_GAP | SONDE_DATA_F_CUT);
+	for (__u32 i = 1; i < SONDE_HANDED_RECORDS; i++) {
+		if (off >= avail || off >= ret)
+			break;
+		n = avail - off;
+		if (n > SONDE_DATA_MAX)
+			n = SONDE_DATA_MAX;
+		if (bpf_probe_read_user(e->data, n, (void *)(buf + off))) {
+			count(SONDE_DATA_DROP_READ_FAILED);
+			return 0;
+		}
+		last = i == SONDE_HANDED_RECORDS - 1 || off + n >= avail;
+		e->captured = n;
+		e->len = last ? ret - off : n;
+		if (e->len > n)
+			e->flags |= SONDE_DATA_F_CUT;
+		if (bpf_ringbuf_output(&data_events, e, offsetof(struct sonde_data_event, data) + n,
+				       sonde_wakeup(&data_events, &data_events_woken, wakeup_bytes)))
+			count(SONDE_DATA_DROP_RINGBUF_FULL);
+		off += n;
+	}
+	return 0;
+}
+
+/* The connection pipelines: from its next exchange on, every one is the agent's. */
+static __always_inline void hand_over(struct http_conn *c)
+{
+	if (c->handed)
+		return;
+	c->handed = 1;
+	count(SONDE_DATA_HANDED_PIPELINED);
+}
+
+/*
+ * The socket's cookie, made now if nothing asked for it before (a connection opened before
+ * the agent started: conn.bpf.c makes one at connect and accept). Reading the field first
+ * spares the helper call on every other operation.
+ */
+static __always_inline __u64 sock_cookie(struct sock *sk)
+{
+	__u64 cookie = sk->__sk_common.skc_cookie.counter;
+
+	return cookie ? cookie : bpf_get_socket_cookie(sk);
 }
 
 /*
@@ -584,7 +777,7 @@ static __always_inline void http_end(struct sock *sk, struct http_conn *c, __u64
 	ev->tid = c->tid;
 	ev->key = key;
 	ev->key.gen = 0;
-	ev->cookie = sk->__sk_common.skc_cookie.counter;
+	ev->cookie = sock_cookie(sk);
 	ev->start_ns = c->start_ns;
 	ev->end_ns = end_ns;
 	__builtin_memcpy(ev->line, c->line, SONDE_HTTP_LINE);
@@ -700,8 +893,25 @@ static __always_inline void http_step(struct sock *sk, struct http_conn *c,
 		__u64 now;
 		__u8 method;
 
-		if (c->state == HTTP_REQUEST || !buf)
+		if (!buf)
 			return;
+		if (c->state == HTTP_REQUEST) {
+			__u8 peek[SONDE_PEEK_BYTES];
+
+			/* A request while another is open (its body, or the rest of its head, do
+			 * not start like one): pipelined. The open one stays the kernel's (its
+			 * response comes first; this one's stretches its end), this one is lost
+			 * unless followed, and the agent takes the connection from its next
+			 * exchange. */
+			if (c->handed || avail < SONDE_PEEK_BYTES ||
+			    bpf_probe_read_user(peek, SONDE_PEEK_BYTES, (void *)buf) ||
+			    !looks_http(peek) || !request_method(peek))
+				return;
+			if (!c->captured)
+				count(SONDE_DATA_DROP_PIPELINED);
+			hand_over(c);
+			return;
+		}
 		n = avail < SONDE_HTTP_LINE ? avail : SONDE_HTTP_LINE;
 		if (n < SONDE_PEEK_BYTES || bpf_probe_read_user(line, n, (void *)buf) ||
 		    !looks_http(line))
@@ -723,7 +933,15 @@ static __always_inline void http_step(struct sock *sk, struct http_conn *c,
 		c->last_ns = now;
 		c->line_len = n;
 		__builtin_memcpy(c->line, line, SONDE_HTTP_LINE);
-		c->captured = take_parse_budget(now);
+		/* Looked at when longer than any operation found to hold one request: on a
+		 * keep-alive connection of alike requests, its first. */
+		if (!c->handed && avail > c->single_len) {
+			if (sonde_second_request(buf, avail))
+				hand_over(c);
+			else
+				c->single_len = avail < 0xffff ? avail : 0xffff;
+		}
+		c->captured = c->handed || take_parse_budget(now);
 		c->state = HTTP_REQUEST;
 		return;
 	}
@@ -742,6 +960,15 @@ static __always_inline void http_step(struct sock *sk, struct http_conn *c,
 			if (status >= 100 && status < 200 && status != 101)
 				return;
 		}
+		if (!status && !c->captured) {
+			/* No status line where the response starts (one split before its 12th
+			 * byte, or bytes the kernel lost its place in): not counted, and the agent
+			 * takes the connection from its next exchange. */
+			count(SONDE_DATA_DROP_UNPARSED);
+			c->state = HTTP_IDLE;
+			hand_over(c);
+			return;
+		}
 		c->status = status;
 		c->last_ns = op_clock(sk);
 		c->state = HTTP_RESPONSE;
@@ -750,14 +977,15 @@ static __always_inline void http_step(struct sock *sk, struct http_conn *c,
 
 /*
  * Whether http_step needs an operation's bytes: a request may start (the request
- * direction, none open) or a status line come (the response direction, a request open).
- * The other operations (bodies, a response's later writes) only move the clock, and their
- * buffer is not even looked up.
+ * direction: none open, or one open on a connection not yet known to pipeline, where a
+ * second request is looked for) or a status line come (the response direction, a request
+ * open). The other operations (a response's later writes, a pipelining connection's request
+ * bodies) only move the clock, and their buffer is not even looked up.
  */
 static __always_inline int http_wants_bytes(const struct http_conn *c, int egress)
 {
 	if (request_direction(c, egress))
-		return c->state != HTTP_REQUEST;
+		return c->state != HTTP_REQUEST || !c->handed;
 	return c->state == HTTP_REQUEST;
 }
 
@@ -787,7 +1015,7 @@ static __always_inline int on_data(struct sock *sk, struct http_conn *c, int ret
 	struct task_struct *task;
 	__u32 zero = 0, n, fd = 0;
 	__u64 id, buf, cookie, nr = ~0ULL, contiguous = ~0ULL, avail;
-	int stepped = 0;
+	int stepped = 0, more;
 
 	if (!egress && (flags & (SONDE_MSG_PEEK | SONDE_MSG_ERRQUEUE)))
 		return 0;
@@ -837,11 +1065,7 @@ static __always_inline int on_data(struct sock *sk, struct http_conn *c, int ret
 		if (!http_goes_up(c))
 			return 0;
 	}
-	cookie = sk->__sk_common.skc_cookie.counter;
-	if (!cookie) {
-		count(SONDE_DATA_DROP_NO_COOKIE);
-		return 0;
-	}
+	cookie = sock_cookie(sk);
 	e = bpf_map_lookup_elem(&data_scratch, &zero);
 	if (!e)
 		return 0;
@@ -850,14 +1074,27 @@ static __always_inline int on_data(struct sock *sk, struct http_conn *c, int ret
 		n = 0;
 		e->flags |= SONDE_DATA_F_SENDFILE;
 	} else {
-		n = avail < capture_bytes ? avail : capture_bytes;
+		/* A pipelining connection's operations carry many heads: all of what fits. */
+		n = c->handed ? SONDE_DATA_MAX : capture_bytes;
+		if (avail < n)
+			n = avail;
 		if (n > SONDE_DATA_MAX)
 			n = SONDE_DATA_MAX;
 		if (bpf_probe_read_user(e->data, n, (void *)buf)) {
 			count(SONDE_DATA_DROP_READ_FAILED);
 			return 0;
 		}
+		/* Every exchange is the agent's: whether a connection pipelines is looked for
+		 * here, in the bytes just read, for the agent's parser to have all its heads. */
+		if (!parse_per_cpu && !c->handed && avail > c->single_len) {
+			if (sonde_scratch_pipelines(n))
+				hand_over(c);
+			else
+				c->single_len = avail < 0xffff ? avail : 0xffff;
+		}
 	}
+	/* A pipelining connection's operation longer than one record goes up in several. */
+	more = c->handed && nr != NR_SENDFILE && avail > n;
 	if (c->gap) {
 		e->flags |= SONDE_DATA_F_GAP;
 		c->gap = 0;
@@ -866,7 +1103,8 @@ static __always_inline int on_data(struct sock *sk, struct http_conn *c, int ret
 	e->kind = SONDE_EV_DATA;
 	if (egress)
 		e->flags |= SONDE_DATA_F_EGRESS;
-	if ((__u32)ret > n)
+	e->len = more ? n : ret;
+	if (e->len > n)
 		e->flags |= SONDE_DATA_F_CUT;
 	e->captured = n;
 	e->pid = id >> 32;
@@ -874,10 +1112,11 @@ static __always_inline int on_data(struct sock *sk, struct http_conn *c, int ret
 	e->fd = fd;
 	e->cookie = cookie;
 	e->ts_ns = bpf_ktime_get_ns();
-	e->len = ret;
 	if (bpf_ringbuf_output(&data_events, e, offsetof(struct sonde_data_event, data) + n,
 			       sonde_wakeup(&data_events, &data_events_woken, wakeup_bytes)))
 		count(SONDE_DATA_DROP_RINGBUF_FULL);
+	if (more)
+		sonde_data_rest(buf, avail, ret, n);
 	return 0;
 }
 

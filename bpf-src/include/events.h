@@ -45,6 +45,19 @@ enum sonde_drop {
 	SONDE_DROP_MAX = 3,
 };
 
+/*
+ * A listening TCP socket found at start by conn.bpf.c's `sonde_listeners` iterator (one
+ * network namespace per run): user space names its owner from the processes holding the
+ * socket's inode and fills `listeners`, so that a server started before the agent has an
+ * owner to fall back on.
+ */
+struct sonde_listener_rec {
+	__u64 ino;   /* the socket's inode number (/proc/PID/fd/N -> "socket:[ino]") */
+	__u32 netns; /* network namespace inode number */
+	__u16 port;  /* local port, host order */
+	__u16 family;
+};
+
 /* The process that owns a socket, taken in process context (syscall time). */
 struct sonde_owner {
 	__u64 cgroup_id; /* cgroup v2 id of the task at that moment */
@@ -158,14 +171,20 @@ enum sonde_data_flags {
 enum sonde_data_drop {
 	SONDE_DATA_DROP_RINGBUF_FULL = 0,
 	SONDE_DATA_DROP_ARGS_MAP_FULL = 1, /* syscall arguments could not be kept until exit */
-	SONDE_DATA_DROP_NO_COOKIE = 2,	   /* a socket Sonde did not see open: not followed */
+	SONDE_DATA_DROP_NO_COOKIE = 2,	   /* unused: a socket without a cookie gets one */
 	SONDE_DATA_DROP_READ_FAILED = 3,   /* a followed connection's bytes could not be read */
 	SONDE_DATA_DROP_NO_STORAGE = 4,	   /* no socket storage for a new HTTP connection */
 	SONDE_DATA_DROP_SERIES_FULL = 5,   /* an exchange timed in the kernel found no series slot */
 	SONDE_DATA_DROP_NETNS_FULL = 6,	   /* a network namespace the sweep by namespace cannot
 					      visit: its idle connections are counted late */
 	SONDE_DATA_DROP_FLUSH_BUSY = 7,	   /* exchanges a flush could not take its turn for */
-	SONDE_DATA_DROP_MAX = 8,
+	SONDE_DATA_DROP_PIPELINED = 8,	   /* a request that came while the kernel timed another
+					      (the connection is handed to the agent) */
+	SONDE_DATA_DROP_UNPARSED = 9,	   /* an exchange whose response did not start with a
+					      status line the kernel could read: not counted */
+	SONDE_DATA_HANDED_PIPELINED = 10,  /* not a loss: connections handed to the agent's
+					      parser because they pipeline */
+	SONDE_DATA_DROP_MAX = 11,
 };
 
 /* SONDE_EV_DATA: a header and `captured` bytes (the record is only as long as that). */

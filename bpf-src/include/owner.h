@@ -26,9 +26,10 @@ struct conn {
 };
 
 /*
- * Accepted sockets whose owner is still the listener's (socket storage, freed with the
- * socket, deleted once the owner is known): the receive hook's whole cost on every other
- * socket is finding none.
+ * Accepted sockets whose owner is not yet taken in process context: every one, with its
+ * listener's owner as a fallback or none (socket storage, freed with the socket, deleted
+ * once the owner is known). The receive hook's whole cost on every other socket is
+ * finding none.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -64,7 +65,7 @@ static __always_inline void take_owner(struct conn *c)
 }
 
 /*
- * A receive on `sk`: if the socket is still owned by its listener, the task receiving is
+ * A receive on `sk`: if the socket's owner is not yet taken, the task receiving is
  * the one accept() returned the socket to (or the one it was handed on to), and owns it
  * from now on. A kernel thread's receive (an in-kernel server) leaves the listener's
  * owner. On every other socket the cost is finding no storage.

@@ -83,7 +83,12 @@ mod tests {
     use super::*;
 
     fn events(n: u32) -> Vec<KernelEvent> {
-        (0..n).map(|pid| KernelEvent::ProcExit { pid }).collect()
+        (0..n)
+            .map(|pid| KernelEvent::ProcExit {
+                pid,
+                comm: String::new(),
+            })
+            .collect()
     }
 
     #[tokio::test]
@@ -98,8 +103,14 @@ mod tests {
         assert_eq!(
             second,
             vec![
-                KernelEvent::ProcExit { pid: 2 },
-                KernelEvent::ProcExit { pid: 3 }
+                KernelEvent::ProcExit {
+                    pid: 2,
+                    comm: String::new(),
+                },
+                KernelEvent::ProcExit {
+                    pid: 3,
+                    comm: String::new(),
+                }
             ]
         );
         assert_eq!(tx.send_some(&mut second), Ok(()));
@@ -108,8 +119,14 @@ mod tests {
         assert_eq!(
             rx.recv().await,
             Some(vec![
-                KernelEvent::ProcExit { pid: 0 },
-                KernelEvent::ProcExit { pid: 1 }
+                KernelEvent::ProcExit {
+                    pid: 0,
+                    comm: String::new(),
+                },
+                KernelEvent::ProcExit {
+                    pid: 1,
+                    comm: String::new(),
+                }
             ])
         );
         // Taken out: room again, and order is kept.
@@ -119,8 +136,14 @@ mod tests {
         assert_eq!(
             rx.recv().await,
             Some(vec![
-                KernelEvent::ProcExit { pid: 2 },
-                KernelEvent::ProcExit { pid: 3 }
+                KernelEvent::ProcExit {
+                    pid: 2,
+                    comm: String::new(),
+                },
+                KernelEvent::ProcExit {
+                    pid: 3,
+                    comm: String::new(),
+                }
             ])
         );
         assert_eq!(rx.recv().await, None);

@@ -172,6 +172,18 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    // With every program attached: a listener opened from now on is seen by the kernel,
+    // and the ones open before are named from /proc.
+    match probes.seed_listeners() {
+        Ok(s) => eprintln!(
+            "sonde: {} listening sockets were open before start ({} named, {} network namespaces)",
+            s.listeners, s.named, s.namespaces
+        ),
+        Err(e) => eprintln!(
+            "sonde: listening sockets open before start not found ({e}): connections they \
+             accept are named at their first receive"
+        ),
+    }
     let telemetry = Arc::new(Telemetry::default());
     let (tx, rx) = sonde::handoff::channel(cfg.pipeline.queue_size);
     // The DNS ring first: a quiet reader drains the rings in this order after its poll

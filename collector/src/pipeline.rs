@@ -278,7 +278,9 @@ impl Pipeline {
             KernelEvent::ConnClose(conn) => self.report(conn, false),
             KernelEvent::ConnUpdate(conn) => self.report(conn, true),
             KernelEvent::ProcExec { pid, ppid, comm } => self.processes.on_exec(pid, ppid, &comm),
-            KernelEvent::ProcExit { pid } => self.processes.on_exit(pid, Instant::now()),
+            KernelEvent::ProcExit { pid, comm } => {
+                self.processes.on_exit(pid, &comm, Instant::now())
+            }
             KernelEvent::DnsPacket(packet) => self.dns_packet(*packet),
             KernelEvent::Data(segment) => self.data_segment(segment),
             KernelEvent::HttpKernel(exchange) => self.kernel_exchange(*exchange),
@@ -313,6 +315,11 @@ impl Pipeline {
         } else {
             self.connections.close(&conn)
         };
+        if report.first && conn.owner.pid == 0 {
+            // unknown_service: never the silent default (accepted on a listener the agent
+            // neither saw open nor found at start, and never received on).
+            self.telemetry.connection_unattributed();
+        }
         let process = self.processes.lookup(&conn.owner);
         let mut flow = Flow::new(conn, process, &report, ongoing);
         if flow.conn.direction == Direction::Client {
@@ -362,7 +369,18 @@ impl Pipeline {
     /// HTTP data: note server requests in flight per thread, pair requests with
     /// responses, and turn completed exchanges into spans and metrics.
     fn data_segment(&mut self, segment: DataSegment) {
-        if !segment.egress && http1::check_request(&segment.data) {
+        let starts_request = http1::check_request(&segment.data);
+        if starts_request {
+            // Read while it runs: a client started before the agent is in no cache, and
+            // may be gone (its /proc entry, its OTEL_SERVICE_NAME) when its exchange
+            // completes. A cached process costs a hash lookup.
+            self.processes.lookup(&Owner {
+                pid: segment.pid,
+                tid: segment.tid,
+                ..Owner::default()
+            });
+        }
+        if !segment.egress && starts_request {
             // A read that starts with a request line: this thread now serves a request
             // (of the caller's trace, when it carries a traceparent: the tracker parses
             // the head again, so only a head that names one is parsed here).

@@ -73,6 +73,10 @@ pub struct ProcessCache {
     order: VecDeque<u32>,
     /// Exited processes and when to forget them.
     exited: VecDeque<(Instant, u32)>,
+    /// The names of exited processes that were never looked up while they ran (started
+    /// before the agent, or with no socket until then), for records of theirs still in
+    /// flight: at most `capacity`, forgotten with `exited`.
+    exited_names: FxHashMap<u32, String>,
 }
 
 impl ProcessCache {
@@ -90,6 +94,7 @@ impl ProcessCache {
             entries: FxHashMap::default(),
             order: VecDeque::new(),
             exited: VecDeque::new(),
+            exited_names: FxHashMap::default(),
         }
     }
 
@@ -106,10 +111,16 @@ impl ProcessCache {
                 return Arc::clone(info);
             }
         }
-        let info = Arc::new(
-            self.read(owner.pid)
-                .unwrap_or_else(|| ProcessInfo::from_owner(owner)),
-        );
+        let info =
+            Arc::new(self.read(owner.pid).unwrap_or_else(
+                || match self.exited_names.get(&owner.pid) {
+                    Some(comm) if owner.comm.is_empty() => ProcessInfo::from_owner(&Owner {
+                        comm: comm.clone(),
+                        ..owner.clone()
+                    }),
+                    _ => ProcessInfo::from_owner(owner),
+                },
+            ));
         self.insert(owner.pid, Arc::clone(&info));
         info
     }
@@ -131,8 +142,15 @@ impl ProcessCache {
         self.insert(pid, Arc::new(info));
     }
 
-    /// The process exited: forget it after the grace period.
-    pub fn on_exit(&mut self, pid: u32, now: Instant) {
+    /// The process exited, named `comm`: forget it after the grace period. One never
+    /// looked up keeps its name until then, for records that name only its pid.
+    pub fn on_exit(&mut self, pid: u32, comm: &str, now: Instant) {
+        if !self.entries.contains_key(&pid)
+            && !comm.is_empty()
+            && self.exited_names.len() < self.capacity
+        {
+            self.exited_names.insert(pid, comm.to_owned());
+        }
         self.exited.push_back((now + EXIT_GRACE, pid));
         self.expire(now);
     }
@@ -145,6 +163,7 @@ impl ProcessCache {
             }
             self.exited.pop_front();
             self.entries.remove(&pid);
+            self.exited_names.remove(&pid);
         }
     }
 

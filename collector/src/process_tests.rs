@@ -107,7 +107,7 @@ fn cache_reads_proc_and_falls_back_to_comm() {
 
     // Exit: kept through the grace period, then forgotten.
     let now = Instant::now();
-    cache.on_exit(300, now);
+    cache.on_exit(300, "dig", now);
     assert_eq!(cache.len(), 2);
     cache.expire(now + EXIT_GRACE + Duration::from_secs(1));
     assert_eq!(cache.len(), 1);
@@ -126,6 +126,28 @@ fn a_reused_pid_is_read_again() {
         cache.lookup(&owner(100, "redis-server")).exe_name,
         "redis-server"
     );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_process_gone_before_its_first_lookup_is_named_by_its_exit() {
+    // A client started before the agent: its HTTP records name only its pid, and are read
+    // after it exited (its /proc entry gone).
+    let dir = std::env::temp_dir().join(format!("sonde-proc-exited-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let mut cache = ProcessCache::with_proc_root(dir.clone(), 8, 64);
+    let now = Instant::now();
+    cache.on_exit(4242, "python3", now);
+    let by_pid = Owner {
+        pid: 4242,
+        tid: 4243,
+        ..Owner::default()
+    };
+    assert_eq!(cache.lookup(&by_pid).service_name, "python3");
+    // Forgotten with the grace period.
+    cache.expire(now + EXIT_GRACE + Duration::from_secs(1));
+    assert_eq!(cache.lookup(&by_pid).service_name, "unknown_service");
     let _ = fs::remove_dir_all(&dir);
 }
 

@@ -60,11 +60,29 @@ pub enum LostReason {
     /// flush that held the connection's turn did not end within 256 attempts (it was
     /// interrupted on the same CPU). Not counted.
     KernelHttpFlushBusy,
+    /// A request that came while the kernel was timing another on its connection
+    /// (pipelining): not counted; the connection is handed to the agent's parser
+    /// (`sonde.agent.http.handed_over`), which counts its later requests.
+    KernelHttpPipelined,
+    /// An exchange the kernel timed whose response did not start with a status line it
+    /// could read (split before its 12th byte, or out of step): not counted; the
+    /// connection is handed to the agent's parser.
+    KernelHttpUnparsed,
+    /// An HTTP head the agent's parser could not read, so its request or response is not
+    /// counted: it started beyond the bytes captured (`http.capture_bytes`), was cut
+    /// before its first line ended, or grew past 8 KiB.
+    HttpHeadLost,
+    /// An HTTP response with no request waiting for it on its connection (the request
+    /// was lost): not counted.
+    HttpUnmatchedResponse,
+    /// A request dropped because 64 were already waiting for their responses on its
+    /// connection.
+    HttpPipelineOverflow,
 }
 
 impl LostReason {
     /// Every reason, in index order.
-    pub const ALL: [LostReason; 18] = [
+    pub const ALL: [LostReason; 23] = [
         LostReason::KernelRingbufFull,
         LostReason::KernelConnMapFull,
         LostReason::KernelListenMapFull,
@@ -83,6 +101,11 @@ impl LostReason {
         LostReason::KernelDnsStorageFull,
         LostReason::KernelHttpNetnsFull,
         LostReason::KernelHttpFlushBusy,
+        LostReason::KernelHttpPipelined,
+        LostReason::KernelHttpUnparsed,
+        LostReason::HttpHeadLost,
+        LostReason::HttpUnmatchedResponse,
+        LostReason::HttpPipelineOverflow,
     ];
 
     /// The value of the `sonde.reason` attribute.
@@ -106,6 +129,32 @@ impl LostReason {
             LostReason::KernelDnsStorageFull => "kernel_dns_storage_full",
             LostReason::KernelHttpNetnsFull => "kernel_http_netns_full",
             LostReason::KernelHttpFlushBusy => "kernel_http_flush_busy",
+            LostReason::KernelHttpPipelined => "kernel_http_pipelined",
+            LostReason::KernelHttpUnparsed => "kernel_http_unparsed",
+            LostReason::HttpHeadLost => "http_head_lost",
+            LostReason::HttpUnmatchedResponse => "http_unmatched_response",
+            LostReason::HttpPipelineOverflow => "http_pipeline_overflow",
+        }
+    }
+}
+
+/// Why the kernel handed an HTTP connection to the agent's parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum HandOver {
+    /// A request came while another was open, or one operation held more than one
+    /// request: the kernel times one exchange at a time.
+    Pipelined = 0,
+}
+
+impl HandOver {
+    /// Every reason, in index order.
+    pub const ALL: [HandOver; 1] = [HandOver::Pipelined];
+
+    /// The value of the `sonde.reason` attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandOver::Pipelined => "pipelined",
         }
     }
 }
@@ -202,6 +251,8 @@ pub struct Telemetry {
     queue_depth: [AtomicU64; Signal::ALL.len()],
     tracked_connections: AtomicU64,
     spans_sampled_out: AtomicU64,
+    connections_unattributed: AtomicU64,
+    http_handed_over: [AtomicU64; HandOver::ALL.len()],
     exporter: exporter::ExportCounters,
     prometheus_scrapes: [AtomicU64; ScrapeOutcome::ALL.len()],
     prometheus_left_out: AtomicU64,
@@ -222,6 +273,11 @@ pub struct Snapshot {
     pub tracked_connections: u64,
     /// Spans left out by rate-limited sampling.
     pub spans_sampled_out: u64,
+    /// Connections reported with no owning process.
+    pub connections_unattributed: u64,
+    /// HTTP connections the kernel handed to the agent's parser, in [`HandOver::ALL`]
+    /// order.
+    pub http_handed_over: [u64; HandOver::ALL.len()],
     /// The exporter's own accounting: handed, dropped by reason, queue bytes, durations.
     pub exporter: ExportSnapshot,
     /// Requests to the Prometheus endpoint, in [`ScrapeOutcome::ALL`] order.
@@ -273,6 +329,18 @@ impl Telemetry {
         self.spans_sampled_out.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a connection reported with no owning process.
+    pub fn connection_unattributed(&self) {
+        self.connections_unattributed
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets how many HTTP connections the kernel handed over for `reason` (the kernel
+    /// keeps the count).
+    pub fn set_http_handed_over(&self, reason: HandOver, total: u64) {
+        self.http_handed_over[reason as usize].store(total, Ordering::Relaxed);
+    }
+
     /// Counts a request to the Prometheus endpoint.
     pub fn scrape(&self, outcome: ScrapeOutcome) {
         self.prometheus_scrapes[outcome as usize].fetch_add(1, Ordering::Relaxed);
@@ -293,6 +361,8 @@ impl Telemetry {
             queue_depth: std::array::from_fn(|i| load(&self.queue_depth[i])),
             tracked_connections: load(&self.tracked_connections),
             spans_sampled_out: load(&self.spans_sampled_out),
+            connections_unattributed: load(&self.connections_unattributed),
+            http_handed_over: std::array::from_fn(|i| load(&self.http_handed_over[i])),
             exporter: self.exporter.snapshot(),
             prometheus_scrapes: std::array::from_fn(|i| load(&self.prometheus_scrapes[i])),
             prometheus_left_out: load(&self.prometheus_left_out),

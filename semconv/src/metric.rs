@@ -480,6 +480,32 @@ pub mod agent {
         buckets: &[],
     };
 
+    /// Connections reported with no owning process (`service.name=unknown_service`): an
+    /// accepted connection whose listener was opened before the agent started and was not
+    /// found at start, and that no process received on. Zero unless something is missed.
+    pub const CONNECTIONS_UNATTRIBUTED: MetricDef = MetricDef {
+        name: "sonde.agent.connections.unattributed",
+        unit: "{connection}",
+        description: "Connections reported with no owning process (unknown_service): accepted on a listener the agent did not see open or find at start, never received on by a process.",
+        instrument: Instrument::Counter,
+        attributes: &[],
+        max_series: 1,
+        buckets: &[],
+    };
+
+    /// HTTP connections the kernel stopped timing and counting itself and handed to the
+    /// agent's parser for the rest of their life, by `sonde.reason`: `pipelined` (a
+    /// request came while another was open, or one operation held more than one request).
+    pub const HTTP_HANDED_OVER: MetricDef = MetricDef {
+        name: "sonde.agent.http.handed_over",
+        unit: "{connection}",
+        description: "HTTP connections the kernel handed to the agent's parser for good (every later request followed byte by byte), by reason (pipelined).",
+        instrument: Instrument::Counter,
+        attributes: &[REASON],
+        max_series: 4,
+        buckets: &[],
+    };
+
     /// Every metric about the agent itself, in export order.
     pub const AGENT_METRICS: &[&MetricDef] = &[
         &EVENTS_RECEIVED,
@@ -493,6 +519,8 @@ pub mod agent {
         &EXPORT_DURATION,
         &TRACKED_CONNECTIONS,
         &SPANS_SAMPLED_OUT,
+        &CONNECTIONS_UNATTRIBUTED,
+        &HTTP_HANDED_OVER,
         &PROMETHEUS_SCRAPES,
         &PROMETHEUS_LEFT_OUT,
     ];

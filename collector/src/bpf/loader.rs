@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenMapMut, OpenObject};
+use libbpf_rs::{IterOpts, Link, MapCore, MapFlags, MapHandle, OpenMapMut, OpenObject};
 
+use super::listeners::{self, Seeded};
 use super::types::{ConnSkel, ConnSkelBuilder, DROP_MAX};
 use super::{has_tracepoint, BpfError};
 
@@ -114,6 +115,8 @@ impl Probes {
             .set_autoload(at_receive && !opts.owners_from_http);
         // Attached by `attach_owner_recv`, when no other receive program takes owners.
         open.progs.sonde_owner_recv.set_autoattach(false);
+        // Run once, by `seed_listeners`.
+        open.progs.sonde_listeners.set_autoattach(false);
         open.progs.sonde_accept4_exit.set_autoload(!at_receive);
         open.progs.sonde_accept_exit.set_autoload(!at_receive);
         let mut skel = open.load().map_err(BpfError::libbpf(
@@ -142,6 +145,18 @@ impl Probes {
             );
         }
         Ok(())
+    }
+
+    /// Names the owners of the listening sockets that were open before the probes
+    /// attached, in every network namespace (listeners.rs): call once, after attach.
+    pub fn seed_listeners(&self) -> Result<Seeded, BpfError> {
+        let link = self
+            .skel
+            .progs
+            .sonde_listeners
+            .attach_iter_with_opts(IterOpts::None)
+            .map_err(BpfError::libbpf("attaching the listener walk"))?;
+        listeners::seed(&link, &self.skel.maps.listeners)
     }
 
     /// A handle on the ring buffer, for the reader thread.

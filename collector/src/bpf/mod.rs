@@ -10,6 +10,7 @@
 mod data;
 mod dns;
 mod error;
+mod listeners;
 mod loader;
 mod netns;
 pub mod preflight;
@@ -19,6 +20,7 @@ pub mod types;
 pub use data::{DataCounters, DataProbeOptions, DataProbes, HttpSeries, Sweep};
 pub use dns::{DnsCounters, DnsPath, DnsProbeOptions, DnsProbes, DnsSocketMaps};
 pub use error::BpfError;
+pub use listeners::Seeded;
 pub use loader::{DropCounters, OwnerMaps, ProbeOptions, Probes, Reporter};
 pub use ringbuf::RingReader;
 

@@ -25,7 +25,7 @@ pub mod dns {
     include!(concat!(env!("OUT_DIR"), "/dns.skel.rs"));
 }
 
-pub use conn::types::{sonde_conn_event, sonde_owner, sonde_proc_event};
+pub use conn::types::{sonde_conn_event, sonde_listener_rec, sonde_owner, sonde_proc_event};
 pub use conn::{ConnSkel, ConnSkelBuilder};
 /// The skeleton of data.bpf.c.
 pub mod data {
@@ -78,8 +78,15 @@ pub const DATA_DROP_NETNS_FULL: u32 = 6;
 /// `enum sonde_data_drop`: exchanges a flush of a connection's counts could not take its
 /// turn for.
 pub const DATA_DROP_FLUSH_BUSY: u32 = 7;
+/// `enum sonde_data_drop`: a request that came while the kernel timed another.
+pub const DATA_DROP_PIPELINED: u32 = 8;
+/// `enum sonde_data_drop`: an exchange whose status line the kernel could not read.
+pub const DATA_DROP_UNPARSED: u32 = 9;
+/// `enum sonde_data_drop`: not a loss, connections handed to the agent's parser because
+/// they pipeline.
+pub const DATA_HANDED_PIPELINED: u32 = 10;
 /// Number of data drop counters (`enum sonde_data_drop`).
-pub const DATA_DROP_MAX: u32 = 8;
+pub const DATA_DROP_MAX: u32 = 11;
 /// `SONDE_HTTP_BOUNDS`: bounds of the kernel's duration histograms.
 pub const HTTP_BOUNDS: usize = 14;
 /// `enum sonde_http_role`: the local process read the request.
@@ -128,6 +135,7 @@ pub const DROP_MAX: u32 = 3;
 const _: () = assert!(std::mem::size_of::<sonde_conn_event>() == 152);
 const _: () = assert!(std::mem::size_of::<sonde_proc_event>() == 40);
 const _: () = assert!(std::mem::size_of::<sonde_owner>() == 40);
+const _: () = assert!(std::mem::size_of::<sonde_listener_rec>() == 16);
 const _: () = assert!(std::mem::size_of::<sonde_dns_event>() == 1584);
 const _: () = assert!(std::mem::size_of::<sonde_data_event>() == DATA_HEADER + DATA_MAX as usize);
 const _: () = assert!(std::mem::size_of::<sonde_http_key>() == 28);
@@ -150,3 +158,7 @@ unsafe impl plain::Plain for sonde_http_key {}
 unsafe impl plain::Plain for sonde_http_hist {}
 // SAFETY: as above.
 unsafe impl plain::Plain for sonde_http_event {}
+// SAFETY: as above.
+unsafe impl plain::Plain for sonde_listener_rec {}
+// SAFETY: as above.
+unsafe impl plain::Plain for sonde_owner {}

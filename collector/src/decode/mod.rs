@@ -35,6 +35,9 @@ pub enum KernelEvent {
     ProcExit {
         /// The process.
         pid: u32,
+        /// Its name at the exit (15 bytes at most): what names it once /proc no longer
+        /// can, for records still in flight.
+        comm: String,
     },
     /// A DNS message seen on a watched port.
     DnsPacket(Box<DnsPacket>),
@@ -144,7 +147,10 @@ pub fn decode(data: &[u8], clock: &Clock) -> Result<KernelEvent, DecodeError> {
                     comm: comm_to_string(&raw.comm),
                 }
             } else {
-                KernelEvent::ProcExit { pid: raw.pid }
+                KernelEvent::ProcExit {
+                    pid: raw.pid,
+                    comm: comm_to_string(&raw.comm),
+                }
             })
         }
         types::EV_DATA => capture::decode_data(data, clock).map(KernelEvent::Data),

@@ -124,7 +124,10 @@ fn decodes_process_events() {
     };
     assert_eq!(
         decode(bytes_of(&raw), &Clock::with_offset(0)),
-        Ok(KernelEvent::ProcExit { pid: 9 })
+        Ok(KernelEvent::ProcExit {
+            pid: 9,
+            comm: String::new()
+        })
     );
     raw.kind = types::EV_PROC_EXEC;
     raw.ppid = 1;

@@ -27,6 +27,9 @@ pub struct HttpStats {
     pub truncated_heads: u64,
     /// Heads still incomplete after 8 KiB (dropped).
     pub oversized_heads: u64,
+    /// Heads not read at all, so their message is not counted: starting beyond the
+    /// captured bytes, cut before their first line ended, or oversized.
+    pub heads_lost: u64,
     /// Bodies whose framing was lost (uncaptured bytes past a chunk, corrupt chunking).
     pub framing_lost: u64,
     /// Final responses with no request waiting for them.

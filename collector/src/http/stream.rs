@@ -181,6 +181,7 @@ impl<M: Wire> Stream<M> {
                         if uncaptured > 0 {
                             // The next message starts beyond the capture.
                             stats.truncated_heads += 1;
+                            stats.heads_lost += 1;
                         } else {
                             self.stage = Stage::Head {
                                 buf: Vec::new(),
@@ -198,11 +199,15 @@ impl<M: Wire> Stream<M> {
                             uncaptured = 0;
                             match salvage::<M>(rest) {
                                 Some(msg) => (msg, rest.len(), true),
-                                None => return,
+                                None => {
+                                    stats.heads_lost += 1;
+                                    return;
+                                }
                             }
                         }
                         Ok(Parsed::Partial) if rest.len() > MAX_HEAD_BUFFER => {
                             stats.oversized_heads += 1;
+                            stats.heads_lost += 1;
                             return;
                         }
                         Ok(Parsed::Partial) => {

@@ -5,8 +5,9 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 
 use super::{unix_nanos_now, Pipeline};
 use crate::bpf::types::{
-    DATA_DROP_FLUSH_BUSY, DATA_DROP_NETNS_FULL, DATA_DROP_NO_STORAGE, DATA_DROP_READ_FAILED,
-    DATA_DROP_RINGBUF_FULL, DATA_DROP_SERIES_FULL,
+    DATA_DROP_FLUSH_BUSY, DATA_DROP_NETNS_FULL, DATA_DROP_NO_STORAGE, DATA_DROP_PIPELINED,
+    DATA_DROP_READ_FAILED, DATA_DROP_RINGBUF_FULL, DATA_DROP_SERIES_FULL, DATA_DROP_UNPARSED,
+    DATA_HANDED_PIPELINED,
 };
 use crate::bpf::types::{
     DNS_DROP_NO_BUFFER, DNS_DROP_NO_STORAGE, DNS_DROP_RINGBUF_FULL, DNS_DROP_TRUNCATED,
@@ -15,7 +16,7 @@ use crate::bpf::types::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_F
 use crate::console;
 use crate::signals::agent;
 use crate::signals::metric_set::data_points;
-use crate::telemetry::LostReason;
+use crate::telemetry::{HandOver, LostReason};
 
 impl Pipeline {
     /// Reads the counters the kernel keeps into the agent's telemetry.
@@ -51,8 +52,10 @@ impl Pipeline {
             );
         }
         if let Some(k) = &self.data_kernel {
+            let counts = k.read();
+            t.set_http_handed_over(HandOver::Pipelined, counts[DATA_HANDED_PIPELINED as usize]);
             set(
-                &k.read(),
+                &counts,
                 &[
                     (LostReason::KernelDataRingbufFull, DATA_DROP_RINGBUF_FULL),
                     (LostReason::DataReadFailed, DATA_DROP_READ_FAILED),
@@ -60,6 +63,8 @@ impl Pipeline {
                     (LostReason::KernelHttpStorageFull, DATA_DROP_NO_STORAGE),
                     (LostReason::KernelHttpNetnsFull, DATA_DROP_NETNS_FULL),
                     (LostReason::KernelHttpFlushBusy, DATA_DROP_FLUSH_BUSY),
+                    (LostReason::KernelHttpPipelined, DATA_DROP_PIPELINED),
+                    (LostReason::KernelHttpUnparsed, DATA_DROP_UNPARSED),
                 ],
             );
         }
@@ -70,6 +75,10 @@ impl Pipeline {
             .set_lost(LostReason::DnsUnmatched, stats.unmatched_responses);
         self.telemetry
             .set_lost(LostReason::DnsPendingEvicted, stats.pending_evicted);
+        let http = self.http.stats();
+        t.set_lost(LostReason::HttpHeadLost, http.heads_lost);
+        t.set_lost(LostReason::HttpUnmatchedResponse, http.unmatched_responses);
+        t.set_lost(LostReason::HttpPipelineOverflow, http.pipeline_overflow);
     }
 
     /// Exports the metrics over OTLP (and refreshes the Prometheus endpoint first, so it

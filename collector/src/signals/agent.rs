@@ -17,7 +17,7 @@ use super::resource::{agent_resource, HostInfo};
 use super::{kv, scope};
 use crate::config::Temporality;
 use crate::telemetry::{
-    DropReason, DurationSnapshot, LostReason, Outcome, ScrapeOutcome, Signal, Snapshot,
+    DropReason, DurationSnapshot, HandOver, LostReason, Outcome, ScrapeOutcome, Signal, Snapshot,
     DURATION_BUCKETS,
 };
 
@@ -133,6 +133,23 @@ impl AgentMetrics {
             snap.spans_sampled_out,
             counter_base.map(|b| b.spans_sampled_out),
         );
+        let unattributed = sum(
+            snap.connections_unattributed,
+            counter_base.map(|b| b.connections_unattributed),
+        );
+        let http_handed: Vec<_> = HandOver::ALL
+            .iter()
+            .map(|r| {
+                let i = *r as usize;
+                (
+                    vec![kv::str(m::REASON, r.as_str())],
+                    sum(
+                        snap.http_handed_over[i],
+                        counter_base.map(|b| b.http_handed_over[i]),
+                    ),
+                )
+            })
+            .collect();
         let scrapes: Vec<_> = ScrapeOutcome::ALL
             .iter()
             .map(|o| {
@@ -172,6 +189,18 @@ impl AgentMetrics {
             metric_with(
                 &m::SPANS_SAMPLED_OUT,
                 vec![(vec![], &sampled_out)],
+                now,
+                counters_delta,
+            ),
+            metric_with(
+                &m::CONNECTIONS_UNATTRIBUTED,
+                vec![(vec![], &unattributed)],
+                now,
+                counters_delta,
+            ),
+            metric_with(
+                &m::HTTP_HANDED_OVER,
+                refs(&http_handed),
                 now,
                 counters_delta,
             ),
