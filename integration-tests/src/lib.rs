@@ -10,12 +10,14 @@
 //! - [`agent`]: starting and stopping the `sonde` binary and capturing its output.
 //! - [`child`]: fixture programs (servers) started after their ready line, killed on drop.
 //! - [`prometheus`]: a real Prometheus server scraping loopback targets, and its query API.
+//! - [`nginx`]: nginx in a network namespace, and its access log as ground truth.
 //!
 //! Tests that load BPF need root and are `#[ignore]`d; see [`agent::require_root`].
 
 pub mod agent;
 pub mod child;
 pub mod netns;
+pub mod nginx;
 pub mod otlp;
 pub mod pki;
 pub mod prometheus;
