@@ -1,5 +1,6 @@
 //! Running the real `sonde` binary and capturing what it prints.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead as _, BufReader, Read};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+
+use crate::otlp::{attr_str, latest_cumulative_sum};
+use crate::Receiver;
 
 /// The line the agent prints on stderr once its probes are attached.
 pub const READY_LINE: &str = "sonde: probes attached";
@@ -392,4 +397,54 @@ impl Drop for Agent {
             }
         }
     }
+}
+
+/// What the agent lost by its own account: its exported `sonde.agent.events.lost` by
+/// reason, and its final line once stopped.
+pub fn stop_and_count_lost(agent: Agent, rx: &Receiver) -> Vec<String> {
+    let metrics = rx.metrics_named(sonde_semconv::metric::agent::EVENTS_LOST.name);
+    let reasons: BTreeSet<String> = metrics
+        .iter()
+        .filter_map(|(_, metric)| match &metric.data {
+            Some(Data::Sum(s)) => Some(
+                s.data_points
+                    .iter()
+                    .filter_map(|p| attr_str(&p.attributes, sonde_semconv::metric::agent::REASON)),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let lost: BTreeMap<String, f64> = reasons
+        .into_iter()
+        .map(|reason| {
+            let n = latest_cumulative_sum(&metrics, |at| {
+                attr_str(at, sonde_semconv::metric::agent::REASON).as_deref()
+                    == Some(reason.as_str())
+            });
+            (reason, n)
+        })
+        .filter(|(_, n)| *n > 0.0)
+        .collect();
+    let mut problems = Vec::new();
+    let out = match agent.stop() {
+        Ok(out) => out,
+        Err(e) => {
+            problems.push(format!("stopping the agent: {e:#}"));
+            return problems;
+        }
+    };
+    if !lost.is_empty() {
+        problems.push(format!("sonde.agent.events.lost: {lost:?}"));
+    }
+    match out
+        .stderr
+        .iter()
+        .find(|l| l.contains("sonde: events received"))
+    {
+        Some(line) if line.contains(", lost 0 ") => {}
+        Some(line) => problems.push(format!("the agent says: {line}")),
+        None => problems.push("the agent printed no final event count".to_owned()),
+    }
+    problems
 }

@@ -3,17 +3,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use sonde_integration_tests::otlp::{attr, attr_int, attr_str};
+use sonde_integration_tests::agent::stop_and_count_lost;
+use sonde_integration_tests::otlp::{attr, attr_int, attr_str, latest_histogram_count};
 use sonde_integration_tests::{fixture, require_root, Agent, NetnsPair, Receiver, Side};
 use sonde_semconv::attr as a;
 use sonde_semconv::metric as m;
@@ -480,5 +481,152 @@ fn root_a_burst_of_lookups_is_exported_in_requests_of_at_most_max_items() {
     assert!(traces.len() >= LOOKUPS / MAX_ITEMS && logs.len() >= LOOKUPS / MAX_ITEMS);
 
     agent.stop().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `getent ahosts NAME` on side A: what it printed (it must succeed).
+fn getent(pair: &NetnsPair, name: &str) -> String {
+    let out = pair.output(Side::A, "getent", &["ahosts", name]).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "getent ahosts {name} failed ({}): {stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// glibc's resolver, as `getent ahosts` uses it: one socket, the A and AAAA questions sent
+/// together (sendmmsg), both answers awaited. Every question dnsmasq logged is one lookup
+/// in Sonde (a log record, and a count on `dns.lookup.duration`), and no more.
+#[test]
+#[ignore = "needs root: loads BPF"]
+fn root_getent_lookups_through_glibc_equal_dnsmasq_query_log() {
+    const NAME: &str = "svc.sonde.test";
+    const LOOKUPS: usize = 20;
+    require_root();
+    let started = Instant::now();
+    let receiver = Receiver::start().unwrap();
+    let pair = NetnsPair::create("gai", 97).unwrap();
+    let b = pair.addr(Side::B).to_string();
+    let b6 = pair.addr6(Side::B).to_string();
+    let dir = std::env::temp_dir().join(format!("sonde-gai-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("dnsmasq.log");
+    let conf = dir.join("dnsmasq.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "no-resolv\nno-hosts\nbind-interfaces\nlisten-address={b}\nport=53\nlog-queries\n\
+             log-facility={}\ncache-size=0\nhost-record={NAME},{b},{b6}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    // The client namespace resolves through dnsmasq (ip netns exec bind-mounts this file).
+    let etc = PathBuf::from("/etc/netns").join(&pair.a);
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("resolv.conf"), format!("nameserver {b}\n")).unwrap();
+
+    let (agent, config) =
+        Agent::start_exporting_to(&receiver, "gai", "http:\n  enabled: false\n").unwrap();
+    let dnsmasq = pair
+        .command(
+            Side::B,
+            "dnsmasq",
+            &[
+                "--keep-in-foreground",
+                &format!("--conf-file={}", conf.display()),
+            ],
+        )
+        .spawn()
+        .unwrap();
+    let _procs = Kill(vec![dnsmasq]);
+    // Ready once it answers (a question about another name).
+    let server = format!("@{b}");
+    let ready = (0..50).any(|_| {
+        let out = pair
+            .output(
+                Side::A,
+                "dig",
+                &[&server, "+time=1", "+tries=1", "ready.sonde.test", "A"],
+            )
+            .unwrap();
+        let answered = String::from_utf8_lossy(&out.stdout).contains("status:");
+        if !answered {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        answered
+    });
+    assert!(ready, "dnsmasq did not answer");
+
+    for _ in 0..LOOKUPS {
+        let out = getent(&pair, NAME);
+        assert!(
+            out.contains(&b) && out.contains(&b6),
+            "getent ahosts {NAME}: {out}"
+        );
+    }
+
+    let of_name = |at: &[KeyValue], qtype: &str| {
+        attr_str(at, a::DNS_QUESTION_NAME).as_deref() == Some(NAME)
+            && attr_str(at, a::DNS_QUESTION_TYPE).as_deref() == Some(qtype)
+    };
+    let records = |rx: &Receiver, qtype: &str| -> Vec<String> {
+        rx.log_records()
+            .into_iter()
+            .filter(|(_, l)| {
+                l.event_name == sonde_semconv::event::DNS_LOOKUP && of_name(&l.attributes, qtype)
+            })
+            .map(|(res, _)| {
+                attr_str(&res.attributes, r::PROCESS_EXECUTABLE_NAME).unwrap_or_default()
+            })
+            .collect()
+    };
+    let counted = |rx: &Receiver, qtype: &str| {
+        latest_histogram_count(&rx.metrics_named(m::DNS_LOOKUP_DURATION.name), |at| {
+            of_name(at, qtype)
+        })
+    };
+    let logged =
+        |qtype: &str| dnsmasq_queries(&std::fs::read_to_string(&log).unwrap(), NAME, qtype) as u64;
+    let equal = receiver.wait_until(Duration::from_secs(15), |rx| {
+        ["A", "AAAA"].iter().all(|q| {
+            let n = logged(q);
+            records(rx, q).len() as u64 == n && counted(rx, q) == n
+        })
+    });
+    let mut report = Vec::new();
+    for q in ["A", "AAAA"] {
+        let recs = records(&receiver, q);
+        let mut by_exe: BTreeMap<String, usize> = BTreeMap::new();
+        for exe in &recs {
+            *by_exe.entry(exe.clone()).or_default() += 1;
+        }
+        report.push(format!(
+            "{NAME} {q}: dnsmasq logged {}, Sonde {} log records (by executable {by_exe:?}), \
+             {} on {}",
+            logged(q),
+            recs.len(),
+            counted(&receiver, q),
+            m::DNS_LOOKUP_DURATION.name
+        ));
+    }
+    let lost = stop_and_count_lost(agent, &receiver);
+    eprintln!(
+        "[test] took {:?}:\n{}",
+        started.elapsed(),
+        report.join("\n")
+    );
+    assert!(logged("A") >= LOOKUPS as u64, "{}", report.join("\n"));
+    assert!(
+        equal && lost.is_empty(),
+        "\n{}\n{}",
+        report.join("\n"),
+        lost.join("\n")
+    );
+    let _ = std::fs::remove_file(config);
+    let _ = std::fs::remove_dir_all(&etc);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,25 +2,20 @@
 //! requests per write, ApacheBench (HTTP/1.0) with and without keep-alive, curl over
 //! HTTP/1.1 one request after another and in parallel; with the default configuration
 //! (the kernel counts past `http.parse_per_second`) and with every request parsed by the
-//! agent. Sonde's counts by status must equal the access log's, client by client. And DNS
-//! through glibc (`getent ahosts`, A and AAAA at once) against dnsmasq's query log.
-//! Root only.
+//! agent. Sonde's counts by status must equal the access log's, client by client. (DNS
+//! through glibc against dnsmasq's query log is in dns.rs.) Root only.
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::Child;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use sonde_integration_tests::agent::stop_and_count_lost;
 use sonde_integration_tests::nginx::{by_status, http_counts_by_status, Nginx};
-use sonde_integration_tests::otlp::{attr_str, latest_cumulative_sum, latest_histogram_count};
+use sonde_integration_tests::otlp::attr_str;
 use sonde_integration_tests::{fixture, require_root, Agent, NetnsPair, Receiver, Side};
 use sonde_semconv::attr as a;
 use sonde_semconv::metric as m;
-use sonde_semconv::resource as r;
 
 const PORT: u16 = 8080;
 
@@ -132,49 +127,6 @@ fn minus(now: &BTreeMap<u16, u64>, then: &BTreeMap<u16, u64>) -> BTreeMap<u16, u
 fn with_status(mut counts: BTreeMap<u16, u64>) -> BTreeMap<u16, u64> {
     counts.remove(&0);
     counts
-}
-
-/// What the agent lost by its own account: its exported `sonde.agent.events.lost` by
-/// reason, and its final line once stopped.
-fn stop_and_count_lost(agent: Agent, rx: &Receiver) -> Vec<String> {
-    let metrics = rx.metrics_named(m::agent::EVENTS_LOST.name);
-    let reasons: BTreeSet<String> = metrics
-        .iter()
-        .filter_map(|(_, metric)| match &metric.data {
-            Some(Data::Sum(s)) => Some(
-                s.data_points
-                    .iter()
-                    .filter_map(|p| attr_str(&p.attributes, m::agent::REASON)),
-            ),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    let lost: BTreeMap<String, f64> = reasons
-        .into_iter()
-        .map(|reason| {
-            let n = latest_cumulative_sum(&metrics, |at| {
-                attr_str(at, m::agent::REASON).as_deref() == Some(reason.as_str())
-            });
-            (reason, n)
-        })
-        .filter(|(_, n)| *n > 0.0)
-        .collect();
-    let out = agent.stop().unwrap();
-    let mut problems = Vec::new();
-    if !lost.is_empty() {
-        problems.push(format!("sonde.agent.events.lost: {lost:?}"));
-    }
-    match out
-        .stderr
-        .iter()
-        .find(|l| l.contains("sonde: events received"))
-    {
-        Some(line) if line.contains(", lost 0 ") => {}
-        Some(line) => problems.push(format!("the agent says: {line}")),
-        None => problems.push("the agent printed no final event count".to_owned()),
-    }
-    problems
 }
 
 /// Every client in turn against nginx on side B; after each, Sonde's count of what nginx
@@ -325,156 +277,4 @@ fn root_http_clients_counted_as_nginx_logged_them() {
 fn root_http_clients_counted_as_nginx_logged_them_when_the_agent_parses_everything() {
     require_root();
     clients_against_access_log("hcp", 96, "http:\n  enabled: true\n  parse_per_second: 0\n");
-}
-
-/// Processes killed on drop.
-struct Kill(Vec<Child>);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// `query[TYPE] name from` lines in dnsmasq's log.
-fn dnsmasq_queries(log: &str, name: &str, qtype: &str) -> u64 {
-    let needle = format!("query[{qtype}] {name} from");
-    log.lines().filter(|l| l.contains(&needle)).count() as u64
-}
-
-/// glibc's resolver, as `getent ahosts` uses it: one socket, the A and AAAA questions sent
-/// together (sendmmsg), both answers awaited. Every question dnsmasq logged is one lookup
-/// in Sonde (a log record, and a count on `dns.lookup.duration`), and no more.
-#[test]
-#[ignore = "needs root: loads BPF"]
-fn root_getent_lookups_through_glibc_equal_dnsmasq_query_log() {
-    const NAME: &str = "svc.sonde.test";
-    const LOOKUPS: usize = 20;
-    require_root();
-    let started = Instant::now();
-    let receiver = Receiver::start().unwrap();
-    let pair = NetnsPair::create("gai", 97).unwrap();
-    let b = pair.addr(Side::B).to_string();
-    let b6 = pair.addr6(Side::B).to_string();
-    let dir = std::env::temp_dir().join(format!("sonde-gai-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let log = dir.join("dnsmasq.log");
-    let conf = dir.join("dnsmasq.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "no-resolv\nno-hosts\nbind-interfaces\nlisten-address={b}\nport=53\nlog-queries\n\
-             log-facility={}\ncache-size=0\nhost-record={NAME},{b},{b6}\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    // The client namespace resolves through dnsmasq (ip netns exec bind-mounts this file).
-    let etc = PathBuf::from("/etc/netns").join(&pair.a);
-    std::fs::create_dir_all(&etc).unwrap();
-    std::fs::write(etc.join("resolv.conf"), format!("nameserver {b}\n")).unwrap();
-
-    let (agent, config) =
-        Agent::start_exporting_to(&receiver, "gai", "http:\n  enabled: false\n").unwrap();
-    let dnsmasq = pair
-        .command(
-            Side::B,
-            "dnsmasq",
-            &[
-                "--keep-in-foreground",
-                &format!("--conf-file={}", conf.display()),
-            ],
-        )
-        .spawn()
-        .unwrap();
-    let _procs = Kill(vec![dnsmasq]);
-    // Ready once it answers (a question about another name).
-    let server = format!("@{b}");
-    let ready = (0..50).any(|_| {
-        let out = pair
-            .output(
-                Side::A,
-                "dig",
-                &[&server, "+time=1", "+tries=1", "ready.sonde.test", "A"],
-            )
-            .unwrap();
-        let answered = String::from_utf8_lossy(&out.stdout).contains("status:");
-        if !answered {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        answered
-    });
-    assert!(ready, "dnsmasq did not answer");
-
-    for _ in 0..LOOKUPS {
-        let out = run(&pair, "getent", &["ahosts", NAME]);
-        assert!(
-            out.contains(&b) && out.contains(&b6),
-            "getent ahosts {NAME}: {out}"
-        );
-    }
-
-    let of_name = |at: &[KeyValue], qtype: &str| {
-        attr_str(at, a::DNS_QUESTION_NAME).as_deref() == Some(NAME)
-            && attr_str(at, a::DNS_QUESTION_TYPE).as_deref() == Some(qtype)
-    };
-    let records = |rx: &Receiver, qtype: &str| -> Vec<String> {
-        rx.log_records()
-            .into_iter()
-            .filter(|(_, l)| {
-                l.event_name == sonde_semconv::event::DNS_LOOKUP && of_name(&l.attributes, qtype)
-            })
-            .map(|(res, _)| {
-                attr_str(&res.attributes, r::PROCESS_EXECUTABLE_NAME).unwrap_or_default()
-            })
-            .collect()
-    };
-    let counted = |rx: &Receiver, qtype: &str| {
-        latest_histogram_count(&rx.metrics_named(m::DNS_LOOKUP_DURATION.name), |at| {
-            of_name(at, qtype)
-        })
-    };
-    let logged =
-        |qtype: &str| dnsmasq_queries(&std::fs::read_to_string(&log).unwrap(), NAME, qtype);
-    let equal = receiver.wait_until(Duration::from_secs(15), |rx| {
-        ["A", "AAAA"].iter().all(|q| {
-            let n = logged(q);
-            records(rx, q).len() as u64 == n && counted(rx, q) == n
-        })
-    });
-    let mut report = Vec::new();
-    for q in ["A", "AAAA"] {
-        let recs = records(&receiver, q);
-        let mut by_exe: BTreeMap<String, usize> = BTreeMap::new();
-        for exe in &recs {
-            *by_exe.entry(exe.clone()).or_default() += 1;
-        }
-        report.push(format!(
-            "{NAME} {q}: dnsmasq logged {}, Sonde {} log records (by executable {by_exe:?}), \
-             {} on {}",
-            logged(q),
-            recs.len(),
-            counted(&receiver, q),
-            m::DNS_LOOKUP_DURATION.name
-        ));
-    }
-    let lost = stop_and_count_lost(agent, &receiver);
-    eprintln!(
-        "[test] took {:?}:\n{}",
-        started.elapsed(),
-        report.join("\n")
-    );
-    assert!(logged("A") >= LOOKUPS as u64, "{}", report.join("\n"));
-    assert!(
-        equal && lost.is_empty(),
-        "\n{}\n{}",
-        report.join("\n"),
-        lost.join("\n")
-    );
-    let _ = std::fs::remove_file(config);
-    let _ = std::fs::remove_dir_all(&etc);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -18,6 +18,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use sonde_integration_tests::agent::stop_and_count_lost;
 use sonde_integration_tests::nginx::{by_status, http_counts_by_status, Nginx};
 use sonde_integration_tests::otlp::{
     attr_bool, attr_int, attr_str, latest_cumulative_sum, latest_histogram_count,
@@ -291,49 +292,6 @@ fn client_series(rx: &Receiver, port: u16) -> BTreeMap<(String, String, i64), u6
             ((svc, addr, status), n)
         })
         .collect()
-}
-
-/// What the agent lost by its own account: its exported `sonde.agent.events.lost` by
-/// reason, and its final line once stopped.
-fn stop_and_count_lost(agent: Agent, rx: &Receiver) -> Vec<String> {
-    let metrics = rx.metrics_named(m::agent::EVENTS_LOST.name);
-    let reasons: BTreeSet<String> = metrics
-        .iter()
-        .filter_map(|(_, metric)| match &metric.data {
-            Some(Data::Sum(s)) => Some(
-                s.data_points
-                    .iter()
-                    .filter_map(|p| attr_str(&p.attributes, m::agent::REASON)),
-            ),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    let lost: BTreeMap<String, f64> = reasons
-        .into_iter()
-        .map(|reason| {
-            let n = latest_cumulative_sum(&metrics, |at| {
-                attr_str(at, m::agent::REASON).as_deref() == Some(reason.as_str())
-            });
-            (reason, n)
-        })
-        .filter(|(_, n)| *n > 0.0)
-        .collect();
-    let out = agent.stop().unwrap();
-    let mut problems = Vec::new();
-    if !lost.is_empty() {
-        problems.push(format!("sonde.agent.events.lost: {lost:?}"));
-    }
-    match out
-        .stderr
-        .iter()
-        .find(|l| l.contains("sonde: events received"))
-    {
-        Some(line) if line.contains(", lost 0 ") => {}
-        Some(line) => problems.push(format!("the agent says: {line}")),
-        None => problems.push("the agent printed no final event count".to_owned()),
-    }
-    problems
 }
 
 /// Servers started before the agent: nginx (two workers), a python server and a python
