@@ -75,6 +75,11 @@ struct {
 struct sonde_conn_event _conn_event = {};
 struct sonde_proc_event _proc_event = {};
 struct sonde_listener_rec _listener_rec = {};
+/* And the values of the enums it shares with user space (events.h). */
+enum sonde_event_kind _event_kind = 0;
+enum sonde_direction _direction = 0;
+enum sonde_conn_flags _conn_flags = 0;
+enum sonde_drop _drop = 0;
 
 static __always_inline void count_drop(__u32 which)
 {

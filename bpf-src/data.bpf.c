@@ -265,6 +265,11 @@ struct sonde_data_event _data_event = {};
 struct sonde_http_event _http_event = {};
 struct sonde_http_key _http_key = {};
 struct sonde_http_hist _http_hist = {};
+/* And the values of the enums it shares with user space (events.h). */
+enum sonde_data_flags _data_flags = 0;
+enum sonde_data_drop _data_drop = 0;
+enum sonde_http_role _http_role = 0;
+enum sonde_http_method _http_method = 0;
 
 static __always_inline void count(__u32 which)
 {
@@ -769,8 +774,10 @@ static __always_inline void http_end(struct sock *sk, struct http_conn *c, __u64
 	if (h->exemplars & (1U << b))
 		return;
 	ev = bpf_ringbuf_reserve(&data_events, sizeof(*ev), 0);
-	if (!ev)
+	if (!ev) {
+		count(SONDE_DATA_DROP_EXEMPLAR_RINGBUF_FULL);
 		return;
+	}
 	ev->kind = SONDE_EV_HTTP;
 	ev->line_len = c->line_len < SONDE_HTTP_LINE ? c->line_len : SONDE_HTTP_LINE;
 	ev->_pad = 0;

@@ -41,6 +41,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Make the skeleton generate the Rust type of the record. */
 struct sonde_dns_event _dns_event = {};
+/* And the values of the enums it shares with user space (events.h). */
+enum sonde_dns_flags _dns_flags = 0;
+enum sonde_dns_drop _dns_drop = 0;
 
 /* ---- on packets ------------------------------------------------------------------------ */
 

@@ -2,7 +2,10 @@
 /*
  * The kernel/user contract: every record the BPF programs put in a ring buffer, every
  * counter they keep, and the limits both sides agree on. Rust reads these through the
- * skeleton's generated types (collector/src/bpf/), with size assertions.
+ * skeleton's generated types (collector/src/bpf/types.rs), with size assertions: records
+ * through a global of their type in the object that sends them, and every enum here
+ * through a global of its type too (`_kinds` and the like), so that its values reach
+ * Rust as the skeleton's constants, not as copies.
  */
 #ifndef SONDE_EVENTS_H
 #define SONDE_EVENTS_H
@@ -170,21 +173,21 @@ enum sonde_data_flags {
 
 enum sonde_data_drop {
 	SONDE_DATA_DROP_RINGBUF_FULL = 0,
-	SONDE_DATA_DROP_ARGS_MAP_FULL = 1, /* syscall arguments could not be kept until exit */
-	SONDE_DATA_DROP_NO_COOKIE = 2,	   /* unused: a socket without a cookie gets one */
-	SONDE_DATA_DROP_READ_FAILED = 3,   /* a followed connection's bytes could not be read */
-	SONDE_DATA_DROP_NO_STORAGE = 4,	   /* no socket storage for a new HTTP connection */
-	SONDE_DATA_DROP_SERIES_FULL = 5,   /* an exchange timed in the kernel found no series slot */
-	SONDE_DATA_DROP_NETNS_FULL = 6,	   /* a network namespace the sweep by namespace cannot
+	SONDE_DATA_DROP_EXEMPLAR_RINGBUF_FULL = 1, /* an exchange the kernel counted whose exemplar
+						      record found no room (its count stands) */
+	SONDE_DATA_DROP_READ_FAILED = 2,   /* a followed connection's bytes could not be read */
+	SONDE_DATA_DROP_NO_STORAGE = 3,	   /* no socket storage for a new HTTP connection */
+	SONDE_DATA_DROP_SERIES_FULL = 4,   /* an exchange timed in the kernel found no series slot */
+	SONDE_DATA_DROP_NETNS_FULL = 5,	   /* a network namespace the sweep by namespace cannot
 					      visit: its idle connections are counted late */
-	SONDE_DATA_DROP_FLUSH_BUSY = 7,	   /* exchanges a flush could not take its turn for */
-	SONDE_DATA_DROP_PIPELINED = 8,	   /* a request that came while the kernel timed another
+	SONDE_DATA_DROP_FLUSH_BUSY = 6,	   /* exchanges a flush could not take its turn for */
+	SONDE_DATA_DROP_PIPELINED = 7,	   /* a request that came while the kernel timed another
 					      (the connection is handed to the agent) */
-	SONDE_DATA_DROP_UNPARSED = 9,	   /* an exchange whose response did not start with a
+	SONDE_DATA_DROP_UNPARSED = 8,	   /* an exchange whose response did not start with a
 					      status line the kernel could read: not counted */
-	SONDE_DATA_HANDED_PIPELINED = 10,  /* not a loss: connections handed to the agent's
+	SONDE_DATA_HANDED_PIPELINED = 9,   /* not a loss: connections handed to the agent's
 					      parser because they pipeline */
-	SONDE_DATA_DROP_MAX = 11,
+	SONDE_DATA_DROP_MAX = 10,
 };
 
 /* SONDE_EV_DATA: a header and `captured` bytes (the record is only as long as that). */

@@ -78,11 +78,20 @@ pub enum LostReason {
     /// A request dropped because 64 were already waiting for their responses on its
     /// connection.
     HttpPipelineOverflow,
+    /// An exchange the kernel counted whose exemplar record found no room in the data ring
+    /// buffer: its count stands, its bucket has no exemplar span this interval.
+    KernelHttpExemplarRingbufFull,
+    /// A DNS message behind IPv6 extension headers, or an IPv4 fragment after the first
+    /// (`dns.capture: packets`): not followed.
+    KernelDnsUnparsedL3,
+    /// A DNS message whose bytes could not be copied (from the packet or the caller's
+    /// buffer).
+    KernelDnsLoadFailed,
 }
 
 impl LostReason {
     /// Every reason, in index order.
-    pub const ALL: [LostReason; 23] = [
+    pub const ALL: [LostReason; 26] = [
         LostReason::KernelRingbufFull,
         LostReason::KernelConnMapFull,
         LostReason::KernelListenMapFull,
@@ -106,6 +115,9 @@ impl LostReason {
         LostReason::HttpHeadLost,
         LostReason::HttpUnmatchedResponse,
         LostReason::HttpPipelineOverflow,
+        LostReason::KernelHttpExemplarRingbufFull,
+        LostReason::KernelDnsUnparsedL3,
+        LostReason::KernelDnsLoadFailed,
     ];
 
     /// The value of the `sonde.reason` attribute.
@@ -134,6 +146,9 @@ impl LostReason {
             LostReason::HttpHeadLost => "http_head_lost",
             LostReason::HttpUnmatchedResponse => "http_unmatched_response",
             LostReason::HttpPipelineOverflow => "http_pipeline_overflow",
+            LostReason::KernelHttpExemplarRingbufFull => "kernel_http_exemplar_ringbuf_full",
+            LostReason::KernelDnsUnparsedL3 => "kernel_dns_unparsed_l3",
+            LostReason::KernelDnsLoadFailed => "kernel_dns_load_failed",
         }
     }
 }

@@ -15,11 +15,7 @@ pub(super) const ECONNRESET: u32 = 104;
 pub(super) const EHOSTUNREACH: u32 = 113;
 pub(super) const ENETUNREACH: u32 = 101;
 
-// enum sonde_conn_flags
-pub(super) const F_ESTABLISHED: u16 = 1 << 0;
-pub(super) const F_RST_SENT: u16 = 1 << 1;
-pub(super) const F_RST_RECEIVED: u16 = 1 << 2;
-pub(super) const F_OWNER_LISTENER: u16 = 1 << 4;
+pub(super) use crate::bpf::types::{F_ESTABLISHED, F_OWNER_LISTENER, F_RST_RECEIVED, F_RST_SENT};
 
 /// Who opened the connection, seen from the owning process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,7 +169,7 @@ pub(super) fn decode(raw: &sonde_conn_event, clock: &Clock) -> Result<ConnRecord
         AF_INET6 => (ip6(&raw.laddr, raw.lport), ip6(&raw.raddr, raw.rport)),
         other => return Err(DecodeError::Family(other)),
     };
-    let direction = if raw.direction == 2 {
+    let direction = if raw.direction == crate::bpf::types::DIR_SERVER {
         Direction::Server
     } else {
         Direction::Client

@@ -5,18 +5,52 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 
 use super::{unix_nanos_now, Pipeline};
 use crate::bpf::types::{
-    DATA_DROP_FLUSH_BUSY, DATA_DROP_NETNS_FULL, DATA_DROP_NO_STORAGE, DATA_DROP_PIPELINED,
-    DATA_DROP_READ_FAILED, DATA_DROP_RINGBUF_FULL, DATA_DROP_SERIES_FULL, DATA_DROP_UNPARSED,
-    DATA_HANDED_PIPELINED,
+    DATA_DROP_EXEMPLAR_RINGBUF_FULL, DATA_DROP_FLUSH_BUSY, DATA_DROP_NETNS_FULL,
+    DATA_DROP_NO_STORAGE, DATA_DROP_PIPELINED, DATA_DROP_READ_FAILED, DATA_DROP_RINGBUF_FULL,
+    DATA_DROP_SERIES_FULL, DATA_DROP_UNPARSED, DATA_HANDED_PIPELINED,
 };
 use crate::bpf::types::{
-    DNS_DROP_NO_BUFFER, DNS_DROP_NO_STORAGE, DNS_DROP_RINGBUF_FULL, DNS_DROP_TRUNCATED,
+    DNS_DROP_LOAD_FAILED, DNS_DROP_NO_BUFFER, DNS_DROP_NO_STORAGE, DNS_DROP_RINGBUF_FULL,
+    DNS_DROP_TRUNCATED, DNS_DROP_UNPARSED_L3,
 };
 use crate::bpf::types::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL};
 use crate::console;
 use crate::signals::agent;
 use crate::signals::metric_set::data_points;
 use crate::telemetry::{HandOver, LostReason};
+
+/// conn.bpf.c's `drops` (`enum sonde_drop`): the loss each counter is.
+const CONN_LOSSES: &[(LostReason, u32)] = &[
+    (LostReason::KernelRingbufFull, DROP_RINGBUF_FULL),
+    (LostReason::KernelConnMapFull, DROP_CONN_MAP_FULL),
+    (LostReason::KernelListenMapFull, DROP_LISTEN_MAP_FULL),
+];
+
+/// dns.bpf.c's `dns_drops` (`enum sonde_dns_drop`): the loss each counter is.
+const DNS_LOSSES: &[(LostReason, u32)] = &[
+    (LostReason::KernelDnsRingbufFull, DNS_DROP_RINGBUF_FULL),
+    (LostReason::DnsTruncated, DNS_DROP_TRUNCATED),
+    (LostReason::KernelDnsUnparsedL3, DNS_DROP_UNPARSED_L3),
+    (LostReason::KernelDnsLoadFailed, DNS_DROP_LOAD_FAILED),
+    (LostReason::DnsUnseen, DNS_DROP_NO_BUFFER),
+    (LostReason::KernelDnsStorageFull, DNS_DROP_NO_STORAGE),
+];
+
+/// data.bpf.c's `data_drops` (`enum sonde_data_drop`): the loss each counter is.
+const DATA_LOSSES: &[(LostReason, u32)] = &[
+    (LostReason::KernelDataRingbufFull, DATA_DROP_RINGBUF_FULL),
+    (
+        LostReason::KernelHttpExemplarRingbufFull,
+        DATA_DROP_EXEMPLAR_RINGBUF_FULL,
+    ),
+    (LostReason::DataReadFailed, DATA_DROP_READ_FAILED),
+    (LostReason::KernelHttpSeriesFull, DATA_DROP_SERIES_FULL),
+    (LostReason::KernelHttpStorageFull, DATA_DROP_NO_STORAGE),
+    (LostReason::KernelHttpNetnsFull, DATA_DROP_NETNS_FULL),
+    (LostReason::KernelHttpFlushBusy, DATA_DROP_FLUSH_BUSY),
+    (LostReason::KernelHttpPipelined, DATA_DROP_PIPELINED),
+    (LostReason::KernelHttpUnparsed, DATA_DROP_UNPARSED),
+];
 
 impl Pipeline {
     /// Reads the counters the kernel keeps into the agent's telemetry.
@@ -30,43 +64,16 @@ impl Pipeline {
             }
         };
         if let Some(k) = &self.kernel {
-            set(
-                &k.read(),
-                &[
-                    (LostReason::KernelRingbufFull, DROP_RINGBUF_FULL),
-                    (LostReason::KernelConnMapFull, DROP_CONN_MAP_FULL),
-                    (LostReason::KernelListenMapFull, DROP_LISTEN_MAP_FULL),
-                ],
-            );
+            set(&k.read(), CONN_LOSSES);
             t.set_tracked_connections(k.tracked_connections());
         }
         if let Some(k) = &self.dns_kernel {
-            set(
-                &k.read(),
-                &[
-                    (LostReason::KernelDnsRingbufFull, DNS_DROP_RINGBUF_FULL),
-                    (LostReason::DnsTruncated, DNS_DROP_TRUNCATED),
-                    (LostReason::DnsUnseen, DNS_DROP_NO_BUFFER),
-                    (LostReason::KernelDnsStorageFull, DNS_DROP_NO_STORAGE),
-                ],
-            );
+            set(&k.read(), DNS_LOSSES);
         }
         if let Some(k) = &self.data_kernel {
             let counts = k.read();
             t.set_http_handed_over(HandOver::Pipelined, counts[DATA_HANDED_PIPELINED as usize]);
-            set(
-                &counts,
-                &[
-                    (LostReason::KernelDataRingbufFull, DATA_DROP_RINGBUF_FULL),
-                    (LostReason::DataReadFailed, DATA_DROP_READ_FAILED),
-                    (LostReason::KernelHttpSeriesFull, DATA_DROP_SERIES_FULL),
-                    (LostReason::KernelHttpStorageFull, DATA_DROP_NO_STORAGE),
-                    (LostReason::KernelHttpNetnsFull, DATA_DROP_NETNS_FULL),
-                    (LostReason::KernelHttpFlushBusy, DATA_DROP_FLUSH_BUSY),
-                    (LostReason::KernelHttpPipelined, DATA_DROP_PIPELINED),
-                    (LostReason::KernelHttpUnparsed, DATA_DROP_UNPARSED),
-                ],
-            );
+            set(&counts, DATA_LOSSES);
         }
         let stats = self.dns.stats();
         self.telemetry
@@ -140,5 +147,41 @@ impl Pipeline {
             let left_out = p.publish(&resource_metrics);
             self.telemetry.set_prometheus_left_out(left_out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CONN_LOSSES, DATA_LOSSES, DNS_LOSSES};
+    use crate::bpf::types::{
+        DATA_DROP_MAX, DATA_HANDED_PIPELINED, DNS_DROP_MAX, DNS_DROP_SERVER_SIDE, DROP_MAX,
+    };
+    use crate::telemetry::LostReason;
+
+    /// dns.bpf.c's counters that are not losses: a local DNS server's own side of a lookup,
+    /// skipped on purpose (the client's side is the lookup).
+    const DNS_NOT_LOST: &[u32] = &[DNS_DROP_SERVER_SIDE];
+
+    /// data.bpf.c's counters that are not losses: connections handed to the agent's parser
+    /// (exported as `sonde.agent.http.handed_over`).
+    const DATA_NOT_LOST: &[u32] = &[DATA_HANDED_PIPELINED];
+
+    /// Every counter a kernel part keeps is exported once: as a loss, or named here as
+    /// not one.
+    fn every_counter_once(losses: &[(LostReason, u32)], not_lost: &[u32], max: u32) {
+        let mut seen: Vec<u32> = losses.iter().map(|(_, i)| *i).collect();
+        seen.extend_from_slice(not_lost);
+        seen.sort_unstable();
+        assert_eq!(seen, (0..max).collect::<Vec<_>>());
+        let mut reasons: Vec<&str> = losses.iter().map(|(r, _)| r.as_str()).collect();
+        reasons.dedup();
+        assert_eq!(reasons.len(), losses.len(), "one reason per counter");
+    }
+
+    #[test]
+    fn every_kernel_counter_is_exported() {
+        every_counter_once(CONN_LOSSES, &[], DROP_MAX);
+        every_counter_once(DNS_LOSSES, DNS_NOT_LOST, DNS_DROP_MAX);
+        every_counter_once(DATA_LOSSES, DATA_NOT_LOST, DATA_DROP_MAX);
     }
 }
