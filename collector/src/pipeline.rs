@@ -325,9 +325,8 @@ impl Pipeline {
         if flow.conn.direction == Direction::Client {
             // The name as it was when the connection opened: a lookup's answer is held for
             // its TTL (at least 5 s), and a connection that outlives it (a bulk transfer,
-            // a pool's connection) keeps the name it was opened to, in every report. (At
-            // the close, one slow transfer's series split between the name and the bare
-            // address: the dashboards test's flake.)
+            // a pool's connection) keeps the name it was opened to, in every report, and
+            // its series does not split between the name and the bare address.
             flow.server_name = self
                 .names
                 .name_for(

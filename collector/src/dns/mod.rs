@@ -1,8 +1,10 @@
 //! DNS correlation: captured DNS packets become lookups, and answered lookups teach an
 //! IP → name cache.
 //!
-//! The kernel (cgroup_skb) hands user space one [`DnsPacket`] per DNS packet it sees, in
-//! either direction, over UDP or TCP. [`DnsTracker`] keeps the client's view: a query
+//! The kernel hands user space one [`DnsPacket`] per DNS message it sees on a watched
+//! port, in either direction, over UDP or TCP: from the socket layer's send and receive
+//! tracepoints (`dns.capture: sockets`, the default where the kernel has them) or from
+//! cgroup_skb programs on every packet (`packets`). [`DnsTracker`] keeps the client's view: a query
 //! leaving a local socket is matched with the response arriving for it, by transaction id,
 //! client address, resolver address and transport, and the pair becomes a [`Lookup`]; a
 //! query with no response within the timeout becomes a [`Lookup`] with

@@ -1,8 +1,9 @@
 //! Flows → OTLP: log records, spans and metrics, as opentelemetry-proto messages.
 //!
 //! Sonde builds the OTLP messages itself instead of going through the OpenTelemetry SDK:
-//! spans carry kernel timestamps and ids chosen here (later: the caller's `traceparent`),
-//! and histogram points will carry exemplars — neither of which the Rust SDK can express.
+//! spans carry kernel timestamps and ids chosen here or continued from the caller's
+//! `traceparent`, and histogram points carry exemplars — neither of which the Rust SDK
+//! can express.
 
 pub mod agent;
 pub mod batch;
