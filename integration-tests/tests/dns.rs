@@ -94,6 +94,20 @@ fn exe(res: &Resource) -> String {
     attr_str(&res.attributes, r::PROCESS_EXECUTABLE_NAME).unwrap_or_default()
 }
 
+/// dnsmasq on side B with the configuration file `conf`, in the foreground.
+fn dnsmasq(pair: &NetnsPair, conf: &std::path::Path) -> Child {
+    pair.command(
+        Side::B,
+        "dnsmasq",
+        &[
+            "--keep-in-foreground",
+            &format!("--conf-file={}", conf.display()),
+        ],
+    )
+    .spawn()
+    .unwrap()
+}
+
 /// `query[TYPE] name from` lines in dnsmasq's log.
 fn dnsmasq_queries(log: &str, name: &str, qtype: &str) -> usize {
     let needle = format!("query[{qtype}] {name} from");
@@ -168,17 +182,7 @@ fn lookups_errors_latency_and_names_on_flows(capture: &str, http: bool, netns: &
     );
     let mut upstream = upstream.stdout(Stdio::piped()).spawn().unwrap();
     wait_listening(&mut upstream);
-    let dnsmasq = pair
-        .command(
-            Side::B,
-            "dnsmasq",
-            &[
-                "--keep-in-foreground",
-                &format!("--conf-file={}", conf.display()),
-            ],
-        )
-        .spawn()
-        .unwrap();
+    let dnsmasq = dnsmasq(&pair, &conf);
     let _procs = Kill(vec![upstream, dnsmasq]);
     std::thread::sleep(Duration::from_millis(500));
 
@@ -531,17 +535,7 @@ fn root_getent_lookups_through_glibc_equal_dnsmasq_query_log() {
 
     let (agent, config) =
         Agent::start_exporting_to(&receiver, "gai", "http:\n  enabled: false\n").unwrap();
-    let dnsmasq = pair
-        .command(
-            Side::B,
-            "dnsmasq",
-            &[
-                "--keep-in-foreground",
-                &format!("--conf-file={}", conf.display()),
-            ],
-        )
-        .spawn()
-        .unwrap();
+    let dnsmasq = dnsmasq(&pair, &conf);
     let _procs = Kill(vec![dnsmasq]);
     // Ready once it answers (a question about another name).
     let server = format!("@{b}");
