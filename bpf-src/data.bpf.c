@@ -458,7 +458,8 @@ __noinline int sonde_second_request(__u64 buf, __u32 avail)
 }
 
 /* sonde_second_request on the `len` bytes already read into the record scratch (every
- * exchange followed byte by byte: http.parse_per_second 0). */
+ * exchange followed byte by byte: http.parse_per_second 0); -1 when they do not start a
+ * request (a response, a body), which says nothing of the connection's requests. */
 __noinline int sonde_scratch_pipelines(__u32 len)
 {
 	struct sonde_data_event *e;
@@ -466,9 +467,9 @@ __noinline int sonde_scratch_pipelines(__u32 len)
 
 	e = bpf_map_lookup_elem(&data_scratch, &zero);
 	if (!e || len < SONDE_PEEK_BYTES || len > SONDE_DATA_MAX)
-		return 0;
+		return -1;
 	if (!looks_http(e->data) || !request_method(e->data))
-		return 0;
+		return -1;
 	return heads_after_first(e, len);
 }
 
@@ -1094,9 +1095,11 @@ static __always_inline int on_data(struct sock *sk, struct http_conn *c, int ret
 		/* Every exchange is the agent's: whether a connection pipelines is looked for
 		 * here, in the bytes just read, for the agent's parser to have all its heads. */
 		if (!parse_per_cpu && !c->handed && avail > c->single_len) {
-			if (sonde_scratch_pipelines(n))
+			int pipelines = sonde_scratch_pipelines(n);
+
+			if (pipelines > 0)
 				hand_over(c);
-			else
+			else if (!pipelines)
 				c->single_len = avail < 0xffff ? avail : 0xffff;
 		}
 	}
