@@ -2,7 +2,7 @@
 /*
  * The kernel/user contract: every record the BPF programs put in a ring buffer, every
  * counter they keep, and the limits both sides agree on. Rust reads these through the
- * skeleton's generated types (collector/src/bpf/types.rs), with size assertions: records
+ * skeleton's generated types (collector/src/kernel/contract.rs), with size assertions: records
  * through a global of their type in the object that sends them, and every enum here
  * through a global of its type too (`_kinds` and the like), so that its values reach
  * Rust as the skeleton's constants, not as copies.

@@ -10,8 +10,9 @@ use std::hint::black_box;
 use std::net::Ipv6Addr;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sonde::bpf::types::{self, sonde_conn_event, sonde_data_event, sonde_dns_event};
-use sonde::decode::{decode, Clock, KernelEvent};
+use sonde::decode::Clock;
+use sonde::kernel::contract::{self as types, sonde_conn_event, sonde_data_event, sonde_dns_event};
+use sonde::protocols::{decode, KernelEvent};
 
 /// A curl request as captured on the wire (the data record's payload).
 const REQUEST: &[u8] = include_bytes!("../testdata/http1/req_real_curl_get.bin");

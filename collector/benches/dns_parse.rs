@@ -9,7 +9,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sonde::protocol::dns;
+use sonde::protocols::dns::wire as dns;
 
 /// (case, message): a typical query, an A answer, a two-CNAME chain ending in an A.
 const CASES: [(&str, &[u8]); 3] = [

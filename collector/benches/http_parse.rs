@@ -11,8 +11,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sonde::http::{HttpSegment, HttpTracker};
-use sonde::protocol::http1;
+use sonde::protocols::http::wire as http1;
+use sonde::protocols::http::{HttpSegment, HttpTracker};
 
 const REQUEST: &[u8] = include_bytes!("../testdata/http1/req_real_curl_get.bin");
 const TRACED: &[u8] = include_bytes!("../testdata/http1/req_real_traceparent.bin");
@@ -111,7 +111,7 @@ fn track(c: &mut Criterion) {
 /// `http.route` of one served path: 20 templates, the match near the end, then the
 /// heuristic for a path no template names.
 fn route(c: &mut Criterion) {
-    use sonde::http::route::{RouteRules, Router, Template};
+    use sonde::protocols::http::route::{RouteRules, Router, Template};
     let mut texts: Vec<String> = (0..19)
         .map(|i| format!("/api/v1/resource{i}/{{id}}"))
         .collect();

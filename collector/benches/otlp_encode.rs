@@ -20,10 +20,12 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
-use sonde::correlate::{Counters, Report};
-use sonde::decode::{CloseReason, ConnRecord, Direction, Owner};
-use sonde::process::ProcessInfo;
-use sonde::signals::{Batch, Flow, HostInfo, LogBatch, TcpMetrics};
+use sonde::decode::Owner;
+use sonde::enrich::process::ProcessInfo;
+use sonde::protocols::tcp::{CloseReason, ConnRecord, Direction};
+use sonde::protocols::tcp::{Counters, Report};
+use sonde::protocols::tcp::{Flow, TcpMetrics};
+use sonde::signals::{Batch, HostInfo, LogBatch};
 
 const T0: u64 = 1_763_800_000_000_000_000;
 /// Items per request: the default `batch.max_items`.

@@ -1,75 +1,20 @@
-//! The embedded default: a live, readable stream of flows on the terminal.
+//! The embedded default: a live, readable stream of flows on the terminal. What every
+//! line shares is here (the header, time, sizes, durations, losses); each protocol
+//! formats its own line.
 
 use std::io::Write;
 
-use crate::decode::Direction;
-use crate::signals::dns::DnsLookup;
-use crate::signals::http::HttpExchange;
-use crate::signals::Flow;
 use crate::telemetry::{LostReason, Snapshot};
 
 /// The header printed once before the stream.
 pub const HEADER: &str = "TIME(UTC)     PROCESS[PID]            DIR LOCAL                  PEER                   END          SENT     RECV   SEGS OUT/IN RETR     SRTT  DURATION";
 
-/// One line per flow.
-pub fn format_flow(flow: &Flow) -> String {
-    let c = &flow.conn;
-    let who = format!("{}[{}]", flow.process.exe_name, c.owner.pid);
-    let dir = match c.direction {
-        Direction::Client => "->",
-        Direction::Server => "<-",
-    };
-    format!(
-        "{} {:<23} {:<3} {:<22} {:<22} {:<12} {:>8} {:>8} {:>6}/{:<5} {:>4} {:>8} {:>9}",
-        clock_time(c.end_unix_nanos),
-        truncate(&who, 23),
-        dir,
-        c.local.to_string(),
-        match &flow.server_name {
-            Some(name) => truncate(&format!("{name}:{}", c.remote.port()), 22),
-            None => c.remote.to_string(),
-        },
-        flow.state(),
-        human_bytes(c.bytes_sent),
-        human_bytes(c.bytes_received),
-        c.segs_out,
-        c.segs_in,
-        c.retransmits,
-        human_micros(u64::from(c.srtt_us)),
-        human_micros(c.duration_nanos() / 1000),
-    )
-}
-
-/// One line per DNS lookup, in the same stream.
-pub fn format_dns(d: &DnsLookup) -> String {
-    format!(
-        "{} DNS {}",
-        clock_time(d.lookup.end_unix_nanos),
-        d.summary()
-    )
-}
-
-/// Prints an HTTP exchange line.
-pub fn print_http(h: &HttpExchange) {
+/// Prints one line of the stream (each protocol formats its own: `console_line()` of a
+/// flow, a lookup, an exchange); a closed stdout (`sonde | head`) is not an error worth
+/// dying for.
+pub fn print(line: &str) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "{} HTTP {}",
-        clock_time(h.exchange.end_unix_nanos),
-        h.summary()
-    );
-}
-
-/// Prints a DNS line.
-pub fn print_dns(d: &DnsLookup) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", format_dns(d));
-}
-
-/// Prints a flow line; a closed stdout (`sonde | head`) is not an error worth dying for.
-pub fn print_flow(flow: &Flow) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", format_flow(flow));
+    let _ = writeln!(out, "{line}");
 }
 
 /// A summary of losses, when there were any since the last one.
@@ -84,7 +29,7 @@ pub fn loss_line(now: &Snapshot, before: &Snapshot) -> Option<String> {
     (!lost.is_empty()).then(|| format!("sonde: LOST events since last report: {}", lost.join(" ")))
 }
 
-fn clock_time(unix_nanos: u64) -> String {
+pub fn clock_time(unix_nanos: u64) -> String {
     let secs = unix_nanos / 1_000_000_000;
     let millis = (unix_nanos / 1_000_000) % 1000;
     let day = secs % 86_400;
@@ -97,7 +42,7 @@ fn clock_time(unix_nanos: u64) -> String {
     )
 }
 
-fn truncate(s: &str, max: usize) -> String {
+pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_owned()
     } else {

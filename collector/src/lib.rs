@@ -1,22 +1,28 @@
 //! Sonde: watches a Linux host from the kernel with eBPF and turns what it sees into OTLP.
 //!
-//! The flow is one-way: kernel hook → ring buffer ([`bpf`]) → decode ([`decode`]) →
-//! correlate with the owning process ([`process`]) → aggregate and assemble ([`signals`]) →
-//! export ([`export`]). Each stage owns its data; nothing looks back.
+//! Data flows one way through named stages, and a lower stage never imports a higher one
+//! (`.ci/layers.py` checks it):
+//!
+//! | stage | module | what it does |
+//! |---|---|---|
+//! | foundation | [`telemetry`], [`config`], [`console`] | the agent's own counters; settings; terminal formatting |
+//! | kernel | [`kernel`] | the kernel/user contract, preflight, loading helpers, reading the rings |
+//! | decode | [`decode`] | what every record's decoder shares (clock, owner, addresses) |
+//! | enrich | [`enrich`] | who: process, container, the peer's DNS name |
+//! | signals | [`signals`] | OTLP building blocks: metric sets, batches, resources, encoders |
+//! | protocols | [`protocols`] | one home per protocol: probes, decoder, parser, tracker, signals |
+//! | export | [`export`] | OTLP/gRPC, OTLP/HTTP, the Prometheus endpoint |
+//! | pipeline | [`pipeline`] | the loop that dispatches events to the protocols and flushes |
 
-pub mod bpf;
 pub mod config;
 pub mod console;
-pub mod correlate;
 pub mod decode;
-pub mod dns;
+pub mod enrich;
 pub mod export;
 #[cfg(test)]
 mod golden;
-pub mod handoff;
-pub mod http;
+pub mod kernel;
 pub mod pipeline;
-pub mod process;
-pub mod protocol;
+pub mod protocols;
 pub mod signals;
 pub mod telemetry;

@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sonde::bpf::{
-    self, DataProbeOptions, DataProbes, DnsPath, DnsProbeOptions, DnsProbes, ProbeOptions, Probes,
-    RingReader, Sweep,
-};
 use sonde::config::{self, Config};
 use sonde::decode::Clock;
 use sonde::export::{prometheus, Exporters};
-use sonde::http::route::{RouteRules, Template};
+use sonde::kernel::{preflight, RingReader};
 use sonde::pipeline::{KernelCounters, Pipeline, PipelineSettings};
+use sonde::protocols::dns::{DnsPath, DnsProbeOptions, DnsProbes};
+use sonde::protocols::http::route::{RouteRules, Template};
+use sonde::protocols::http::{DataProbeOptions, DataProbes, Sweep};
+use sonde::protocols::tcp::{ProbeOptions, Probes};
 use sonde::signals::HostInfo;
 use sonde::telemetry::{Signal, Telemetry};
 
@@ -111,7 +111,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     let prometheus_addr = prometheus_listener
         .as_ref()
         .and_then(|l| l.local_addr().ok());
-    let pre = bpf::preflight::run()?;
+    let pre = preflight::run()?;
     for (fs, path) in &pre.mounted {
         eprintln!("sonde: {fs} was not mounted; mounted it at {path}");
     }
@@ -185,7 +185,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         ),
     }
     let telemetry = Arc::new(Telemetry::default());
-    let (tx, rx) = sonde::handoff::channel(cfg.pipeline.queue_size);
+    let (tx, rx) = sonde::kernel::handoff::channel(cfg.pipeline.queue_size);
     // The DNS ring first: a quiet reader drains the rings in this order after its poll
     // timeout, and a connection's close must not be reported before the answer that named
     // its peer (captured a moment earlier, waiting in the other ring) has been read.
@@ -197,7 +197,11 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     if let Some(d) = &data {
         rings.push(d.events_map()?);
     }
-    let reader = RingReader::start(rings, Clock::measure(), tx, Arc::clone(&telemetry))?;
+    let reader = {
+        let clock = Clock::measure();
+        let decode = move |record: &[u8]| sonde::protocols::decode(record, &clock);
+        RingReader::start(rings, decode, tx, Arc::clone(&telemetry))
+    }?;
     eprintln!(
         "sonde: probes attached ({} programs in {} ms{}{}); {}",
         probes.programs,

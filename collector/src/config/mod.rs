@@ -13,6 +13,7 @@ mod file;
 mod prometheus;
 mod render;
 mod resolve;
+pub mod route;
 mod secure;
 mod types;
 mod units;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::http::route::Template;
+use super::route::Template;
 use crate::telemetry::Signal;
 
 use super::env::{check_header, EnvSettings, EnvValue};

@@ -1,51 +1,32 @@
-//! Ring-buffer bytes → owned events; kernel monotonic time → wall clock.
+//! What every record's decoder shares: kernel monotonic time → wall clock ([`Clock`]), the
+//! owning task as the kernel saw it ([`Owner`]), addresses, and [`DecodeError`].
 //!
-//! Pure: a byte slice and a [`Clock`] in, a [`KernelEvent`] or a [`DecodeError`] out.
+//! Pure: each protocol's decoder (`protocols::*::decode`) takes a byte slice and a
+//! [`Clock`] and gives a typed record or a [`DecodeError`]; [`crate::protocols::decode`]
+//! picks the decoder by the record's kind byte.
 
-mod capture;
-mod conn;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-pub use capture::{http_key, DataSegment, DnsPacket};
-pub use conn::{classify, CloseReason, ConnRecord, Direction, Owner};
+/// `AF_INET`, as the kernel records it.
+pub const AF_INET: u8 = 2;
+/// `AF_INET6`, as the kernel records it.
+pub const AF_INET6: u8 = 10;
 
-use crate::bpf::types::{
-    self, sonde_conn_event, sonde_dns_event, sonde_http_event, sonde_proc_event,
-};
-use crate::http::kernel::KernelExchange;
-
-use conn::comm_to_string;
-
-/// A record from the kernel, owned.
-#[derive(Debug, Clone, PartialEq)]
-pub enum KernelEvent {
-    /// A tracked TCP connection closed.
-    ConnClose(Box<ConnRecord>),
-    /// A periodic report of a connection still open: counters are totals so far.
-    ConnUpdate(Box<ConnRecord>),
-    /// A process called execve: its cached identity is stale.
-    ProcExec {
-        /// The process.
-        pid: u32,
-        /// Its parent.
-        ppid: u32,
-        /// Its name after the exec (the new executable's base name, 15 bytes at most).
-        comm: String,
-    },
-    /// A process exited.
-    ProcExit {
-        /// The process.
-        pid: u32,
-        /// Its name at the exit (15 bytes at most): what names it once /proc no longer
-        /// can, for records still in flight.
-        comm: String,
-    },
-    /// A DNS message seen on a watched port.
-    DnsPacket(Box<DnsPacket>),
-    /// Bytes a data operation moved on an HTTP connection (not boxed: it is small, and
-    /// there are several per HTTP request).
-    Data(DataSegment),
-    /// An HTTP exchange the kernel timed and counted, to become an exemplar span.
-    HttpKernel(Box<KernelExchange>),
+/// The process that owned the socket, as the kernel saw it in process context.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Owner {
+    /// Process id (tgid); 0 when no owner was seen (listener opened before Sonde started).
+    pub pid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// Parent process id.
+    pub ppid: u32,
+    /// Cgroup v2 id.
+    pub cgroup_id: u64,
+    /// The kernel's 16-byte task name.
+    pub comm: String,
+    /// The owner is the listening process because accept() was not seen.
+    pub from_listener: bool,
 }
 
 /// Converts the kernel's CLOCK_MONOTONIC nanoseconds into wall-clock time.
@@ -87,7 +68,7 @@ impl Clock {
     }
 }
 
-fn clock_nanos(clock: libc::clockid_t) -> i128 {
+pub(crate) fn clock_nanos(clock: libc::clockid_t) -> i128 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -126,47 +107,8 @@ pub enum DecodeError {
     HttpRole(u8),
 }
 
-/// Decodes one ring-buffer record.
-pub fn decode(data: &[u8], clock: &Clock) -> Result<KernelEvent, DecodeError> {
-    let kind = *data.first().ok_or(DecodeError::Empty)?;
-    match kind {
-        types::EV_CONN_CLOSE => {
-            let raw: &sonde_conn_event = from_bytes(kind, data)?;
-            conn::decode(raw, clock).map(|r| KernelEvent::ConnClose(Box::new(r)))
-        }
-        types::EV_CONN_UPDATE => {
-            let raw: &sonde_conn_event = from_bytes(kind, data)?;
-            conn::decode(raw, clock).map(|r| KernelEvent::ConnUpdate(Box::new(r)))
-        }
-        types::EV_PROC_EXEC | types::EV_PROC_EXIT => {
-            let raw: &sonde_proc_event = from_bytes(kind, data)?;
-            Ok(if kind == types::EV_PROC_EXEC {
-                KernelEvent::ProcExec {
-                    pid: raw.pid,
-                    ppid: raw.ppid,
-                    comm: comm_to_string(&raw.comm),
-                }
-            } else {
-                KernelEvent::ProcExit {
-                    pid: raw.pid,
-                    comm: comm_to_string(&raw.comm),
-                }
-            })
-        }
-        types::EV_DATA => capture::decode_data(data, clock).map(KernelEvent::Data),
-        types::EV_HTTP => {
-            let raw: &sonde_http_event = from_bytes(kind, data)?;
-            capture::decode_http(raw, clock).map(|e| KernelEvent::HttpKernel(Box::new(e)))
-        }
-        types::EV_DNS_PACKET => {
-            let raw: &sonde_dns_event = from_bytes(kind, data)?;
-            capture::decode_dns(raw, clock).map(|p| KernelEvent::DnsPacket(Box::new(p)))
-        }
-        other => Err(DecodeError::UnknownKind(other)),
-    }
-}
-
-fn from_bytes<T: plain::Plain>(kind: u8, data: &[u8]) -> Result<&T, DecodeError> {
+/// The record `data` as the kernel laid it out, if it is long enough.
+pub fn from_bytes<T: plain::Plain>(kind: u8, data: &[u8]) -> Result<&T, DecodeError> {
     plain::from_bytes(data).map_err(|_| DecodeError::Truncated {
         kind,
         len: data.len(),
@@ -174,5 +116,28 @@ fn from_bytes<T: plain::Plain>(kind: u8, data: &[u8]) -> Result<&T, DecodeError>
     })
 }
 
-#[cfg(test)]
-mod tests;
+/// An IPv4 address as the kernel records it (the first 4 of 16 bytes).
+pub fn ip4(addr: &[u8; 16], port: u16) -> SocketAddr {
+    SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3])),
+        port,
+    )
+}
+
+/// An IPv6 address as the kernel records it.
+pub fn ip6(addr: &[u8; 16], port: u16) -> SocketAddr {
+    let v6 = Ipv6Addr::from(*addr);
+    // A dual-stack socket talking IPv4 reports a v4-mapped address: show it as IPv4.
+    let ip = v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4);
+    SocketAddr::new(ip, port)
+}
+
+/// The kernel's NUL-padded task name.
+pub fn comm_to_string(comm: &[i8; 16]) -> String {
+    let bytes: Vec<u8> = comm
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}

@@ -4,17 +4,17 @@
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 
 use super::{unix_nanos_now, Pipeline};
-use crate::bpf::types::{
+use crate::console;
+use crate::kernel::contract::{
     DATA_DROP_EXEMPLAR_RINGBUF_FULL, DATA_DROP_FLUSH_BUSY, DATA_DROP_NETNS_FULL,
     DATA_DROP_NO_STORAGE, DATA_DROP_PIPELINED, DATA_DROP_READ_FAILED, DATA_DROP_RINGBUF_FULL,
     DATA_DROP_SERIES_FULL, DATA_DROP_UNPARSED, DATA_HANDED_PIPELINED,
 };
-use crate::bpf::types::{
+use crate::kernel::contract::{
     DNS_DROP_LOAD_FAILED, DNS_DROP_NO_BUFFER, DNS_DROP_NO_STORAGE, DNS_DROP_RINGBUF_FULL,
     DNS_DROP_TRUNCATED, DNS_DROP_UNPARSED_L3,
 };
-use crate::bpf::types::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL};
-use crate::console;
+use crate::kernel::contract::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL};
 use crate::signals::agent;
 use crate::signals::metric_set::data_points;
 use crate::telemetry::{HandOver, LostReason};
@@ -153,7 +153,7 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::{CONN_LOSSES, DATA_LOSSES, DNS_LOSSES};
-    use crate::bpf::types::{
+    use crate::kernel::contract::{
         DATA_DROP_MAX, DATA_HANDED_PIPELINED, DNS_DROP_MAX, DNS_DROP_SERVER_SIDE, DROP_MAX,
     };
     use crate::telemetry::LostReason;

@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 
 use super::resource::{process_resource, HostInfo};
 use super::scope;
-use crate::process::ProcessInfo;
+use crate::enrich::process::ProcessInfo;
 
 /// A batch of items grouped by process (by `Arc` identity: one resource per group).
 #[derive(Debug)]

@@ -7,22 +7,14 @@
 
 pub mod agent;
 pub mod batch;
-pub mod dns;
-pub mod flow;
-#[cfg(test)]
-mod golden_tests;
-pub mod http;
 pub mod kv;
 mod metric_point;
 pub mod metric_set;
-pub mod metrics;
 pub mod proto;
 pub mod resource;
 pub mod sampling;
 
 pub use batch::Batch;
-pub use flow::Flow;
-pub use metrics::TcpMetrics;
 pub use proto::LogBatch;
 pub use resource::HostInfo;
 
@@ -35,4 +27,13 @@ pub fn scope() -> InstrumentationScope {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         ..Default::default()
     }
+}
+
+/// Fresh W3C trace and span ids (never all zero).
+pub fn new_ids() -> ([u8; 16], [u8; 8]) {
+    let mut trace_id: [u8; 16] = rand::random();
+    let mut span_id: [u8; 8] = rand::random();
+    trace_id[0] |= 1;
+    span_id[0] |= 1;
+    (trace_id, span_id)
 }

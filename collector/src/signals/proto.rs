@@ -21,7 +21,7 @@ use rustc_hash::FxHashMap;
 use super::kv::Attributes;
 use super::resource::{process_resource, HostInfo};
 use super::scope;
-use crate::process::ProcessInfo;
+use crate::enrich::process::ProcessInfo;
 
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;

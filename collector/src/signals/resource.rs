@@ -12,7 +12,7 @@ use sonde_semconv::resource as r;
 
 use super::kv;
 use crate::config::{AgentResource, Temporality};
-use crate::process::ProcessInfo;
+use crate::enrich::process::ProcessInfo;
 
 /// Facts about the host, read once, and how the agent reports from it: its own resource
 /// and the metric temporality asked for.

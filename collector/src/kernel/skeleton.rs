@@ -1,0 +1,79 @@
+//! What every protocol's loader shares: per-CPU drop counters, and libbpf's log routed to
+//! ours (held back to debug level around a load the kernel may refuse).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
+
+/// A kernel part's per-CPU drop counters: `N` slots indexed by its `enum sonde_*_drop`.
+#[derive(Debug)]
+pub struct DropArray<const N: usize> {
+    map: MapHandle,
+}
+
+impl<const N: usize> DropArray<N> {
+    /// The counters in `map` (a per-CPU array of `N` u64).
+    pub fn new(map: MapHandle) -> Self {
+        DropArray { map }
+    }
+
+    /// The counters summed over the CPUs.
+    pub fn read(&self) -> [u64; N] {
+        sum_percpu(&self.map)
+    }
+}
+
+/// Every slot of a per-CPU array of u64 counters, summed over the CPUs (0 where a slot
+/// cannot be read).
+fn sum_percpu<const N: usize>(map: &MapHandle) -> [u64; N] {
+    let mut out = [0u64; N];
+    for (i, slot) in out.iter_mut().enumerate() {
+        let key = u32::try_from(i).unwrap_or(u32::MAX).to_ne_bytes();
+        if let Ok(Some(per_cpu)) = map.lookup_percpu(&key, MapFlags::ANY) {
+            *slot = per_cpu
+                .iter()
+                .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()))
+                .map(u64::from_ne_bytes)
+                .sum();
+        }
+    }
+    out
+}
+
+/// While set, libbpf's warnings go to the debug log: a load the kernel may refuse, tried
+/// before another.
+static LIBBPF_QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Holds libbpf's warnings back to debug level while it lives (loads are made one at a
+/// time, at start-up).
+pub(crate) struct QuietLibbpf(());
+
+impl QuietLibbpf {
+    /// Quiet until dropped.
+    pub(crate) fn new() -> QuietLibbpf {
+        LIBBPF_QUIET.store(true, Ordering::Relaxed);
+        QuietLibbpf(())
+    }
+}
+
+impl Drop for QuietLibbpf {
+    fn drop(&mut self) {
+        LIBBPF_QUIET.store(false, Ordering::Relaxed);
+    }
+}
+
+/// libbpf's own messages go to our log at debug level, warnings at warn.
+pub fn route_libbpf_logs() {
+    fn print(level: libbpf_rs::PrintLevel, msg: String) {
+        let msg = msg.trim_end();
+        match level {
+            libbpf_rs::PrintLevel::Warn if LIBBPF_QUIET.load(Ordering::Relaxed) => {
+                tracing::debug!(target: "libbpf", "{msg}")
+            }
+            libbpf_rs::PrintLevel::Warn => tracing::warn!(target: "libbpf", "{msg}"),
+            libbpf_rs::PrintLevel::Info => tracing::debug!(target: "libbpf", "{msg}"),
+            libbpf_rs::PrintLevel::Debug => tracing::trace!(target: "libbpf", "{msg}"),
+        }
+    }
+    libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, print)));
+}

@@ -1,0 +1,182 @@
+//! The table of tracked connections: created by the first request seen on a socket,
+//! dropped on close, after the idle timeout, or least recently active first when full.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rustc_hash::FxHashMap;
+
+use super::connection::Connection;
+use super::{Exchange, HttpSegment, HttpStats, Role};
+use crate::protocols::http::wire::check_request;
+
+/// Spare table slots tolerated before [`HttpTracker::expire`] gives memory back (a table
+/// this size costs well under a MiB).
+pub(super) const SHRINK_SLACK: usize = 1024;
+
+#[derive(Debug)]
+struct Entry {
+    conn: Connection,
+    /// The latest segment timestamp seen on it.
+    last_seen: u64,
+    /// Its key in `HttpTracker::idle` is `(indexed, seq)`: `last_seen` as of when the key
+    /// was written. Segments only move `last_seen`; the key catches up when it reaches the
+    /// front of the index (so the hot path touches no tree).
+    indexed: u64,
+    seq: u64,
+}
+
+/// Pairs the HTTP/1 requests and responses of captured syscalls into [`Exchange`]s.
+/// Bounded: at most `max_connections` connections, each with at most 64 waiting requests
+/// and 8 KiB of buffered head per direction.
+#[derive(Debug)]
+pub struct HttpTracker {
+    max_connections: usize,
+    idle_nanos: u64,
+    conns: FxHashMap<u64, Entry>,
+    /// (last seen as indexed, sequence) → cookie: least recently active first once the
+    /// stale keys at its front are moved up.
+    idle: BTreeMap<(u64, u64), u64>,
+    next_seq: u64,
+    stats: HttpStats,
+}
+
+impl HttpTracker {
+    /// A tracker of at most `max_connections` (at least 1) connections, each dropped after
+    /// `idle_timeout` without a segment (its waiting requests come out unanswered, so the
+    /// timeout should exceed the slowest response expected).
+    pub fn new(max_connections: usize, idle_timeout: Duration) -> Self {
+        Self {
+            max_connections: max_connections.max(1),
+            idle_nanos: u64::try_from(idle_timeout.as_nanos()).unwrap_or(u64::MAX),
+            conns: FxHashMap::default(),
+            idle: BTreeMap::new(),
+            next_seq: 0,
+            stats: HttpStats::default(),
+        }
+    }
+
+    /// One captured syscall; returns the exchanges it completed (and those of a
+    /// connection evicted to make room).
+    pub fn segment(&mut self, s: HttpSegment) -> Vec<Exchange> {
+        self.stats.segments += 1;
+        if s.len > s.data.len() as u64 {
+            self.stats.truncated_captures += 1;
+        }
+        let mut out = Vec::new();
+        if s.gap {
+            if let Some(e) = self.remove(s.cookie) {
+                self.stats.gaps += 1;
+                e.conn.close(e.last_seen, &mut self.stats, &mut out);
+            }
+        }
+        if !self.conns.contains_key(&s.cookie) {
+            // The side that writes the first request is the client.
+            if !check_request(&s.data) {
+                self.stats.ignored_segments += 1;
+                return out;
+            }
+            if self.conns.len() >= self.max_connections {
+                self.evict_oldest(s.ts_unix_nanos, &mut out);
+            }
+            let role = if s.egress { Role::Client } else { Role::Server };
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.idle.insert((s.ts_unix_nanos, seq), s.cookie);
+            let entry = Entry {
+                conn: Connection::new(s.cookie, role),
+                last_seen: s.ts_unix_nanos,
+                indexed: s.ts_unix_nanos,
+                seq,
+            };
+            self.conns.insert(s.cookie, entry);
+        }
+        let Some(e) = self.conns.get_mut(&s.cookie) else {
+            return out;
+        };
+        e.last_seen = e.last_seen.max(s.ts_unix_nanos);
+        e.conn.segment(&s, &mut self.stats, &mut out);
+        out
+    }
+
+    /// The socket closed at `now_unix_nanos`: its open response ends, and its waiting
+    /// requests come out without a response.
+    pub fn close(&mut self, cookie: u64, now_unix_nanos: u64) -> Vec<Exchange> {
+        let mut out = Vec::new();
+        if let Some(e) = self.remove(cookie) {
+            self.stats.closed_connections += 1;
+            e.conn.close(now_unix_nanos, &mut self.stats, &mut out);
+        }
+        out
+    }
+
+    /// Drops the connections idle for the timeout as of `now_unix_nanos`, as if closed.
+    pub fn expire(&mut self, now_unix_nanos: u64) -> Vec<Exchange> {
+        let mut out = Vec::new();
+        while let Some(oldest) = self.idle.first_entry() {
+            if oldest.key().0.saturating_add(self.idle_nanos) > now_unix_nanos {
+                break;
+            }
+            let cookie = oldest.remove();
+            if let Some(e) = self.take_if_current(cookie) {
+                self.stats.expired_connections += 1;
+                e.conn.close(now_unix_nanos, &mut self.stats, &mut out);
+            }
+        }
+        // A burst of connections grows the table; it does not shrink by itself.
+        if self.conns.capacity() > 4 * self.conns.len() + SHRINK_SLACK {
+            self.conns.shrink_to(2 * self.conns.len());
+        }
+        out
+    }
+
+    /// Counters and table sizes.
+    pub fn stats(&self) -> HttpStats {
+        HttpStats {
+            connections: self.conns.len() as u64,
+            pending_requests: self.conns.values().map(|e| e.conn.pending() as u64).sum(),
+            ..self.stats
+        }
+    }
+
+    /// Slots of the connection table (for tests of its memory).
+    #[cfg(test)]
+    pub(super) fn table_capacity(&self) -> usize {
+        self.conns.capacity()
+    }
+
+    /// Bytes buffered for incomplete heads, over all connections (for tests of bounds).
+    #[cfg(test)]
+    pub(super) fn buffered(&self) -> usize {
+        self.conns.values().map(|e| e.conn.buffered()).sum()
+    }
+
+    fn remove(&mut self, cookie: u64) -> Option<Entry> {
+        let e = self.conns.remove(&cookie)?;
+        self.idle.remove(&(e.indexed, e.seq));
+        Some(e)
+    }
+
+    /// The connection whose index key was just taken off the front: removed if the key
+    /// was current (nothing seen on it since), else re-indexed at its last activity and
+    /// `None`.
+    fn take_if_current(&mut self, cookie: u64) -> Option<Entry> {
+        let e = self.conns.get_mut(&cookie)?;
+        if e.last_seen > e.indexed {
+            e.indexed = e.last_seen;
+            self.idle.insert((e.indexed, e.seq), cookie);
+            return None;
+        }
+        self.conns.remove(&cookie)
+    }
+
+    fn evict_oldest(&mut self, now: u64, out: &mut Vec<Exchange>) {
+        while let Some((_, cookie)) = self.idle.pop_first() {
+            if let Some(e) = self.take_if_current(cookie) {
+                self.stats.evicted_connections += 1;
+                e.conn.close(now, &mut self.stats, out);
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Per-connection state across reports.
+//!
+//! A long-lived connection is reported several times (periodic updates, then its close),
+//! each time with its totals so far. This stage remembers what was already counted, so
+//! the metrics add only the difference, and gives every report of one connection the same
+//! trace and span id, so its flow logs link to the one span emitted at close.
+
+use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
+
+use crate::signals::new_ids;
+
+use crate::protocols::tcp::ConnRecord;
+
+/// The counters a report carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Payload bytes sent.
+    pub bytes_sent: u64,
+    /// Payload bytes received.
+    pub bytes_received: u64,
+    /// Segments sent.
+    pub segs_out: u64,
+    /// Segments received.
+    pub segs_in: u64,
+    /// Segments retransmitted.
+    pub retransmits: u64,
+}
+
+impl Counters {
+    /// The totals in a record.
+    pub fn of(rec: &ConnRecord) -> Counters {
+        Counters {
+            bytes_sent: rec.bytes_sent,
+            bytes_received: rec.bytes_received,
+            segs_out: u64::from(rec.segs_out),
+            segs_in: u64::from(rec.segs_in),
+            retransmits: u64::from(rec.retransmits),
+        }
+    }
+
+    /// `self − earlier`, never negative (a report read while the socket was torn down may
+    /// be stale; the close carries the truth).
+    pub fn since(&self, earlier: &Counters) -> Counters {
+        Counters {
+            bytes_sent: self.bytes_sent.saturating_sub(earlier.bytes_sent),
+            bytes_received: self.bytes_received.saturating_sub(earlier.bytes_received),
+            segs_out: self.segs_out.saturating_sub(earlier.segs_out),
+            segs_in: self.segs_in.saturating_sub(earlier.segs_in),
+            retransmits: self.retransmits.saturating_sub(earlier.retransmits),
+        }
+    }
+
+    /// The larger of each counter: what has been counted after this report.
+    fn max(&self, other: &Counters) -> Counters {
+        Counters {
+            bytes_sent: self.bytes_sent.max(other.bytes_sent),
+            bytes_received: self.bytes_received.max(other.bytes_received),
+            segs_out: self.segs_out.max(other.segs_out),
+            segs_in: self.segs_in.max(other.segs_in),
+            retransmits: self.retransmits.max(other.retransmits),
+        }
+    }
+}
+
+/// What one report adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    /// Counters not yet counted.
+    pub delta: Counters,
+    /// The connection's first report.
+    pub first: bool,
+    /// The connection's trace id.
+    pub trace_id: [u8; 16],
+    /// The connection's span id.
+    pub span_id: [u8; 8],
+}
+
+#[derive(Debug)]
+struct Open {
+    counted: Counters,
+    trace_id: [u8; 16],
+    span_id: [u8; 8],
+    seen: Instant,
+}
+
+/// Connections reported at least once and not closed yet, bounded.
+#[derive(Debug)]
+pub struct Connections {
+    open: FxHashMap<u64, Open>,
+    capacity: usize,
+}
+
+impl Connections {
+    /// Remembers at most `capacity` open connections (the kernel tracks no more).
+    pub fn new(capacity: usize) -> Connections {
+        Connections {
+            open: FxHashMap::default(),
+            capacity,
+        }
+    }
+
+    /// A periodic report of a connection still open.
+    pub fn update(&mut self, rec: &ConnRecord, now: Instant) -> Report {
+        let totals = Counters::of(rec);
+        if let Some(o) = self.open.get_mut(&rec.cookie) {
+            let delta = totals.since(&o.counted);
+            o.counted = o.counted.max(&totals);
+            o.seen = now;
+            return Report {
+                delta,
+                first: false,
+                trace_id: o.trace_id,
+                span_id: o.span_id,
+            };
+        }
+        let (trace_id, span_id) = new_ids();
+        if self.open.len() < self.capacity {
+            self.open.insert(
+                rec.cookie,
+                Open {
+                    counted: totals,
+                    trace_id,
+                    span_id,
+                    seen: now,
+                },
+            );
+        }
+        Report {
+            delta: totals,
+            first: true,
+            trace_id,
+            span_id,
+        }
+    }
+
+    /// The final report of a connection.
+    pub fn close(&mut self, rec: &ConnRecord) -> Report {
+        let totals = Counters::of(rec);
+        match self.open.remove(&rec.cookie) {
+            Some(o) => Report {
+                delta: totals.since(&o.counted),
+                first: false,
+                trace_id: o.trace_id,
+                span_id: o.span_id,
+            },
+            None => {
+                let (trace_id, span_id) = new_ids();
+                Report {
+                    delta: totals,
+                    first: true,
+                    trace_id,
+                    span_id,
+                }
+            }
+        }
+    }
+
+    /// Forgets connections not reported for `max_age`: their close was lost.
+    pub fn expire(&mut self, now: Instant, max_age: Duration) -> usize {
+        let before = self.open.len();
+        self.open
+            .retain(|_, o| now.duration_since(o.seen) < max_age);
+        before - self.open.len()
+    }
+
+    /// Connections remembered.
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Whether none are remembered.
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+}
+
+#[cfg(test)]
+#[path = "connections_tests.rs"]
+mod tests;

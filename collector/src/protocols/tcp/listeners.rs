@@ -1,0 +1,309 @@
+//! Listening sockets that were open before the probes attached, named at start.
+//!
+//! An accepted connection falls back on its listener's owner until a process receives on
+//! it (bpf-src/include/owner.h). conn.bpf.c learns listeners when they enter LISTEN, which
+//! a server started before the agent did long ago: its listener is found here instead, by
+//! conn.bpf.c's `sonde_listeners` iterator run once in each network namespace (it walks
+//! the namespace it is opened in), and named after the process holding its inode
+//! (`/proc/PID/fd/N` → `socket:[inode]`). Of the processes holding one listener (a
+//! pre-forked server's master and workers), the one whose parent does not hold it is the
+//! owner: the process that opened it, as the kernel's own `listen()` hook would have said.
+//!
+//! The entries are written with `BPF_NOEXIST`: a listener the kernel saw open after the
+//! probes attached keeps the kernel's owner.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use libbpf_rs::{Iter, Link, MapCore, MapFlags};
+
+use crate::kernel::contract::{sonde_listener_rec, sonde_owner};
+use crate::kernel::netns;
+use crate::kernel::BpfError;
+
+/// What the start-up walk found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Seeded {
+    /// Network namespaces walked.
+    pub namespaces: usize,
+    /// Listening sockets found.
+    pub listeners: usize,
+    /// Of those, the ones a process was found for and written to the kernel's map.
+    pub named: usize,
+}
+
+/// A listener found by the iterator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Listener {
+    ino: u64,
+    netns: u32,
+    port: u16,
+}
+
+/// Finds the listeners of every network namespace a process is in, names their owners
+/// and writes them into `listeners` (conn.bpf.c's map). `iter` is the `sonde_listeners`
+/// iterator, attached.
+pub(super) fn seed<M: MapCore>(iter: &Link, listeners: &M) -> Result<Seeded, BpfError> {
+    let proc_root = Path::new("/proc");
+    let namespaces = namespaces(proc_root);
+    let own = netns::own_inode().map_err(|e| BpfError::Io("reading /proc/self/ns/net", e))?;
+    let mut found = Vec::new();
+    let mut foreign: Vec<OwnedFd> = Vec::new();
+    for (&inode, &pid) in &namespaces {
+        if inode == own {
+            found.extend(run(iter)?);
+        } else if let Some((fd, _)) = netns::open(inode, pid) {
+            foreign.push(fd);
+        }
+    }
+    if !foreign.is_empty() {
+        // Entered by a thread of its own, which ends with the walk: no other thread of
+        // the agent ever changes namespace (as the HTTP sweep by namespace does).
+        let more = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let mut out = Vec::new();
+                    for fd in &foreign {
+                        netns::enter(fd)
+                            .map_err(|e| BpfError::Io("entering a network namespace", e))?;
+                        out.extend(run(iter)?);
+                    }
+                    Ok(out)
+                })
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(BpfError::Io(
+                        "walking listeners by namespace",
+                        std::io::Error::other("the walk's thread panicked"),
+                    ))
+                })
+        })?;
+        found.extend(more);
+    }
+    let wanted: HashSet<u64> = found.iter().map(|l| l.ino).collect();
+    let holders = holders(proc_root, &wanted);
+    let cgroup_root = cgroup2_root(proc_root);
+    let mut named = 0;
+    for l in &found {
+        let Some(pids) = holders.get(&l.ino) else {
+            continue;
+        };
+        let Some(owner) = owner_of(proc_root, pids, cgroup_root.as_deref()) else {
+            continue;
+        };
+        let mut key = [0u8; 8];
+        key[..4].copy_from_slice(&l.netns.to_ne_bytes());
+        key[4..6].copy_from_slice(&l.port.to_ne_bytes());
+        // SAFETY: sonde_owner is `Plain` (types.rs): a `#[repr(C)]` struct of integers
+        // and bytes whose every byte is a named field; its bytes are what the map holds.
+        let value = unsafe { plain::as_bytes(&owner) };
+        // Seen by the kernel since attach (EEXIST: the kernel's owner stands), or the map
+        // is full (the listener keeps no fallback; `named` says how many were written).
+        if listeners.update(&key, value, MapFlags::NO_EXIST).is_ok() {
+            named += 1;
+        }
+    }
+    Ok(Seeded {
+        namespaces: namespaces.len(),
+        listeners: found.len(),
+        named,
+    })
+}
+
+/// Runs the iterator in the calling thread's namespace and decodes its records.
+fn run(link: &Link) -> Result<Vec<Listener>, BpfError> {
+    let mut iter = Iter::new(link).map_err(BpfError::libbpf("opening the listener walk"))?;
+    let mut raw = Vec::new();
+    iter.read_to_end(&mut raw)
+        .map_err(|e| BpfError::Io("running the listener walk", e))?;
+    Ok(decode(&raw))
+}
+
+/// The iterator's output: whole `sonde_listener_rec`s, back to back.
+fn decode(raw: &[u8]) -> Vec<Listener> {
+    raw.chunks_exact(std::mem::size_of::<sonde_listener_rec>())
+        .filter_map(|chunk| {
+            let mut r = sonde_listener_rec::default();
+            plain::copy_from_bytes(&mut r, chunk).ok()?;
+            Some(Listener {
+                ino: r.ino,
+                netns: r.netns,
+                port: r.port,
+            })
+        })
+        .collect()
+}
+
+/// Every network namespace a process is in (inode → a process in it).
+fn namespaces(proc_root: &Path) -> BTreeMap<u64, u32> {
+    let mut out = BTreeMap::new();
+    for pid in pids(proc_root) {
+        if let Ok(meta) = std::fs::metadata(proc_root.join(format!("{pid}/ns/net"))) {
+            out.entry(meta.ino()).or_insert(pid);
+        }
+    }
+    out
+}
+
+fn pids(proc_root: &Path) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir(proc_root) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// The processes holding each socket inode of `wanted` (from their fd links).
+fn holders(proc_root: &Path, wanted: &HashSet<u64>) -> HashMap<u64, Vec<u32>> {
+    let mut out: HashMap<u64, Vec<u32>> = HashMap::new();
+    if wanted.is_empty() {
+        return out;
+    }
+    for pid in pids(proc_root) {
+        let Ok(fds) = std::fs::read_dir(proc_root.join(format!("{pid}/fd"))) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Some(ino) = std::fs::read_link(fd.path())
+                .ok()
+                .and_then(|target| socket_inode(target.to_str()?))
+            else {
+                continue;
+            };
+            if wanted.contains(&ino) {
+                let pids = out.entry(ino).or_default();
+                if !pids.contains(&pid) {
+                    pids.push(pid);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `socket:[12345]` → 12345.
+fn socket_inode(link: &str) -> Option<u64> {
+    link.strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// The owner of a listener held by `pids`: the holder whose parent is not a holder (the
+/// process that opened it and forked the others), the lowest pid among several.
+fn owner_of(proc_root: &Path, pids: &[u32], cgroup_root: Option<&Path>) -> Option<sonde_owner> {
+    let stats: Vec<(u32, Stat)> = pids
+        .iter()
+        .filter_map(|&pid| Some((pid, stat(proc_root, pid)?)))
+        .collect();
+    let (pid, st) = pick_owner(&stats)?;
+    let mut owner = sonde_owner {
+        pid,
+        tid: pid,
+        ppid: st.ppid,
+        cgroup_id: cgroup_root.map_or(0, |root| cgroup_id(proc_root, pid, root)),
+        ..sonde_owner::default()
+    };
+    for (dst, src) in owner.comm.iter_mut().zip(st.comm.bytes().take(15)) {
+        *dst = src as _;
+    }
+    Some(owner)
+}
+
+/// Of `(pid, stat)` holders, the root of their tree (lowest pid first).
+fn pick_owner(stats: &[(u32, Stat)]) -> Option<(u32, &Stat)> {
+    let held: HashSet<u32> = stats.iter().map(|(pid, _)| *pid).collect();
+    stats
+        .iter()
+        .min_by_key(|(pid, st)| (held.contains(&st.ppid), *pid))
+        .map(|(pid, st)| (*pid, st))
+}
+
+/// What `/proc/PID/stat` says of a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stat {
+    comm: String,
+    ppid: u32,
+}
+
+fn stat(proc_root: &Path, pid: u32) -> Option<Stat> {
+    parse_stat(&std::fs::read_to_string(proc_root.join(format!("{pid}/stat"))).ok()?)
+}
+
+/// `pid (comm) state ppid …`; the comm may hold spaces and parentheses, so it runs to
+/// the last `)`.
+fn parse_stat(s: &str) -> Option<Stat> {
+    let open = s.find('(')?;
+    let close = s.rfind(')')?;
+    let comm = s.get(open + 1..close)?.to_owned();
+    let mut rest = s.get(close + 1..)?.split_ascii_whitespace();
+    let _state = rest.next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    Some(Stat { comm, ppid })
+}
+
+/// Where the cgroup v2 hierarchy is mounted, from the agent's mount table.
+fn cgroup2_root(proc_root: &Path) -> Option<PathBuf> {
+    let table = std::fs::read_to_string(proc_root.join("self/mountinfo")).ok()?;
+    table.lines().find_map(|line| {
+        // `id parent major:minor root mountpoint options… - fstype source super`
+        let (left, right) = line.split_once(" - ")?;
+        (right.split_ascii_whitespace().next()? == "cgroup2")
+            .then(|| left.split_ascii_whitespace().nth(4).map(PathBuf::from))?
+    })
+}
+
+/// The cgroup v2 id of `pid` (what `bpf_get_current_cgroup_id()` gives: the inode number
+/// of its cgroup's directory), 0 when unknown.
+fn cgroup_id(proc_root: &Path, pid: u32, root: &Path) -> u64 {
+    let Ok(cgroups) = std::fs::read_to_string(proc_root.join(format!("{pid}/cgroup"))) else {
+        return 0;
+    };
+    cgroups
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .and_then(|path| std::fs::metadata(root.join(path.trim_start_matches('/'))).ok())
+        .map_or(0, |m| m.ino())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::{parse_stat, pick_owner, socket_inode, Stat};
+
+    #[test]
+    fn a_stat_line_gives_comm_and_parent_even_with_parentheses_in_the_name() {
+        let st = parse_stat("4242 (nginx: worker) S 4241 4241 4241 0 -1").unwrap();
+        assert_eq!(st.comm, "nginx: worker");
+        assert_eq!(st.ppid, 4241);
+        let odd = parse_stat("7 (a) b) (c) R 1 7 7").unwrap();
+        assert_eq!(odd.comm, "a) b) (c");
+        assert_eq!(odd.ppid, 1);
+        assert!(parse_stat("garbage").is_none());
+    }
+
+    #[test]
+    fn socket_links_name_their_inode() {
+        assert_eq!(socket_inode("socket:[123456]"), Some(123_456));
+        assert_eq!(socket_inode("pipe:[1]"), None);
+        assert_eq!(socket_inode("/dev/null"), None);
+    }
+
+    #[test]
+    fn the_master_owns_a_listener_its_workers_share() {
+        let st = |ppid| Stat {
+            comm: "nginx".into(),
+            ppid,
+        };
+        // The master (10, child of 1) and its workers 11 and 12.
+        let holders = [(12, st(10)), (10, st(1)), (11, st(10))];
+        assert_eq!(pick_owner(&holders).map(|(p, _)| p), Some(10));
+        // Two unrelated processes (a socket passed over a unix socket): the lowest pid.
+        let holders = [(30, st(1)), (20, st(2))];
+        assert_eq!(pick_owner(&holders).map(|(p, _)| p), Some(20));
+        assert_eq!(pick_owner(&[]).map(|(p, _)| p), None);
+    }
+}

@@ -1,0 +1,24 @@
+//! TCP connections (conn.bpf.c): every connection's owner, peer, counters and how it
+//! ended, reported periodically while open and at close.
+//!
+//! - [`probes`] loads and attaches conn.bpf.c; [`listeners`] names the listening sockets
+//!   that were open before the agent started.
+//! - [`record`] decodes the kernel's connection records.
+//! - [`connections`] remembers what each open connection already reported, so metrics add
+//!   only the difference and every report of one connection shares one span id.
+//! - [`flow`] and [`metrics`] build the flow log record, the connection span and the TCP
+//!   metrics.
+
+pub mod connections;
+pub mod flow;
+pub mod listeners;
+pub mod metrics;
+pub mod probes;
+pub mod record;
+
+pub use connections::{Connections, Counters, Report};
+pub use flow::Flow;
+pub use listeners::Seeded;
+pub use metrics::TcpMetrics;
+pub use probes::{DropCounters, OwnerMaps, ProbeOptions, Probes, Reporter};
+pub use record::{classify, CloseReason, ConnRecord, Direction};
