@@ -324,6 +324,14 @@ impl Telemetry {
         self.lost[reason as usize].store(total, Ordering::Relaxed);
     }
 
+    /// Sets the totals of a kernel part's drop counters (`counters`, indexed by its
+    /// `enum sonde_*_drop`), each as the loss `losses` says it is.
+    pub fn set_losses(&self, counters: &[u64], losses: &[(LostReason, u32)]) {
+        for &(reason, i) in losses {
+            self.set_lost(reason, counters.get(i as usize).copied().unwrap_or(0));
+        }
+    }
+
     /// Counts exported items by signal and outcome.
     pub fn export(&self, signal: Signal, outcome: Outcome, items: u64) {
         self.export[signal as usize][outcome as usize].fetch_add(items, Ordering::Relaxed);

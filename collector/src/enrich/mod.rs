@@ -8,5 +8,58 @@
 pub mod names;
 pub mod process;
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
 pub use names::NameCache;
 pub use process::{ProcessCache, ProcessInfo};
+
+use crate::decode::Owner;
+
+/// The enrichment step: every protocol's handler names its signal's process and peer here.
+#[derive(Debug)]
+pub struct Enricher {
+    /// Processes by pid, read from `/proc` once.
+    pub processes: ProcessCache,
+    /// IP → the name a process resolved it from (taught by `protocols::dns`).
+    pub names: NameCache,
+}
+
+impl Enricher {
+    /// An empty step: `processes` processes cached (command lines cut at
+    /// `command_line_max`), `names` addresses remembered.
+    pub fn new(processes: usize, command_line_max: usize, names: usize) -> Enricher {
+        Enricher {
+            processes: ProcessCache::new(processes, command_line_max),
+            names: NameCache::new(names),
+        }
+    }
+
+    /// The process behind `owner` (read now when it is not cached).
+    pub fn process(&mut self, owner: &Owner) -> Arc<ProcessInfo> {
+        self.processes.lookup(owner)
+    }
+
+    /// The process `pid` (its thread `tid`), as [`Enricher::process`].
+    pub fn process_of(&mut self, pid: u32, tid: u32) -> Arc<ProcessInfo> {
+        self.processes.lookup(&Owner {
+            pid,
+            tid,
+            ..Owner::default()
+        })
+    }
+
+    /// The name process `pid` resolved `ip` from, when it did and the answer is fresh.
+    pub fn peer_name(&self, pid: u32, ip: IpAddr, at_unix_nanos: u64) -> Option<&str> {
+        self.names.name_for(pid, ip, at_unix_nanos)
+    }
+
+    /// A client's server as a Host value: its DNS name when the process looked one up,
+    /// else its address, with the port.
+    pub fn server_host(&self, pid: u32, addr: SocketAddr, at_unix_nanos: u64) -> String {
+        match self.peer_name(pid, addr.ip(), at_unix_nanos) {
+            Some(name) => format!("{name}:{}", addr.port()),
+            None => addr.to_string(),
+        }
+    }
+}

@@ -13,10 +13,12 @@ pub mod metric_set;
 pub mod proto;
 pub mod resource;
 pub mod sampling;
+pub mod sink;
 
 pub use batch::Batch;
 pub use proto::LogBatch;
 pub use resource::HostInfo;
+pub use sink::Sink;
 
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 
@@ -36,4 +38,11 @@ pub fn new_ids() -> ([u8; 16], [u8; 8]) {
     trace_id[0] |= 1;
     span_id[0] |= 1;
     (trace_id, span_id)
+}
+
+/// Wall-clock now, in Unix nanoseconds.
+pub fn unix_nanos_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }

@@ -19,6 +19,7 @@
 //! drops counted in [`DnsStats`].
 
 pub(crate) mod decode;
+pub mod handler;
 mod names;
 mod packet;
 pub mod probes;
@@ -28,6 +29,7 @@ mod tracker;
 pub mod wire;
 
 pub use decode::DnsPacket;
+pub use handler::DnsHandler;
 pub use names::LearnNames;
 pub use packet::{Lookup, Outcome};
 pub use probes::{DnsCounters, DnsPath, DnsProbeOptions, DnsProbes, DnsSocketMaps};

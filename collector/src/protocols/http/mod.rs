@@ -32,6 +32,7 @@
 mod connection;
 pub(crate) mod decode;
 mod exchange;
+pub mod handler;
 pub mod kernel;
 pub mod probes;
 pub mod route;
@@ -44,6 +45,7 @@ pub mod wire;
 
 pub use decode::{http_key, DataSegment};
 pub use exchange::{Exchange, HttpSegment, Role};
+pub use handler::{HttpHandler, HttpSettings};
 pub use probes::{DataCounters, DataProbeOptions, DataProbes, HttpSeries, Sweep};
 pub use stats::HttpStats;
 pub use tracker::HttpTracker;

@@ -11,6 +11,7 @@
 
 pub mod connections;
 pub mod flow;
+pub mod handler;
 pub mod listeners;
 pub mod metrics;
 pub mod probes;
@@ -18,6 +19,7 @@ pub mod record;
 
 pub use connections::{Connections, Counters, Report};
 pub use flow::Flow;
+pub use handler::TcpHandler;
 pub use listeners::Seeded;
 pub use metrics::TcpMetrics;
 pub use probes::{DropCounters, OwnerMaps, ProbeOptions, Probes, Reporter};
