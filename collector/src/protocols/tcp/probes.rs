@@ -1,4 +1,5 @@
-//! Open, size, load and attach the skeleton; own its links.
+//! Load conn.bpf.c: open, size, load and attach its skeleton, own its links; its owner maps
+//! are shared with the DNS and HTTP objects, and its drop counters read here.
 
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
