@@ -8,13 +8,14 @@ use prost::Message;
 use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER,
 };
+use tonic_types::pb;
 
 use crate::config::{Compression, SignalEndpoint};
 use crate::telemetry::Signal;
 
 use super::encoded::Encoded;
 use super::error::{chain, truncate_message, DeliveryError, ExportError};
-use super::retry::{parse_retry_after, RpcStatus};
+use super::retry::parse_retry_after;
 use super::signal::{OtlpRequest, PartialSuccess};
 
 /// The OTLP/HTTP binary content type.
@@ -146,7 +147,7 @@ impl HttpClient {
 /// The backend's explanation: a `google.rpc.Status` message for protobuf bodies, else text.
 fn error_message(body: &[u8], is_protobuf: bool) -> String {
     if is_protobuf {
-        if let Ok(status) = RpcStatus::decode(body) {
+        if let Ok(status) = pb::Status::decode(body) {
             return truncate_message(&status.message);
         }
     }

@@ -16,7 +16,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use super::super::encoded::Encoded;
-use super::super::retry::RpcStatus;
 use super::super::worker::{deliver, Transport};
 use super::super::Exporters;
 use super::*;
@@ -192,7 +191,7 @@ async fn retries_503_then_delivers_a_decodable_body() {
 async fn status_400_is_not_retried_and_counts_failed() {
     let mut bad = Reply::status(400);
     bad.headers.push(("content-type", PROTOBUF.into()));
-    bad.body = RpcStatus {
+    bad.body = tonic_types::pb::Status {
         code: 3,
         message: "span name too long".into(),
         details: vec![],

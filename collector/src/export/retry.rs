@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use prost::Message;
 use tokio::time::Instant;
+use tonic_types::{pb, RetryInfo};
 
 use crate::config::RetryConfig;
 
@@ -33,55 +34,22 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-/// `google.rpc.Status`, the body of an OTLP/HTTP error and the details of a gRPC status.
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    pub code: i32,
-    #[prost(string, tag = "2")]
-    pub message: String,
-    #[prost(message, repeated, tag = "3")]
-    pub details: Vec<ProtoAny>,
-}
-
-/// `google.protobuf.Any`.
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct ProtoAny {
-    #[prost(string, tag = "1")]
-    pub type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    pub value: Vec<u8>,
-}
-
-/// `google.rpc.RetryInfo`.
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct RetryInfo {
-    #[prost(message, optional, tag = "1")]
-    pub retry_delay: Option<ProtoDuration>,
-}
-
-/// `google.protobuf.Duration`.
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct ProtoDuration {
-    #[prost(int64, tag = "1")]
-    pub seconds: i64,
-    #[prost(int32, tag = "2")]
-    pub nanos: i32,
-}
-
-const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
-
-/// The retry delay a gRPC status carries in its details, if any.
+/// The retry delay a gRPC status carries in its details (a `google.rpc.Status`), if any:
+/// the first `google.rpc.RetryInfo` among them. A negative or malformed delay counts as
+/// none, so the normal backoff applies; tonic-types' own `RetryInfo` would make it zero,
+/// an immediate retry, which is why the generated messages are read here directly.
 pub(crate) fn grpc_retry_delay(details: &[u8]) -> Option<Duration> {
     if details.is_empty() {
         return None;
     }
-    let status = RpcStatus::decode(details).ok()?;
+    let status = pb::Status::decode(details).ok()?;
     let info = status
         .details
         .iter()
-        .find(|a| a.type_url == RETRY_INFO_TYPE)?;
-    let delay = RetryInfo::decode(info.value.as_slice()).ok()?.retry_delay?;
+        .find(|a| a.type_url == RetryInfo::TYPE_URL)?;
+    let delay = pb::RetryInfo::decode(info.value.as_slice())
+        .ok()?
+        .retry_delay?;
     let secs = u64::try_from(delay.seconds).ok()?;
     let nanos = u32::try_from(delay.nanos).ok()?;
     Some(Duration::new(secs, nanos.min(999_999_999)))
@@ -225,34 +193,48 @@ mod tests {
         assert_eq!(parse_retry_after(""), None);
     }
 
-    #[test]
-    fn grpc_retry_info_is_read_from_details() {
-        let info = RetryInfo {
-            retry_delay: Some(ProtoDuration {
-                seconds: 3,
-                nanos: 500_000_000,
-            }),
+    fn status_with_retry_info(seconds: i64, nanos: i32) -> Vec<u8> {
+        let info = pb::RetryInfo {
+            retry_delay: Some(prost_types::Duration { seconds, nanos }),
         };
-        let status = RpcStatus {
+        pb::Status {
             code: 8,
             message: "slow down".into(),
             details: vec![
-                ProtoAny {
+                prost_types::Any {
                     type_url: "type.googleapis.com/google.rpc.DebugInfo".into(),
                     value: vec![1, 2],
                 },
-                ProtoAny {
-                    type_url: RETRY_INFO_TYPE.into(),
+                prost_types::Any {
+                    type_url: RetryInfo::TYPE_URL.into(),
                     value: info.encode_to_vec(),
                 },
             ],
-        };
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn grpc_retry_info_is_read_from_details() {
         assert_eq!(
-            grpc_retry_delay(&status.encode_to_vec()),
+            grpc_retry_delay(&status_with_retry_info(3, 500_000_000)),
             Some(Duration::from_millis(3500))
         );
         assert_eq!(grpc_retry_delay(&[]), None);
         assert_eq!(grpc_retry_delay(&[0xff, 0xff]), None);
+        // What tonic-types itself sends (`StatusExt::with_error_details`) reads the same.
+        let sent = <tonic::Status as tonic_types::StatusExt>::with_error_details(
+            tonic::Code::ResourceExhausted,
+            "slow down",
+            tonic_types::ErrorDetails::with_retry_info(Some(Duration::from_secs(2))),
+        );
+        assert_eq!(
+            grpc_retry_delay(sent.details()),
+            Some(Duration::from_secs(2))
+        );
+        // A negative delay leaves the backoff in charge rather than retrying at once.
+        assert_eq!(grpc_retry_delay(&status_with_retry_info(-1, 0)), None);
+        assert_eq!(grpc_retry_delay(&status_with_retry_info(1, -5)), None);
     }
 
     #[test]

@@ -5,8 +5,7 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use bytes::Bytes;
-use prost::Message;
+use tonic_types::{ErrorDetails, StatusExt as _};
 
 use super::{Signal, Transport};
 
@@ -134,42 +133,6 @@ pub(super) fn http_status(outcome: AttemptOutcome) -> u16 {
     }
 }
 
-/// `google.rpc.Status`: the body of an OTLP/HTTP error and the details of a gRPC status.
-#[derive(Clone, PartialEq, Message)]
-pub(super) struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    pub code: i32,
-    #[prost(string, tag = "2")]
-    pub message: String,
-    #[prost(message, repeated, tag = "3")]
-    pub details: Vec<ProtoAny>,
-}
-
-/// `google.protobuf.Any`.
-#[derive(Clone, PartialEq, Message)]
-pub(super) struct ProtoAny {
-    #[prost(string, tag = "1")]
-    pub type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    pub value: Vec<u8>,
-}
-
-/// `google.rpc.RetryInfo`.
-#[derive(Clone, PartialEq, Message)]
-struct RetryInfo {
-    #[prost(message, optional, tag = "1")]
-    retry_delay: Option<ProtoDuration>,
-}
-
-/// `google.protobuf.Duration`.
-#[derive(Clone, PartialEq, Message)]
-struct ProtoDuration {
-    #[prost(int64, tag = "1")]
-    seconds: i64,
-    #[prost(int32, tag = "2")]
-    nanos: i32,
-}
-
 /// The gRPC status of a rejection (`RetryInfo` in its details when throttling).
 pub(super) fn grpc_status(outcome: AttemptOutcome) -> tonic::Status {
     let msg = message(outcome);
@@ -177,25 +140,10 @@ pub(super) fn grpc_status(outcome: AttemptOutcome) -> tonic::Status {
         AttemptOutcome::Accepted => tonic::Status::ok(msg),
         AttemptOutcome::Unauthorized => tonic::Status::unauthenticated(msg),
         AttemptOutcome::Failed(Failure::Throttle { retry_after_secs }) => {
-            let delay = Duration::from_secs(retry_after_secs);
-            let info = RetryInfo {
-                retry_delay: Some(ProtoDuration {
-                    seconds: i64::try_from(delay.as_secs()).unwrap_or(i64::MAX),
-                    nanos: 0,
-                }),
-            };
-            let status = RpcStatus {
-                code: tonic::Code::ResourceExhausted as i32,
-                message: msg.to_string(),
-                details: vec![ProtoAny {
-                    type_url: "type.googleapis.com/google.rpc.RetryInfo".to_string(),
-                    value: info.encode_to_vec(),
-                }],
-            };
-            tonic::Status::with_details(
+            tonic::Status::with_error_details(
                 tonic::Code::ResourceExhausted,
                 msg,
-                Bytes::from(status.encode_to_vec()),
+                ErrorDetails::with_retry_info(Some(Duration::from_secs(retry_after_secs))),
             )
         }
         AttemptOutcome::Failed(Failure::Unavailable) => tonic::Status::unavailable(msg),

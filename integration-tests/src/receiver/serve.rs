@@ -23,7 +23,7 @@ use tonic::body::Body;
 use tonic::codegen::Service as _;
 use tonic::service::Routes;
 
-use super::control::{self, AttemptOutcome, RpcStatus, ServerTls};
+use super::control::{self, AttemptOutcome, ServerTls};
 use super::{Shared, Signal, Transport};
 
 /// What every connection of one port needs.
@@ -150,7 +150,7 @@ fn refuse(transport: Transport, outcome: AttemptOutcome) -> Response<Body> {
         Transport::Grpc => control::grpc_status(outcome).into_http(),
         Transport::Http => {
             let status = control::http_status(outcome);
-            let body = RpcStatus {
+            let body = tonic_types::pb::Status {
                 code: 0,
                 message: control::message(outcome).to_string(),
                 details: vec![],
