@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_yaml::Value;
+use yaml_serde::Value;
 
 /// Component types this check knows, by section, with the signals they handle.
 const KNOWN: &[(&str, &str, &[&str])] = &[
@@ -90,7 +90,7 @@ fn walk_strings(v: &Value, f: &mut impl FnMut(&str) -> Result<(), String>) -> Re
 
 /// Checks a collector configuration (YAML text); returns where each pipeline sends.
 pub fn check(yaml: &str) -> Result<Routes, String> {
-    let doc: Value = serde_yaml::from_str(yaml).map_err(|e| format!("not YAML: {e}"))?;
+    let doc: Value = yaml_serde::from_str(yaml).map_err(|e| format!("not YAML: {e}"))?;
     let top = doc
         .as_mapping()
         .ok_or("the configuration is not a mapping")?;

@@ -14,9 +14,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serde_yaml::Value;
 use sonde_otel_examples::{alloy, examples_dir, otelcol};
 use sonde_semconv::prometheus::PROMOTED_RESOURCE_ATTRIBUTES;
+use yaml_serde::Value;
 
 fn path(rel: &str) -> PathBuf {
     examples_dir().join(rel)
@@ -27,7 +27,7 @@ fn read(rel: &str) -> String {
 }
 
 fn yaml(rel: &str) -> Value {
-    serde_yaml::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    yaml_serde::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 fn run(program: &str, args: &[&str]) -> Output {
@@ -73,12 +73,12 @@ fn every_yaml_file_parses_without_duplicate_keys() {
     assert!(files.len() >= 10, "{files:?}");
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        for doc in serde_yaml::Deserializer::from_str(&text) {
+        for doc in yaml_serde::Deserializer::from_str(&text) {
             Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         }
     }
     // Duplicate keys are an error, not a silent override.
-    assert!(serde_yaml::from_str::<Value>("a: 1\na: 2\n").is_err());
+    assert!(yaml_serde::from_str::<Value>("a: 1\na: 2\n").is_err());
 }
 
 #[test]
@@ -156,7 +156,7 @@ fn kubernetes_manifests_match_the_api_types() {
     }
 
     // The decisions README.md explains.
-    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&original)
+    let docs: Vec<Value> = yaml_serde::Deserializer::from_str(&original)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .collect();
     let ds = docs.iter().find(|d| d["kind"] == "DaemonSet").unwrap();
@@ -196,7 +196,7 @@ fn kubernetes_manifests_match_the_api_types() {
         "the DaemonSet and the systemd unit grant different capabilities"
     );
     let config: Value =
-        serde_yaml::from_str(docs[1]["data"]["sonde.yaml"].as_str().unwrap()).unwrap();
+        yaml_serde::from_str(docs[1]["data"]["sonde.yaml"].as_str().unwrap()).unwrap();
     assert!(config["exporter"]["endpoint"].as_str().is_some());
 }
 
@@ -305,7 +305,7 @@ fn prometheus_config_checks_and_promotes_what_the_dashboards_filter_on() {
     // promtool 2.42 predates the otlp block (Prometheus 3): check the rest.
     let mut rest = config.clone();
     rest.as_mapping_mut().unwrap().remove("otlp");
-    let copy = temp("prometheus.yaml", &serde_yaml::to_string(&rest).unwrap());
+    let copy = temp("prometheus.yaml", &yaml_serde::to_string(&rest).unwrap());
     let out = run(
         "/usr/bin/promtool",
         &["check", "config", copy.to_str().unwrap()],

@@ -112,7 +112,7 @@ pub(crate) fn parse_file(text: &str, file: &str) -> Result<FileConfig, ConfigErr
         return Ok(FileConfig::default());
     }
     // A first pass over the bare YAML separates syntax errors from schema errors.
-    if let Err(e) = serde_yaml::from_str::<serde_yaml::Value>(text) {
+    if let Err(e) = yaml_serde::from_str::<yaml_serde::Value>(text) {
         let (line, column) = position(&e);
         return Err(ConfigError::Syntax {
             file: file.to_string(),
@@ -121,12 +121,12 @@ pub(crate) fn parse_file(text: &str, file: &str) -> Result<FileConfig, ConfigErr
             message: bare_message(&e.to_string(), "", line, column),
         });
     }
-    let de = serde_yaml::Deserializer::from_str(text);
+    let de = yaml_serde::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| translate(e, file))
 }
 
 /// The 1-based line and column of an error, or zeros when the parser gave none.
-fn position(e: &serde_yaml::Error) -> (usize, usize) {
+fn position(e: &yaml_serde::Error) -> (usize, usize) {
     e.location()
         .map(|l| (l.line(), l.column()))
         .unwrap_or((0, 0))
@@ -140,8 +140,8 @@ fn is_blank(text: &str) -> bool {
     })
 }
 
-/// Turns a serde_yaml error with its key path into a [`ConfigError`].
-fn translate(e: serde_path_to_error::Error<serde_yaml::Error>, file: &str) -> ConfigError {
+/// Turns a yaml_serde error with its key path into a [`ConfigError`].
+fn translate(e: serde_path_to_error::Error<yaml_serde::Error>, file: &str) -> ConfigError {
     let path = e.path().to_string();
     let inner = e.into_inner();
     let (line, column) = position(&inner);
@@ -192,7 +192,7 @@ fn bare_message(full: &str, path: &str, line: usize, column: usize) -> String {
     if let Some(i) = msg.find(&suffix) {
         msg = &msg[..i];
     }
-    // serde_yaml may prefix its own key path, which can stop short of ours.
+    // yaml_serde may prefix its own key path, which can stop short of ours.
     let mut ancestor = path;
     loop {
         if let Some(rest) = msg.strip_prefix(&format!("{ancestor}: ")) {

@@ -148,7 +148,7 @@ impl Config {
             resource: &self.resource,
             prometheus: &self.prometheus,
         };
-        let body = serde_yaml::to_string(&view)
+        let body = yaml_serde::to_string(&view)
             .unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"));
         format!("# effective configuration (file + environment); header values masked\n{body}")
     }

@@ -423,8 +423,8 @@ fn lgtm_routing_example_sends_each_signal_to_its_backend() {
 #[test]
 fn kubernetes_daemonset_config_map_loads() {
     let manifest = include_str!("../../../otel-examples/kubernetes/daemonset.yaml");
-    let config_map = serde_yaml::Deserializer::from_str(manifest)
-        .map(|d| <serde_yaml::Value as serde::Deserialize>::deserialize(d).unwrap())
+    let config_map = yaml_serde::Deserializer::from_str(manifest)
+        .map(|d| <yaml_serde::Value as serde::Deserialize>::deserialize(d).unwrap())
         .find(|d| d["kind"] == "ConfigMap")
         .unwrap();
     let yaml = config_map["data"]["sonde.yaml"].as_str().unwrap();
