@@ -22,7 +22,7 @@ import sys
 
 # Lowest first.
 STAGES = [
-    ["telemetry"],
+    ["telemetry", "testing"],
     ["config", "console"],
     ["kernel"],
     ["decode"],

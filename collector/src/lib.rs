@@ -19,10 +19,10 @@ pub mod console;
 pub mod decode;
 pub mod enrich;
 pub mod export;
-#[cfg(test)]
-mod golden;
 pub mod kernel;
 pub mod pipeline;
 pub mod protocols;
 pub mod signals;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;

@@ -1,4 +1,6 @@
-//! `sonde`: CLI, configuration, signals, and the start and stop of the pipeline. No logic.
+//! `sonde`: CLI, configuration, signals, and the start and stop of the agent: `run` is the
+//! list of what it starts (probes, ring reader, exporters, Prometheus endpoint, pipeline,
+//! periodic reports) and stops, in order.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,12 +12,14 @@ use clap::{Parser, Subcommand};
 use sonde::config::{self, Config};
 use sonde::decode::Clock;
 use sonde::export::{prometheus, Exporters};
+use sonde::kernel::handoff::EventSender;
 use sonde::kernel::{preflight, RingReader};
 use sonde::pipeline::{KernelCounters, Pipeline, PipelineSettings};
 use sonde::protocols::dns::{DnsPath, DnsProbeOptions, DnsProbes};
 use sonde::protocols::http::route::{RouteRules, Template};
 use sonde::protocols::http::{DataProbeOptions, DataProbes, Sweep};
 use sonde::protocols::tcp::{ProbeOptions, Probes};
+use sonde::protocols::KernelEvent;
 use sonde::signals::HostInfo;
 use sonde::telemetry::{Signal, Telemetry};
 
@@ -115,157 +119,29 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     for (fs, path) in &pre.mounted {
         eprintln!("sonde: {fs} was not mounted; mounted it at {path}");
     }
-    let mut probes = Probes::load(&ProbeOptions {
-        max_connections: cfg.tcp.max_connections,
-        ring_buffer_bytes: cfg.tcp.ring_buffer_size,
-        // Wake the reader once a batch is waiting instead of on every record; below the
-        // threshold records wait at most the reader's 100 ms poll timeout.
-        wakeup_bytes: u64::from(cfg.tcp.ring_buffer_size / 16).min(WAKEUP_BYTES_MAX),
-        report_interval: cfg.tcp.report_interval,
-        owners_from_http: cfg.http.enabled,
-    })?;
-    // DNS capture is worth having but not worth refusing to start over: without it the
-    // TCP signals still flow, and the reason is said once.
-    let dns = if cfg.dns.enabled {
-        let ring = cfg.dns.ring_buffer_size;
-        match DnsProbes::load(
-            &DnsProbeOptions {
-                ports: cfg.dns.ports.clone(),
-                ring_buffer_bytes: ring,
-                wakeup_bytes: u64::from(ring / 16).min(WAKEUP_BYTES_MAX),
-                capture: cfg.dns.capture,
-                steps_in_http: cfg.http.enabled,
-            },
-            &probes.owner_maps()?,
-        ) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                eprintln!("sonde: DNS capture disabled: {e}");
-                None
-            }
-        }
-    } else {
-        None
-    };
-    // Accepted sockets' owners are taken by one receive program: HTTP capture's, else the
-    // DNS capture's on sockets, else conn.bpf.c's own.
-    if !cfg.http.enabled && !dns.as_ref().is_some_and(|d| d.takes_owners) {
-        probes.attach_owner_recv()?;
-    }
-    let data = if cfg.http.enabled {
-        let ring = cfg.http.ring_buffer_size;
-        Some(DataProbes::load(
-            &DataProbeOptions {
-                capture_bytes: u32::try_from(cfg.http.capture_bytes).unwrap_or(u32::MAX),
-                ring_buffer_bytes: ring,
-                wakeup_bytes: u64::from(ring / 16).min(WAKEUP_BYTES_MAX),
-                parse_per_second: parse_per_second(&cfg.http),
-                quiet: HTTP_RESPONSE_QUIET,
-            },
-            &probes.owner_maps()?,
-            dns.as_ref()
-                .map(DnsProbes::socket_maps)
-                .transpose()?
-                .flatten()
-                .as_ref(),
-        )?)
-    } else {
-        None
-    };
-    // With every program attached: a listener opened from now on is seen by the kernel,
-    // and the ones open before are named from /proc.
-    match probes.seed_listeners() {
-        Ok(s) => eprintln!(
-            "sonde: {} listening sockets were open before start ({} named, {} network namespaces)",
-            s.listeners, s.named, s.namespaces
-        ),
-        Err(e) => eprintln!(
-            "sonde: listening sockets open before start not found ({e}): connections they \
-             accept are named at their first receive"
-        ),
-    }
+    let loaded = Loaded::load(&cfg)?;
     let telemetry = Arc::new(Telemetry::default());
     let (tx, rx) = sonde::kernel::handoff::channel(cfg.pipeline.queue_size);
-    // The DNS ring first: a quiet reader drains the rings in this order after its poll
-    // timeout, and a connection's close must not be reported before the answer that named
-    // its peer (captured a moment earlier, waiting in the other ring) has been read.
-    let mut rings = Vec::new();
-    if let Some(d) = &dns {
-        rings.push(d.events_map()?);
-    }
-    rings.push(probes.events_map()?);
-    if let Some(d) = &data {
-        rings.push(d.events_map()?);
-    }
-    let reader = {
-        let clock = Clock::measure();
-        let decode = move |record: &[u8]| sonde::protocols::decode(record, &clock);
-        RingReader::start(rings, decode, tx, Arc::clone(&telemetry))
-    }?;
+    let reader = loaded.start_reader(tx, Arc::clone(&telemetry))?;
     eprintln!(
-        "sonde: probes attached ({} programs in {} ms{}{}); {}",
-        probes.programs,
-        (probes.load_time + dns.as_ref().map_or(Duration::ZERO, |d| d.load_time)).as_millis(),
-        dns.as_ref().map_or(String::new(), |d| match d.path {
-            DnsPath::Sockets => format!(", DNS on sockets (cgroup {})", d.cgroup.display()),
-            DnsPath::Packets => format!(", DNS on packets (cgroup {})", d.cgroup.display()),
-        }),
-        // Said because it costs more on a host with many namespaces (see data::Sweep).
-        match &data {
-            Some(d) if d.sweep == Sweep::ByNamespace && parse_per_second(&cfg.http) > 0 => {
-                ", HTTP connections swept by network namespace (this kernel refuses map iterators)"
-            }
-            _ => "",
-        },
-        describe_outputs(&cfg, prometheus_addr),
+        "sonde: {}; {}",
+        loaded.describe(&cfg),
+        describe_outputs(&cfg, prometheus_addr)
     );
-
+    let kernel = loaded.counters(&cfg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("sonde-rt")
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let kernel = KernelCounters {
-        conn: Some(probes.drop_counters()?),
-        dns: dns.as_ref().map(DnsProbes::counters).transpose()?,
-        data: data.as_ref().map(DataProbes::counters).transpose()?,
-        http_series: match &data {
-            Some(d) if parse_per_second(&cfg.http) > 0 => Some(d.http_series()?),
-            _ => None,
-        },
-    };
     runtime.block_on(async move {
         let exporters = Exporters::start(&cfg.exporter, Arc::clone(&telemetry))?;
-        let publisher = match prometheus_listener {
-            Some(listener) => {
-                let registry = Arc::new(prometheus::Registry::default());
-                let addr =
-                    prometheus::serve(listener, Arc::clone(&registry), Arc::clone(&telemetry))?;
-                eprintln!(
-                    "sonde: prometheus endpoint on http://{addr}{}",
-                    prometheus::PATH
-                );
-                Some(prometheus::Publisher::new(registry))
-            }
-            None => None,
-        };
+        let publisher = prometheus_listener
+            .map(|listener| start_prometheus(listener, &telemetry))
+            .transpose()?;
         let pipeline = Pipeline::new(
-            PipelineSettings {
-                batch_max_items: cfg.batch.max_items,
-                batch_timeout: cfg.batch.timeout,
-                metric_interval: cfg.metrics.interval,
-                console: cfg.console_enabled(),
-                process_cache_size: cfg.process.cache_size,
-                command_line_max: cfg.process.command_line_max,
-                max_connections: cfg.tcp.max_connections as usize,
-                report_interval: cfg.tcp.report_interval,
-                dns_timeout: cfg.dns.timeout,
-                http_routes: route_rules(&cfg.http.routes)?,
-                http_spans_per_second: cfg.http.max_spans_per_second,
-                tcp_spans_per_second: cfg.tcp.max_spans_per_second,
-                prometheus_refresh: cfg.prometheus.refresh,
-            },
+            pipeline_settings(&cfg)?,
             exporters,
             Arc::clone(&telemetry),
             kernel,
@@ -273,24 +149,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             publisher,
         );
         let pipeline = tokio::spawn(pipeline.run(rx));
-        // Long-lived connections: one pass over the kernel's map a second; each connection
-        // is reported when its interval is due.
-        let reporter = probes.reporter()?;
-        let periodic = (!cfg.tcp.report_interval.is_zero()).then(|| {
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(1));
-                let mut warned = false;
-                loop {
-                    tick.tick().await;
-                    if let Err(e) = reporter.run() {
-                        if !warned {
-                            tracing::warn!("periodic connection reports failed: {e} (logged once)");
-                            warned = true;
-                        }
-                    }
-                }
-            })
-        });
+        let periodic = start_periodic_reports(&loaded.probes, &cfg)?;
         let signal = wait_for_signal().await;
         eprintln!("sonde: {signal}: detaching probes and flushing");
         if let Some(p) = periodic {
@@ -299,34 +158,242 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         // Stop reading, detach, then let the pipeline drain what it already has.
         tokio::task::spawn_blocking(move || {
             reader.stop();
-            drop(probes);
-            drop(dns);
-            drop(data);
+            drop(loaded);
         })
         .await
         .context("stopping the ring-buffer reader")?;
         let exporters = pipeline.await.context("the pipeline task failed")?;
         let report = exporters.shutdown(FLUSH_DEADLINE).await;
         eprintln!("sonde: {report}");
-        let snap = telemetry.snapshot();
-        eprintln!(
-            "sonde: events received {}, lost {} (by reason: {})",
-            snap.events_received,
-            snap.lost_total(),
-            sonde::telemetry::LostReason::ALL
-                .iter()
-                .map(|r| format!("{}={}", r.as_str(), snap.lost[*r as usize]))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        for signal in Signal::ALL {
-            if snap.exporter.handed[signal as usize] > 0 {
-                let summary = snap.export_summary(signal);
-                eprintln!("sonde: exported {}: {summary}", signal.as_str());
-            }
-        }
+        say_totals(&telemetry);
         anyhow::Ok(())
     })
+}
+
+/// Every BPF object loaded and attached (dropping it detaches them all).
+struct Loaded {
+    probes: Probes,
+    dns: Option<DnsProbes>,
+    data: Option<DataProbes>,
+}
+
+impl Loaded {
+    /// TCP always; DNS and HTTP as configured; then the listeners open before start.
+    fn load(cfg: &Config) -> anyhow::Result<Loaded> {
+        let mut probes = Probes::load(&ProbeOptions {
+            max_connections: cfg.tcp.max_connections,
+            ring_buffer_bytes: cfg.tcp.ring_buffer_size,
+            // Wake the reader once a batch is waiting instead of on every record; below the
+            // threshold records wait at most the reader's 100 ms poll timeout.
+            wakeup_bytes: wakeup_bytes(cfg.tcp.ring_buffer_size),
+            report_interval: cfg.tcp.report_interval,
+            owners_from_http: cfg.http.enabled,
+        })?;
+        let dns = load_dns(cfg, &probes)?;
+        // Accepted sockets' owners are taken by one receive program: HTTP capture's, else
+        // the DNS capture's on sockets, else conn.bpf.c's own.
+        if !cfg.http.enabled && !dns.as_ref().is_some_and(|d| d.takes_owners) {
+            probes.attach_owner_recv()?;
+        }
+        let data = if cfg.http.enabled {
+            let ring = cfg.http.ring_buffer_size;
+            Some(DataProbes::load(
+                &DataProbeOptions {
+                    capture_bytes: u32::try_from(cfg.http.capture_bytes).unwrap_or(u32::MAX),
+                    ring_buffer_bytes: ring,
+                    wakeup_bytes: wakeup_bytes(ring),
+                    parse_per_second: parse_per_second(&cfg.http),
+                    quiet: HTTP_RESPONSE_QUIET,
+                },
+                &probes.owner_maps()?,
+                dns.as_ref()
+                    .map(DnsProbes::socket_maps)
+                    .transpose()?
+                    .flatten()
+                    .as_ref(),
+            )?)
+        } else {
+            None
+        };
+        // With every program attached: a listener opened from now on is seen by the
+        // kernel, and the ones open before are named from /proc.
+        match probes.seed_listeners() {
+            Ok(s) => eprintln!(
+                "sonde: {} listening sockets were open before start ({} named, {} network namespaces)",
+                s.listeners, s.named, s.namespaces
+            ),
+            Err(e) => eprintln!(
+                "sonde: listening sockets open before start not found ({e}): connections they \
+                 accept are named at their first receive"
+            ),
+        }
+        Ok(Loaded { probes, dns, data })
+    }
+
+    /// The thread that reads every ring and hands decoded events to `tx`.
+    fn start_reader(
+        &self,
+        tx: EventSender<KernelEvent>,
+        telemetry: Arc<Telemetry>,
+    ) -> anyhow::Result<RingReader> {
+        // The DNS ring first: a quiet reader drains the rings in this order after its poll
+        // timeout, and a connection's close must not be reported before the answer that
+        // named its peer (captured a moment earlier, waiting in the other ring) has been
+        // read.
+        let mut rings = Vec::new();
+        if let Some(d) = &self.dns {
+            rings.push(d.events_map()?);
+        }
+        rings.push(self.probes.events_map()?);
+        if let Some(d) = &self.data {
+            rings.push(d.events_map()?);
+        }
+        let clock = Clock::measure();
+        let decode = move |record: &[u8]| sonde::protocols::decode(record, &clock);
+        Ok(RingReader::start(rings, decode, tx, telemetry)?)
+    }
+
+    /// "probes attached (...)": how many, how long, which way DNS and HTTP came in.
+    fn describe(&self, cfg: &Config) -> String {
+        let load_time =
+            self.probes.load_time + self.dns.as_ref().map_or(Duration::ZERO, |d| d.load_time);
+        format!(
+            "probes attached ({} programs in {} ms{}{})",
+            self.probes.programs,
+            load_time.as_millis(),
+            self.dns.as_ref().map_or(String::new(), |d| match d.path {
+                DnsPath::Sockets => format!(", DNS on sockets (cgroup {})", d.cgroup.display()),
+                DnsPath::Packets => format!(", DNS on packets (cgroup {})", d.cgroup.display()),
+            }),
+            // Said because it costs more on a host with many namespaces (see Sweep).
+            match &self.data {
+                Some(d) if d.sweep == Sweep::ByNamespace && parse_per_second(&cfg.http) > 0 => {
+                    ", HTTP connections swept by network namespace (this kernel refuses map iterators)"
+                }
+                _ => "",
+            },
+        )
+    }
+
+    /// The kernel counters and histograms the pipeline reads.
+    fn counters(&self, cfg: &Config) -> anyhow::Result<KernelCounters> {
+        Ok(KernelCounters {
+            conn: Some(self.probes.drop_counters()?),
+            dns: self.dns.as_ref().map(DnsProbes::counters).transpose()?,
+            data: self.data.as_ref().map(DataProbes::counters).transpose()?,
+            http_series: match &self.data {
+                Some(d) if parse_per_second(&cfg.http) > 0 => Some(d.http_series()?),
+                _ => None,
+            },
+        })
+    }
+}
+
+/// A ring's wake-up threshold: a sixteenth of it, at most [`WAKEUP_BYTES_MAX`].
+fn wakeup_bytes(ring_buffer_bytes: u32) -> u64 {
+    u64::from(ring_buffer_bytes / 16).min(WAKEUP_BYTES_MAX)
+}
+
+/// DNS capture is worth having but not worth refusing to start over: without it the TCP
+/// signals still flow, and the reason is said once.
+fn load_dns(cfg: &Config, probes: &Probes) -> anyhow::Result<Option<DnsProbes>> {
+    if !cfg.dns.enabled {
+        return Ok(None);
+    }
+    let ring = cfg.dns.ring_buffer_size;
+    let options = DnsProbeOptions {
+        ports: cfg.dns.ports.clone(),
+        ring_buffer_bytes: ring,
+        wakeup_bytes: wakeup_bytes(ring),
+        capture: cfg.dns.capture,
+        steps_in_http: cfg.http.enabled,
+    };
+    match DnsProbes::load(&options, &probes.owner_maps()?) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) => {
+            eprintln!("sonde: DNS capture disabled: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// The Prometheus endpoint on `listener`, and the feed the pipeline refreshes it through.
+fn start_prometheus(
+    listener: std::net::TcpListener,
+    telemetry: &Arc<Telemetry>,
+) -> anyhow::Result<prometheus::Publisher> {
+    let registry = Arc::new(prometheus::Registry::default());
+    let addr = prometheus::serve(listener, Arc::clone(&registry), Arc::clone(telemetry))?;
+    eprintln!(
+        "sonde: prometheus endpoint on http://{addr}{}",
+        prometheus::PATH
+    );
+    Ok(prometheus::Publisher::new(registry))
+}
+
+/// What the pipeline takes from the configuration.
+fn pipeline_settings(cfg: &Config) -> anyhow::Result<PipelineSettings> {
+    Ok(PipelineSettings {
+        batch_max_items: cfg.batch.max_items,
+        batch_timeout: cfg.batch.timeout,
+        metric_interval: cfg.metrics.interval,
+        console: cfg.console_enabled(),
+        process_cache_size: cfg.process.cache_size,
+        command_line_max: cfg.process.command_line_max,
+        max_connections: cfg.tcp.max_connections as usize,
+        report_interval: cfg.tcp.report_interval,
+        dns_timeout: cfg.dns.timeout,
+        http_routes: route_rules(&cfg.http.routes)?,
+        http_spans_per_second: cfg.http.max_spans_per_second,
+        tcp_spans_per_second: cfg.tcp.max_spans_per_second,
+        prometheus_refresh: cfg.prometheus.refresh,
+    })
+}
+
+/// Long-lived connections: one pass over the kernel's map a second; each connection is
+/// reported when its interval is due (none when `tcp.report_interval` is 0).
+fn start_periodic_reports(
+    probes: &Probes,
+    cfg: &Config,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if cfg.tcp.report_interval.is_zero() {
+        return Ok(None);
+    }
+    let reporter = probes.reporter()?;
+    Ok(Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut warned = false;
+        loop {
+            tick.tick().await;
+            if let Err(e) = reporter.run() {
+                if !warned {
+                    tracing::warn!("periodic connection reports failed: {e} (logged once)");
+                    warned = true;
+                }
+            }
+        }
+    })))
+}
+
+/// The last lines: what was received and lost (by reason), and what each signal exported.
+fn say_totals(telemetry: &Telemetry) {
+    let snap = telemetry.snapshot();
+    eprintln!(
+        "sonde: events received {}, lost {} (by reason: {})",
+        snap.events_received,
+        snap.lost_total(),
+        sonde::telemetry::LostReason::ALL
+            .iter()
+            .map(|r| format!("{}={}", r.as_str(), snap.lost[*r as usize]))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    for signal in Signal::ALL {
+        if snap.exporter.handed[signal as usize] > 0 {
+            let summary = snap.export_summary(signal);
+            eprintln!("sonde: exported {}: {summary}", signal.as_str());
+        }
+    }
 }
 
 /// `http.parse_per_second`, except that route rules need every path: then 0 (all).

@@ -17,7 +17,6 @@ use super::http::signals::{HttpExchange, HttpMetrics};
 use super::tcp::{Flow, TcpMetrics};
 use crate::decode::Owner;
 use crate::enrich::process::ProcessInfo;
-use crate::golden;
 use crate::protocols::dns::wire::{Question, Record, RecordData};
 use crate::protocols::dns::wire::{Rcode, RecordType};
 use crate::protocols::dns::{Lookup, Outcome};
@@ -26,6 +25,7 @@ use crate::protocols::http::{Exchange, Role};
 use crate::protocols::tcp::{CloseReason, ConnRecord, Direction};
 use crate::protocols::tcp::{Counters, Report};
 use crate::signals::HostInfo;
+use crate::testing::golden;
 
 const T0: u64 = 1_763_800_000_000_000_000;
 

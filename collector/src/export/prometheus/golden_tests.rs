@@ -19,8 +19,8 @@ use sonde_semconv::resource as r;
 
 use super::registry::{Publisher, Registry};
 use super::{render, translate, Format};
-use crate::golden;
 use crate::signals::kv;
+use crate::testing::golden;
 
 const T: u64 = 1_763_800_000_000_000_000;
 const CUMULATIVE: i32 = AggregationTemporality::Cumulative as i32;

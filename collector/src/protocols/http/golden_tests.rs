@@ -95,8 +95,12 @@ fn golden_streams_pair_into_exchanges() {
     let failures: Vec<String> = cases
         .iter()
         .filter_map(|(case, records)| {
-            crate::golden::check("http1", &format!("{case}.exchanges"), &render_case(records))
+            crate::testing::golden::check(
+                "http1",
+                &format!("{case}.exchanges"),
+                &render_case(records),
+            )
         })
         .collect();
-    crate::golden::assert_all(&failures);
+    crate::testing::golden::assert_all(&failures);
 }

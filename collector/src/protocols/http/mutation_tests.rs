@@ -18,8 +18,8 @@ use super::connection::MAX_PENDING;
 use super::stream::MAX_HEAD_BUFFER;
 use super::test_support::{replay, streams, Record};
 use super::{HttpSegment, HttpStats, HttpTracker, Role};
-use crate::protocols::dns::wire::mutation_tests::Rng;
 use crate::protocols::http::wire::mutation_tests::{mutate, rounds, seed};
+use crate::testing::Rng;
 
 /// A mutated, re-cut version of one recorded connection.
 fn variant(rng: &mut Rng, records: &[Record], donor: &[u8]) -> Vec<Record> {

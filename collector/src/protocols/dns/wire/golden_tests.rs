@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use super::*;
 
 pub(crate) fn golden_dir() -> PathBuf {
-    crate::golden::dir("dns")
+    crate::testing::golden::dir("dns")
 }
 
 /// Every `.bin` case, sorted by name: (case name, bytes).
@@ -109,7 +109,7 @@ fn golden_messages_match_expected() {
     assert!(cases.len() >= 40, "only {} golden cases found", cases.len());
     let failures: Vec<String> = cases
         .iter()
-        .filter_map(|(case, bytes)| crate::golden::check("dns", case, &render(bytes)))
+        .filter_map(|(case, bytes)| crate::testing::golden::check("dns", case, &render(bytes)))
         .collect();
-    crate::golden::assert_all(&failures);
+    crate::testing::golden::assert_all(&failures);
 }

@@ -73,7 +73,7 @@ pub(crate) fn read_stream(bytes: &[u8]) -> Result<Vec<Record>, String> {
 }
 
 fn files(ext: &str) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(crate::golden::dir("http1"))
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(crate::testing::golden::dir("http1"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == ext))
@@ -291,10 +291,10 @@ fn golden_messages_match_expected() {
     let failures: Vec<String> = cases
         .iter()
         .filter_map(|(case, request, bytes)| {
-            crate::golden::check("http1", case, &render_message(*request, bytes))
+            crate::testing::golden::check("http1", case, &render_message(*request, bytes))
         })
         .collect();
-    crate::golden::assert_all(&failures);
+    crate::testing::golden::assert_all(&failures);
 }
 
 #[test]
@@ -304,14 +304,14 @@ fn golden_streams_parse_message_by_message() {
     let failures: Vec<String> = cases
         .iter()
         .filter_map(|(case, records)| {
-            crate::golden::check(
+            crate::testing::golden::check(
                 "http1",
                 &format!("{case}.messages"),
                 &render_stream(records),
             )
         })
         .collect();
-    crate::golden::assert_all(&failures);
+    crate::testing::golden::assert_all(&failures);
 }
 
 #[test]

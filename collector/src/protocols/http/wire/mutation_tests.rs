@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use super::golden_tests::{messages, streams};
 use super::*;
-use crate::protocols::dns::wire::mutation_tests::Rng;
+use crate::testing::Rng;
 
 /// Bytes that matter to HTTP/1 syntax.
 const INTERESTING: [u8; 20] = [
