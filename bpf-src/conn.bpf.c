@@ -115,6 +115,7 @@ static __always_inline void track(const struct sock *sk, __u8 direction)
 		.sk = (__u64)sk,
 		.start_ns = bpf_ktime_get_ns(),
 		.direction = direction,
+		.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)),
 	};
 	long err;
 
@@ -204,6 +205,8 @@ static __always_inline void fill_conn_event(struct sonde_conn_event *e, const st
 	e->flags = c->flags;
 	e->lport = sk_lport(sk);
 	e->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (!e->rport)
+		e->rport = c->rport; /* zeroed by a failed connect()'s disconnect */
 	e->_pad0 = 0;
 	e->sk_err = BPF_CORE_READ(sk, sk_err);
 	e->netns = sk_netns(sk);

@@ -22,7 +22,13 @@ struct conn {
 	__u8 direction;
 	__u8 last_state; /* the state TCP_CLOSE was entered from */
 	__u8 http_looks; /* operations data.bpf.c looked at for an HTTP start, none found */
-	__u8 _pad[3];
+	__u8 _pad;
+	/*
+	 * The remote port when tracking began, host order: a connect() that fails (refused, or
+	 * reset before connect() returned) disconnects the socket, which zeroes its port
+	 * before the close record is read.
+	 */
+	__u16 rport;
 };
 
 /*
