@@ -272,5 +272,4 @@ fn spawn<R: OtlpRequest>(
 }
 
 #[cfg(test)]
-#[path = "tls_tests.rs"]
 mod tls_tests;

@@ -1,4 +1,4 @@
-//! Errors of the BPF stage.
+//! Errors of the kernel stage: preparing, loading and attaching any protocol's probes.
 
 /// What went wrong while preparing, loading or attaching the probes.
 #[derive(Debug, thiserror::Error)]

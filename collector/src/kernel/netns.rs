@@ -1,5 +1,5 @@
-//! Network namespaces by inode number, for the HTTP sweep by namespace (`data::Sweep`):
-//! a namespace is reached through a process in it (`/proc/PID/ns/net`) and entered by the
+//! Network namespaces by inode number, for the HTTP sweep by namespace (`protocols::http::Sweep`)
+//! and the listener walk at start (`protocols::tcp::listeners`): a namespace is reached through a process in it (`/proc/PID/ns/net`) and entered by the
 //! calling thread alone.
 
 use std::fs::File;

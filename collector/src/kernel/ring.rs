@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use libbpf_rs::{MapHandle, RingBufferBuilder};
+use libbpf_rs::{MapHandle, RingBuffer, RingBufferBuilder};
 
 use crate::kernel::handoff::EventSender;
 use crate::telemetry::{LostReason, Telemetry};
@@ -105,6 +105,69 @@ fn callback<E, D: std::fmt::Display>(
     }
 }
 
+/// Reads the rings and hands their events over until `stop` is set (or polling fails).
+fn read_until_stopped<E>(rb: &RingBuffer<'_>, batcher: &RefCell<Batcher<E>>, stop: &AtomicBool) {
+    let mut busy = false;
+    while !stop.load(Ordering::Relaxed) {
+        if !batcher.borrow_mut().flush() {
+            // The pipeline is behind: records wait in the kernel's rings (whose
+            // overflow is counted there) until its queue has room.
+            std::thread::sleep(BACKOFF);
+            continue;
+        }
+        // The wait only returns early on a wake-up; records submitted without one
+        // are picked up by consume() after the timeout. While traffic is steady
+        // the reader does not wait for wake-ups: it pauses and reads what came.
+        // The wait reads nothing itself: libbpf's poll() would drain just the
+        // rings that were woken, so a connection's close (a woken TCP ring)
+        // could be read before the DNS answer that named its peer, waiting
+        // unwoken in the DNS ring; consume() reads every ring in order.
+        let polled = if busy {
+            std::thread::sleep(BUSY_PAUSE);
+            rb.consume()
+        } else {
+            wait_for_wakeup(rb.epoll_fd(), POLL_TIMEOUT).and_then(|()| rb.consume())
+        };
+        let flushed = {
+            let mut b = batcher.borrow_mut();
+            busy = std::mem::take(&mut b.read) >= BUSY_RECORDS;
+            b.flush()
+        };
+        match polled {
+            Ok(()) => {}
+            // A callback stopped the read: the queue is full (above).
+            Err(_) if !flushed => {}
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => {}
+            Err(e) => {
+                tracing::error!("ring buffer polling failed: {e}; stopping the reader");
+                break;
+            }
+        }
+    }
+}
+
+/// At stop, hands over what is still in the rings, for as long as the pipeline takes it
+/// (at most [`STOP_DRAIN`]; what is left then is counted lost).
+fn drain_at_stop<E>(rb: &RingBuffer<'_>, batcher: &RefCell<Batcher<E>>) {
+    let deadline = Instant::now() + STOP_DRAIN;
+    loop {
+        if batcher.borrow_mut().flush() {
+            let drained = rb.consume().is_ok();
+            if batcher.borrow_mut().flush() && drained {
+                break;
+            }
+        }
+        if Instant::now() >= deadline {
+            let mut b = batcher.borrow_mut();
+            let left = b.events.len() as u64;
+            b.telemetry.lost(LostReason::PipelineQueueFull, left);
+            b.events.clear();
+            break;
+        }
+        std::thread::sleep(BACKOFF);
+    }
+}
+
 /// The thread that drains the ring buffer. Stops when dropped or on [`RingReader::stop`].
 #[derive(Debug)]
 pub struct RingReader {
@@ -160,61 +223,8 @@ impl RingReader {
                         return;
                     }
                 };
-                let mut busy = false;
-                while !stop_flag.load(Ordering::Relaxed) {
-                    if !batcher.borrow_mut().flush() {
-                        // The pipeline is behind: records wait in the kernel's rings (whose
-                        // overflow is counted there) until its queue has room.
-                        std::thread::sleep(BACKOFF);
-                        continue;
-                    }
-                    // The wait only returns early on a wake-up; records submitted without one
-                    // are picked up by consume() after the timeout. While traffic is steady
-                    // the reader does not wait for wake-ups: it pauses and reads what came.
-                    // The wait reads nothing itself: libbpf's poll() would drain just the
-                    // rings that were woken, so a connection's close (a woken TCP ring)
-                    // could be read before the DNS answer that named its peer, waiting
-                    // unwoken in the DNS ring; consume() reads every ring in order.
-                    let polled = if busy {
-                        std::thread::sleep(BUSY_PAUSE);
-                        rb.consume()
-                    } else {
-                        wait_for_wakeup(rb.epoll_fd(), POLL_TIMEOUT).and_then(|()| rb.consume())
-                    };
-                    let flushed = {
-                        let mut b = batcher.borrow_mut();
-                        busy = std::mem::take(&mut b.read) >= BUSY_RECORDS;
-                        b.flush()
-                    };
-                    match polled {
-                        Ok(()) => {}
-                        // A callback stopped the read: the queue is full (above).
-                        Err(_) if !flushed => {}
-                        Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            tracing::error!("ring buffer polling failed: {e}; stopping the reader");
-                            break;
-                        }
-                    }
-                }
-                // What is still in the rings, for as long as the pipeline takes it.
-                let deadline = Instant::now() + STOP_DRAIN;
-                loop {
-                    if batcher.borrow_mut().flush() {
-                        let drained = rb.consume().is_ok();
-                        if batcher.borrow_mut().flush() && drained {
-                            break;
-                        }
-                    }
-                    if Instant::now() >= deadline {
-                        let mut b = batcher.borrow_mut();
-                        let left = b.events.len() as u64;
-                        b.telemetry.lost(LostReason::PipelineQueueFull, left);
-                        b.events.clear();
-                        break;
-                    }
-                    std::thread::sleep(BACKOFF);
-                }
+                read_until_stopped(&rb, &batcher, &stop_flag);
+                drain_at_stop(&rb, &batcher);
                 // The rings (and the callbacks' share of the batcher) go first, so the
                 // sender is dropped here and the pipeline sees the queue close.
                 drop(rb);

@@ -1,9 +1,34 @@
-//! What every protocol's loader shares: per-CPU drop counters, and libbpf's log routed to
-//! ours (held back to debug level around a load the kernel may refuse).
+//! What every protocol's loader shares: opening a skeleton and sizing its ring, per-CPU
+//! drop counters, and libbpf's log routed to ours (held back to debug level around a load
+//! the kernel may refuse).
 
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use libbpf_rs::{MapCore, MapFlags, MapHandle};
+use libbpf_rs::skel::SkelBuilder;
+use libbpf_rs::{MapCore, MapFlags, MapHandle, OpenMapMut, OpenObject};
+
+use super::BpfError;
+
+/// Opens the skeleton `B` of the object file `file` (named in the error).
+pub fn open<B>(file: &str) -> Result<B::Output, BpfError>
+where
+    B: SkelBuilder<'static> + Default,
+{
+    // The skeleton borrows its object for as long as the programs stay attached, which is
+    // the life of the agent: leak one small allocation instead of self-referencing.
+    let object: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+    B::default()
+        .open(object)
+        .map_err(BpfError::libbpf(format!("opening the BPF object {file}")))
+}
+
+/// Sizes ring buffer (or map) `map` to `entries` (bytes for a ring); `what` names it and
+/// the setting it comes from, in the error.
+pub fn size(map: &mut OpenMapMut<'_>, entries: u32, what: &str) -> Result<(), BpfError> {
+    map.set_max_entries(entries)
+        .map_err(BpfError::libbpf(format!("sizing {what}")))
+}
 
 /// A kernel part's per-CPU drop counters: `N` slots indexed by its `enum sonde_*_drop`.
 #[derive(Debug)]

@@ -11,6 +11,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics};
 use sonde_semconv::metric::agent as m;
+use sonde_semconv::metric::MetricDef;
 
 use super::metric_set::{metric, metric_with, Point, Value};
 use super::resource::{agent_resource, HostInfo};
@@ -38,175 +39,21 @@ impl AgentMetrics {
         now: u64,
         host: &HostInfo,
     ) -> ResourceMetrics {
-        let base = self.previous.replace((snap.clone(), now));
-        let counters_delta = host.temporality.delta_for(true);
-        let histogram_delta = host.temporality.delta_for(false);
-        let since = |delta: bool| match (&base, delta) {
-            (Some((prev, t)), true) => (Some(prev), *t),
-            _ => (None, start_unix_nanos),
-        };
-        let (counter_base, counter_start) = since(counters_delta);
-        let (hist_base, hist_start) = since(histogram_delta);
-
-        let sum = |v: u64, old: Option<u64>| Point {
-            start_unix_nanos: counter_start,
-            value: Value::Sum(v.saturating_sub(old.unwrap_or(0))),
-        };
-        let gauge = |v: u64| Point {
-            start_unix_nanos: counter_start,
-            value: Value::Sum(v),
-        };
-        let signals = |name: &'static str| move |s: Signal| vec![kv::str(name, s.as_str())];
-        let by_signal = signals(m::SIGNAL);
-
-        let received = sum(
-            snap.events_received,
-            counter_base.map(|b| b.events_received),
+        let previous = self.previous.replace((snap.clone(), now));
+        let window = Window::new(
+            snap,
+            previous.as_ref(),
+            start_unix_nanos,
+            now,
+            host.temporality,
         );
-        let lost: Vec<_> = LostReason::ALL
-            .iter()
-            .map(|r| {
-                let i = *r as usize;
-                (
-                    vec![kv::str(m::REASON, r.as_str())],
-                    sum(snap.lost[i], counter_base.map(|b| b.lost[i])),
-                )
-            })
-            .collect();
-        let mut handed = Vec::new();
-        let mut requests = Vec::new();
-        let mut items = Vec::new();
-        let mut dropped = Vec::new();
-        for sig in Signal::ALL {
-            let s = sig as usize;
-            let x = &snap.exporter;
-            let old = counter_base.map(|b| &b.exporter);
-            handed.push((by_signal(sig), sum(x.handed[s], old.map(|b| b.handed[s]))));
-            requests.push((
-                by_signal(sig),
-                sum(x.requests[s], old.map(|b| b.requests[s])),
-            ));
-            for out in Outcome::ALL {
-                let o = out as usize;
-                let mut attrs = by_signal(sig);
-                attrs.push(kv::str(m::OUTCOME, out.as_str()));
-                items.push((
-                    attrs,
-                    sum(snap.export[s][o], counter_base.map(|b| b.export[s][o])),
-                ));
-            }
-            for reason in DropReason::ALL {
-                let r = reason as usize;
-                let mut attrs = by_signal(sig);
-                attrs.push(kv::str(m::REASON, reason.as_str()));
-                dropped.push((
-                    attrs,
-                    sum(
-                        snap.exporter.dropped[s][r],
-                        counter_base.map(|b| b.exporter.dropped[s][r]),
-                    ),
-                ));
-            }
-        }
-        let per_signal = |value: &dyn Fn(usize) -> u64| -> Vec<(Vec<KeyValue>, Point)> {
-            Signal::ALL
-                .iter()
-                .map(|s| (by_signal(*s), gauge(value(*s as usize))))
-                .collect()
-        };
-        let depth = per_signal(&|s| snap.queue_depth[s]);
-        let bytes = per_signal(&|s| snap.exporter.queue_bytes[s]);
-        let durations: Vec<_> = Signal::ALL
-            .iter()
-            .map(|sig| {
-                let s = *sig as usize;
-                let now_h = &snap.exporter.duration[s];
-                let h = match hist_base {
-                    Some(b) => now_h.since(&b.exporter.duration[s]),
-                    None => now_h.clone(),
-                };
-                (by_signal(*sig), histogram_point(&h, hist_start))
-            })
-            .collect();
-        let tracked = gauge(snap.tracked_connections);
-        let sampled_out = sum(
-            snap.spans_sampled_out,
-            counter_base.map(|b| b.spans_sampled_out),
-        );
-        let unattributed = sum(
-            snap.connections_unattributed,
-            counter_base.map(|b| b.connections_unattributed),
-        );
-        let http_handed: Vec<_> = HandOver::ALL
-            .iter()
-            .map(|r| {
-                let i = *r as usize;
-                (
-                    vec![kv::str(m::REASON, r.as_str())],
-                    sum(
-                        snap.http_handed_over[i],
-                        counter_base.map(|b| b.http_handed_over[i]),
-                    ),
-                )
-            })
-            .collect();
-        let scrapes: Vec<_> = ScrapeOutcome::ALL
-            .iter()
-            .map(|o| {
-                let i = *o as usize;
-                (
-                    vec![kv::str(m::OUTCOME, o.as_str())],
-                    sum(
-                        snap.prometheus_scrapes[i],
-                        counter_base.map(|b| b.prometheus_scrapes[i]),
-                    ),
-                )
-            })
-            .collect();
-        let left_out = gauge(snap.prometheus_left_out);
-
-        let mut duration = metric_with(&m::EXPORT_DURATION, refs(&durations), now, histogram_delta);
-        if histogram_delta {
-            // The interval's extremes are unknown: only the cumulative ones are kept.
-            clear_extremes(&mut duration);
-        }
-        let metrics = vec![
-            metric_with(
-                &m::EVENTS_RECEIVED,
-                vec![(vec![], &received)],
-                now,
-                counters_delta,
-            ),
-            metric_with(&m::EVENTS_LOST, refs(&lost), now, counters_delta),
-            metric_with(&m::EXPORT_HANDED, refs(&handed), now, counters_delta),
-            metric_with(&m::EXPORT_ITEMS, refs(&items), now, counters_delta),
-            metric_with(&m::EXPORT_DROPPED, refs(&dropped), now, counters_delta),
-            metric_with(&m::EXPORT_REQUESTS, refs(&requests), now, counters_delta),
-            metric(&m::EXPORT_QUEUE_DEPTH, refs(&depth), now),
-            metric(&m::EXPORT_QUEUE_SIZE, refs(&bytes), now),
-            duration,
-            metric(&m::TRACKED_CONNECTIONS, vec![(vec![], &tracked)], now),
-            metric_with(
-                &m::SPANS_SAMPLED_OUT,
-                vec![(vec![], &sampled_out)],
-                now,
-                counters_delta,
-            ),
-            metric_with(
-                &m::CONNECTIONS_UNATTRIBUTED,
-                vec![(vec![], &unattributed)],
-                now,
-                counters_delta,
-            ),
-            metric_with(
-                &m::HTTP_HANDED_OVER,
-                refs(&http_handed),
-                now,
-                counters_delta,
-            ),
-            metric_with(&m::PROMETHEUS_SCRAPES, refs(&scrapes), now, counters_delta),
-            metric(&m::PROMETHEUS_LEFT_OUT, vec![(vec![], &left_out)], now),
-        ];
+        // The order is the declaration order of `sonde_semconv::metric::agent`.
+        let mut metrics = window.events();
+        metrics.extend(window.exports());
+        metrics.extend(window.queues());
+        metrics.push(window.durations());
+        metrics.extend(window.collection());
+        metrics.extend(window.prometheus());
         ResourceMetrics {
             resource: Some(agent_resource(host)),
             scope_metrics: vec![ScopeMetrics {
@@ -217,6 +64,232 @@ impl AgentMetrics {
             ..Default::default()
         }
     }
+}
+
+/// One export's view of a snapshot: what its points report, and since when.
+struct Window<'a> {
+    snap: &'a Snapshot,
+    now: u64,
+    /// The counters are reported as deltas.
+    counters_delta: bool,
+    /// The snapshot the counters' deltas are taken from, if they are.
+    counter_base: Option<&'a Snapshot>,
+    /// When the counters' points start.
+    counter_start: u64,
+    /// The duration histogram is reported as a delta.
+    histogram_delta: bool,
+    /// The snapshot the histogram's delta is taken from, if it is.
+    hist_base: Option<&'a Snapshot>,
+    /// When the histogram's points start.
+    hist_start: u64,
+}
+
+impl<'a> Window<'a> {
+    /// The view of `snap` for `temporality`, given the previous export's snapshot and time.
+    fn new(
+        snap: &'a Snapshot,
+        previous: Option<&'a (Snapshot, u64)>,
+        start_unix_nanos: u64,
+        now: u64,
+        temporality: Temporality,
+    ) -> Self {
+        let counters_delta = temporality.delta_for(true);
+        let histogram_delta = temporality.delta_for(false);
+        // Deltas are taken from the previous export; cumulative values, and the first
+        // export's, count from the start.
+        let since = |delta: bool| match (previous, delta) {
+            (Some((prev, t)), true) => (Some(prev), *t),
+            _ => (None, start_unix_nanos),
+        };
+        let (counter_base, counter_start) = since(counters_delta);
+        let (hist_base, hist_start) = since(histogram_delta);
+        Window {
+            snap,
+            now,
+            counters_delta,
+            counter_base,
+            counter_start,
+            histogram_delta,
+            hist_base,
+            hist_start,
+        }
+    }
+
+    /// A counter's point from the running total `total` picks out of a snapshot.
+    fn counter_point(&self, total: impl Fn(&Snapshot) -> u64) -> Point {
+        let old = self.counter_base.map(&total);
+        Point {
+            start_unix_nanos: self.counter_start,
+            value: Value::Sum(total(self.snap).saturating_sub(old.unwrap_or(0))),
+        }
+    }
+
+    /// A gauge's point holding `value`.
+    fn gauge_point(&self, value: u64) -> Point {
+        Point {
+            start_unix_nanos: self.counter_start,
+            value: Value::Sum(value),
+        }
+    }
+
+    /// One counter point per `(index, label)` of `labels`, the label as attribute `key`
+    /// and the index into the totals `totals` picks out of a snapshot.
+    fn per_label(
+        &self,
+        key: &str,
+        labels: impl Iterator<Item = (usize, &'static str)>,
+        totals: impl Fn(&Snapshot) -> &[u64],
+    ) -> Vec<(Vec<KeyValue>, Point)> {
+        labels
+            .map(|(i, label)| {
+                (
+                    vec![kv::str(key, label)],
+                    self.counter_point(|s| totals(s)[i]),
+                )
+            })
+            .collect()
+    }
+
+    /// A counter metric of `points`, with the counters' temporality.
+    fn counter_metric(&self, def: &MetricDef, points: &[(Vec<KeyValue>, Point)]) -> Metric {
+        metric_with(def, refs(points), self.now, self.counters_delta)
+    }
+
+    /// A gauge metric of `points`.
+    fn gauge_metric(&self, def: &MetricDef, points: &[(Vec<KeyValue>, Point)]) -> Metric {
+        metric(def, refs(points), self.now)
+    }
+
+    /// Events received from the kernel, and events lost by reason.
+    fn events(&self) -> Vec<Metric> {
+        let received = self.counter_point(|s| s.events_received);
+        let lost = self.per_label(
+            m::REASON,
+            LostReason::ALL.iter().map(|r| (*r as usize, r.as_str())),
+            |s| s.lost.as_slice(),
+        );
+        vec![
+            self.counter_metric(&m::EVENTS_RECEIVED, &[(vec![], received)]),
+            self.counter_metric(&m::EVENTS_LOST, &lost),
+        ]
+    }
+
+    /// By signal: items handed to the exporter, items by outcome, items dropped by
+    /// reason, and requests taken off the queue.
+    fn exports(&self) -> Vec<Metric> {
+        let mut handed = Vec::new();
+        let mut requests = Vec::new();
+        let mut items = Vec::new();
+        let mut dropped = Vec::new();
+        for sig in Signal::ALL {
+            let s = sig as usize;
+            handed.push((by_signal(sig), self.counter_point(|b| b.exporter.handed[s])));
+            requests.push((
+                by_signal(sig),
+                self.counter_point(|b| b.exporter.requests[s]),
+            ));
+            for out in Outcome::ALL {
+                let o = out as usize;
+                let mut attrs = by_signal(sig);
+                attrs.push(kv::str(m::OUTCOME, out.as_str()));
+                items.push((attrs, self.counter_point(|b| b.export[s][o])));
+            }
+            for reason in DropReason::ALL {
+                let r = reason as usize;
+                let mut attrs = by_signal(sig);
+                attrs.push(kv::str(m::REASON, reason.as_str()));
+                dropped.push((attrs, self.counter_point(|b| b.exporter.dropped[s][r])));
+            }
+        }
+        vec![
+            self.counter_metric(&m::EXPORT_HANDED, &handed),
+            self.counter_metric(&m::EXPORT_ITEMS, &items),
+            self.counter_metric(&m::EXPORT_DROPPED, &dropped),
+            self.counter_metric(&m::EXPORT_REQUESTS, &requests),
+        ]
+    }
+
+    /// Each signal's export queue now: its depth and its encoded bytes.
+    fn queues(&self) -> Vec<Metric> {
+        let per_signal = |value: &dyn Fn(usize) -> u64| -> Vec<(Vec<KeyValue>, Point)> {
+            Signal::ALL
+                .iter()
+                .map(|s| (by_signal(*s), self.gauge_point(value(*s as usize))))
+                .collect()
+        };
+        let depth = per_signal(&|s| self.snap.queue_depth[s]);
+        let bytes = per_signal(&|s| self.snap.exporter.queue_bytes[s]);
+        vec![
+            self.gauge_metric(&m::EXPORT_QUEUE_DEPTH, &depth),
+            self.gauge_metric(&m::EXPORT_QUEUE_SIZE, &bytes),
+        ]
+    }
+
+    /// The durations of export attempts, by signal.
+    fn durations(&self) -> Metric {
+        let points: Vec<_> = Signal::ALL
+            .iter()
+            .map(|sig| {
+                let s = *sig as usize;
+                let now_h = &self.snap.exporter.duration[s];
+                let h = match self.hist_base {
+                    Some(b) => now_h.since(&b.exporter.duration[s]),
+                    None => now_h.clone(),
+                };
+                (by_signal(*sig), histogram_point(&h, self.hist_start))
+            })
+            .collect();
+        let mut duration = metric_with(
+            &m::EXPORT_DURATION,
+            refs(&points),
+            self.now,
+            self.histogram_delta,
+        );
+        if self.histogram_delta {
+            // The interval's extremes are unknown: only the cumulative ones are kept.
+            clear_extremes(&mut duration);
+        }
+        duration
+    }
+
+    /// Connections tracked, spans sampled out, connections with no owning process, and
+    /// HTTP connections handed to the agent's parser by reason.
+    fn collection(&self) -> Vec<Metric> {
+        let tracked = self.gauge_point(self.snap.tracked_connections);
+        let sampled_out = self.counter_point(|s| s.spans_sampled_out);
+        let unattributed = self.counter_point(|s| s.connections_unattributed);
+        let http_handed = self.per_label(
+            m::REASON,
+            HandOver::ALL.iter().map(|r| (*r as usize, r.as_str())),
+            |s| s.http_handed_over.as_slice(),
+        );
+        vec![
+            self.gauge_metric(&m::TRACKED_CONNECTIONS, &[(vec![], tracked)]),
+            self.counter_metric(&m::SPANS_SAMPLED_OUT, &[(vec![], sampled_out)]),
+            self.counter_metric(&m::CONNECTIONS_UNATTRIBUTED, &[(vec![], unattributed)]),
+            self.counter_metric(&m::HTTP_HANDED_OVER, &http_handed),
+        ]
+    }
+
+    /// Requests to the Prometheus endpoint by outcome, and the points its exposition
+    /// left out.
+    fn prometheus(&self) -> Vec<Metric> {
+        let scrapes = self.per_label(
+            m::OUTCOME,
+            ScrapeOutcome::ALL.iter().map(|o| (*o as usize, o.as_str())),
+            |s| s.prometheus_scrapes.as_slice(),
+        );
+        let left_out = self.gauge_point(self.snap.prometheus_left_out);
+        vec![
+            self.counter_metric(&m::PROMETHEUS_SCRAPES, &scrapes),
+            self.gauge_metric(&m::PROMETHEUS_LEFT_OUT, &[(vec![], left_out)]),
+        ]
+    }
+}
+
+/// The attributes of a signal's point.
+fn by_signal(signal: Signal) -> Vec<KeyValue> {
+    vec![kv::str(m::SIGNAL, signal.as_str())]
 }
 
 /// Sonde's own metrics, cumulative since `start_unix_nanos` whatever temporality `host`

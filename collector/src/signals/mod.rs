@@ -1,4 +1,7 @@
-//! Flows → OTLP: log records, spans and metrics, as opentelemetry-proto messages.
+//! OTLP building blocks every protocol's signals use: metric sets with exemplars, span and
+//! log batches grouped by process, resources, attribute builders, log records written
+//! straight into protobuf, span sampling, and the [`Sink`] handlers put their signals in.
+//! Each protocol builds its own signals from these (`protocols::*::signals`, `flow`).
 //!
 //! Sonde builds the OTLP messages itself instead of going through the OpenTelemetry SDK:
 //! spans carry kernel timestamps and ids chosen here or continued from the caller's

@@ -2,10 +2,11 @@
 //! module): golden files ([`golden`]) and a seedable generator for mutation tests ([`Rng`]).
 //! A protocol's own fixtures stay in its `test_support.rs`.
 //!
-//! Layout of tests, everywhere: a module's unit tests are its child `tests` module (plus
-//! `golden_tests` and `mutation_tests` where a parser has them); short ones inline at the
-//! bottom of the file, long ones in a file beside it (`<name>_tests.rs` for `<name>.rs`,
-//! `tests.rs` for a `mod.rs`). End-to-end tests with real traffic are in `integration-tests/`.
+//! Layout of tests, everywhere: a module's unit tests are its child `tests` module (and
+//! `golden_tests`, `mutation_tests`, ... by kind where a parser has them); under 150 lines
+//! inline at the bottom of the file, longer in a file beside it: `<name>_tests.rs` for
+//! `<name>.rs` (through `#[path]`), `<kind>_tests.rs` or `tests.rs` in the folder of a
+//! `mod.rs`. End-to-end tests with real traffic are in `integration-tests/`.
 
 pub(crate) mod golden;
 

@@ -3,17 +3,16 @@
 //! cgroup_skb programs, which every packet of the host goes through.
 
 use std::fs::File;
-use std::mem::MaybeUninit;
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, MapHandle, OpenObject};
+use libbpf_rs::skel::OpenSkel;
+use libbpf_rs::{Link, MapHandle};
 
 use crate::config::DnsCapture;
 use crate::kernel::contract::{DnsSkel, DnsSkelBuilder, DNS_DROP_MAX, DNS_PORTS_MAX};
-use crate::kernel::skeleton::DropArray;
+use crate::kernel::skeleton::{self, DropArray};
 use crate::kernel::TRACEPOINTS;
 use crate::kernel::{has_tracepoint, BpfError};
 use crate::protocols::tcp::OwnerMaps;
@@ -96,93 +95,10 @@ impl DnsProbes {
         }
         let mut ports = [0; DNS_PORTS_MAX];
         ports[..opts.ports.len()].copy_from_slice(&opts.ports);
-        let sockets_possible = TRACEPOINTS.iter().all(|(_, rel)| has_tracepoint(rel));
-        let path = match opts.capture {
-            DnsCapture::Packets => DnsPath::Packets,
-            DnsCapture::Auto if !sockets_possible => DnsPath::Packets,
-            DnsCapture::Auto => DnsPath::Sockets,
-            DnsCapture::Sockets if sockets_possible => DnsPath::Sockets,
-            DnsCapture::Sockets => {
-                let (tracepoint, rel) = TRACEPOINTS[0];
-                return Err(BpfError::MissingTracepoint {
-                    what: "DNS capture on sockets (dns.capture: sockets; `auto` uses packets)",
-                    tracepoint,
-                    since: "6.3",
-                    path: format!("{}/{rel}", crate::kernel::TRACEFS_EVENTS[0]),
-                });
-            }
-        };
-        // As in `Probes::load`: the skeleton lives as long as the agent.
-        let object: &'static mut MaybeUninit<OpenObject> =
-            Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open = DnsSkelBuilder::default()
-            .open(object)
-            .map_err(BpfError::libbpf("opening the BPF object dns.bpf.o"))?;
-        open.maps
-            .dns_events
-            .set_max_entries(opts.ring_buffer_bytes)
-            .map_err(BpfError::libbpf("sizing ring buffer `dns_events`"))?;
-        let on_sockets = path == DnsPath::Sockets;
-        let own_steps = on_sockets && !opts.steps_in_http;
-        if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
-            rodata.dns_ports = ports;
-            rodata.dns_wakeup_bytes = opts.wakeup_bytes;
-            rodata.owner_steps = u8::from(own_steps);
-        }
-        // Shared always: unshared, this object would make its own connection map.
-        owners.share(&mut open.maps.conns, &mut open.maps.owner_pending)?;
-        for prog in [
-            &mut open.progs.sonde_dns_send,
-            &mut open.progs.sonde_dns_recv,
-        ] {
-            prog.set_autoload(own_steps);
-        }
-        for prog in [
-            &mut open.progs.sonde_dns_recvmsg4,
-            &mut open.progs.sonde_dns_recvmsg6,
-        ] {
-            prog.set_autoload(on_sockets);
-        }
-        for prog in [
-            &mut open.progs.sonde_dns_egress,
-            &mut open.progs.sonde_dns_ingress,
-        ] {
-            prog.set_autoload(!on_sockets);
-        }
-        let skel = open.load().map_err(BpfError::libbpf(
-            "loading the DNS programs (the verifier log is above)",
-        ))?;
-        let dir = File::open(&cgroup).map_err(|e| BpfError::Libbpf {
-            what: format!("opening cgroup {}", cgroup.display()),
-            source: libbpf_rs::Error::from(e),
-        })?;
-        let mut links = Vec::new();
-        if own_steps {
-            for prog in [&skel.progs.sonde_dns_send, &skel.progs.sonde_dns_recv] {
-                links.push(prog.attach().map_err(BpfError::libbpf(format!(
-                    "attaching {}",
-                    prog.name().to_string_lossy()
-                )))?);
-            }
-        }
-        let cgroup_progs = if on_sockets {
-            [
-                &skel.progs.sonde_dns_recvmsg4,
-                &skel.progs.sonde_dns_recvmsg6,
-            ]
-        } else {
-            [&skel.progs.sonde_dns_egress, &skel.progs.sonde_dns_ingress]
-        };
-        for prog in cgroup_progs {
-            let link = prog
-                .attach_cgroup(dir.as_raw_fd())
-                .map_err(BpfError::libbpf(format!(
-                    "attaching {} to cgroup {}",
-                    prog.name().to_string_lossy(),
-                    cgroup.display()
-                )))?;
-            links.push(link);
-        }
+        let path = choose_path(opts.capture)?;
+        let own_steps = path == DnsPath::Sockets && !opts.steps_in_http;
+        let skel = open_and_load(opts, owners, path, ports, own_steps)?;
+        let links = attach(&skel, &cgroup, path, own_steps)?;
         Ok(DnsProbes {
             skel,
             _links: links,
@@ -242,4 +158,113 @@ fn cgroup2_root() -> Option<PathBuf> {
         let (_src, path, fs) = (f.next()?, f.next()?, f.next()?);
         (fs == "cgroup2").then(|| PathBuf::from(path))
     })
+}
+
+/// The way in `capture` asks for, where this kernel has it (`auto`: sockets where the
+/// socket layer has its length tracepoints, 6.3 and later, else packets).
+fn choose_path(capture: DnsCapture) -> Result<DnsPath, BpfError> {
+    let sockets_possible = TRACEPOINTS.iter().all(|(_, rel)| has_tracepoint(rel));
+    match capture {
+        DnsCapture::Packets => Ok(DnsPath::Packets),
+        DnsCapture::Auto if !sockets_possible => Ok(DnsPath::Packets),
+        DnsCapture::Auto => Ok(DnsPath::Sockets),
+        DnsCapture::Sockets if sockets_possible => Ok(DnsPath::Sockets),
+        DnsCapture::Sockets => {
+            let (tracepoint, rel) = TRACEPOINTS[0];
+            Err(BpfError::MissingTracepoint {
+                what: "DNS capture on sockets (dns.capture: sockets; `auto` uses packets)",
+                tracepoint,
+                since: "6.3",
+                path: format!("{}/{rel}", crate::kernel::TRACEFS_EVENTS[0]),
+            })
+        }
+    }
+}
+
+/// Opens dns.bpf.o, configures it for `opts` and `path` and loads the programs of that
+/// path (the socket steps only when `own_steps`); not attached yet.
+fn open_and_load(
+    opts: &DnsProbeOptions,
+    owners: &OwnerMaps,
+    path: DnsPath,
+    ports: [u16; DNS_PORTS_MAX],
+    own_steps: bool,
+) -> Result<DnsSkel<'static>, BpfError> {
+    let mut open = skeleton::open::<DnsSkelBuilder>("dns.bpf.o")?;
+    skeleton::size(
+        &mut open.maps.dns_events,
+        opts.ring_buffer_bytes,
+        "ring buffer `dns_events` (dns.ring_buffer_size)",
+    )?;
+    let on_sockets = path == DnsPath::Sockets;
+    if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+        rodata.dns_ports = ports;
+        rodata.dns_wakeup_bytes = opts.wakeup_bytes;
+        rodata.owner_steps = u8::from(own_steps);
+    }
+    // Shared always: unshared, this object would make its own connection map.
+    owners.share(&mut open.maps.conns, &mut open.maps.owner_pending)?;
+    for prog in [
+        &mut open.progs.sonde_dns_send,
+        &mut open.progs.sonde_dns_recv,
+    ] {
+        prog.set_autoload(own_steps);
+    }
+    for prog in [
+        &mut open.progs.sonde_dns_recvmsg4,
+        &mut open.progs.sonde_dns_recvmsg6,
+    ] {
+        prog.set_autoload(on_sockets);
+    }
+    for prog in [
+        &mut open.progs.sonde_dns_egress,
+        &mut open.progs.sonde_dns_ingress,
+    ] {
+        prog.set_autoload(!on_sockets);
+    }
+    open.load().map_err(BpfError::libbpf(
+        "loading the DNS programs (the verifier log is above)",
+    ))
+}
+
+/// Attaches the loaded programs of `path`: the socket steps (when `own_steps`), and the
+/// cgroup programs on `cgroup`.
+fn attach(
+    skel: &DnsSkel<'static>,
+    cgroup: &Path,
+    path: DnsPath,
+    own_steps: bool,
+) -> Result<Vec<Link>, BpfError> {
+    let dir = File::open(cgroup).map_err(|e| BpfError::Libbpf {
+        what: format!("opening cgroup {}", cgroup.display()),
+        source: libbpf_rs::Error::from(e),
+    })?;
+    let mut links = Vec::new();
+    if own_steps {
+        for prog in [&skel.progs.sonde_dns_send, &skel.progs.sonde_dns_recv] {
+            links.push(prog.attach().map_err(BpfError::libbpf(format!(
+                "attaching {}",
+                prog.name().to_string_lossy()
+            )))?);
+        }
+    }
+    let cgroup_progs = if path == DnsPath::Sockets {
+        [
+            &skel.progs.sonde_dns_recvmsg4,
+            &skel.progs.sonde_dns_recvmsg6,
+        ]
+    } else {
+        [&skel.progs.sonde_dns_egress, &skel.progs.sonde_dns_ingress]
+    };
+    for prog in cgroup_progs {
+        let link = prog
+            .attach_cgroup(dir.as_raw_fd())
+            .map_err(BpfError::libbpf(format!(
+                "attaching {} to cgroup {}",
+                prog.name().to_string_lossy(),
+                cgroup.display()
+            )))?;
+        links.push(link);
+    }
+    Ok(links)
 }

@@ -1,19 +1,18 @@
 //! Load data.bpf.c: the HTTP data-path capture on the socket layer's send/receive tracepoints.
 
 use std::io::Read;
-use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{Iter, IterOpts, Link, MapCore, MapFlags, MapHandle, OpenObject};
+use libbpf_rs::skel::{OpenSkel, Skel};
+use libbpf_rs::{Iter, IterOpts, Link, MapCore, MapFlags, MapHandle};
 use sonde_semconv::metric::HTTP_BUCKETS;
 
 use crate::kernel::contract::{
     sonde_http_hist, sonde_http_key, DataSkel, DataSkelBuilder, DATA_DROP_MAX, DATA_MAX,
 };
 use crate::kernel::netns;
-use crate::kernel::skeleton::{DropArray, QuietLibbpf};
+use crate::kernel::skeleton::{self, DropArray, QuietLibbpf};
 use crate::kernel::BpfError;
 use crate::kernel::{has_tracepoint, TRACEFS_EVENTS, TRACEPOINTS};
 use crate::protocols::dns::DnsSocketMaps;
@@ -175,15 +174,12 @@ fn open_and_load(
     dns: Option<&DnsSocketMaps>,
     sweep: Sweep,
 ) -> Result<DataSkel<'static>, BpfError> {
-    // As in `Probes::load`: the skeleton lives as long as the agent.
-    let object: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
-    let mut open = DataSkelBuilder::default()
-        .open(object)
-        .map_err(BpfError::libbpf("opening the BPF object data.bpf.o"))?;
-    open.maps
-        .data_events
-        .set_max_entries(opts.ring_buffer_bytes)
-        .map_err(BpfError::libbpf("sizing ring buffer `data_events`"))?;
+    let mut open = skeleton::open::<DataSkelBuilder>("data.bpf.o")?;
+    skeleton::size(
+        &mut open.maps.data_events,
+        opts.ring_buffer_bytes,
+        "ring buffer `data_events` (http.ring_buffer_size)",
+    )?;
     if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
         rodata.capture_bytes = opts.capture_bytes.min(DATA_MAX);
         rodata.wakeup_bytes = opts.wakeup_bytes;
@@ -212,11 +208,7 @@ fn open_and_load(
             }
         }
         // Unused: the smallest ring there is.
-        None => open
-            .maps
-            .dns_events
-            .set_max_entries(4096)
-            .map_err(BpfError::libbpf("sizing ring buffer `dns_events`"))?,
+        None => skeleton::size(&mut open.maps.dns_events, 4096, "ring buffer `dns_events`")?,
     }
     owners.share(&mut open.maps.conns, &mut open.maps.owner_pending)?;
     // Run by `HttpSeries::pull`, not attached at load; only `sweep`'s is loaded.

@@ -3,6 +3,7 @@
 //! the bytes that were moved but not captured.
 
 use std::marker::PhantomData;
+use std::ops::ControlFlow;
 
 use super::HttpStats;
 use crate::protocols::http::wire::{
@@ -93,6 +94,36 @@ enum Stage {
     Stopped,
 }
 
+impl Stage {
+    /// Between messages, nothing buffered.
+    fn idle() -> Stage {
+        Stage::Head {
+            buf: Vec::new(),
+            start: None,
+        }
+    }
+}
+
+/// One syscall's bytes as the stream works through them.
+struct Input<'d> {
+    /// The syscall's captured bytes.
+    data: &'d [u8],
+    /// What is left to read: of `data`, or of a buffered head's start joined to it.
+    rest: &'d [u8],
+    /// Bytes moved beyond the captured ones and not yet accounted for.
+    uncaptured: u64,
+    /// The syscall the bytes came in.
+    at: Start,
+    /// Nothing has been read yet: only a syscall's first bytes may start a message after
+    /// lost framing.
+    at_syscall_start: bool,
+    /// `rest` starts with a head's start buffered from earlier syscalls.
+    buffered: bool,
+}
+
+/// A head read from the input: the message, its length there, and whether it was cut.
+type HeadRead<M> = (M, usize, bool);
+
 /// The consumer of a stream's events.
 pub(super) type OnEvent<'a, M> = dyn FnMut(Event<M>, &mut HttpStats) -> Reply + 'a;
 
@@ -110,10 +141,7 @@ pub(super) struct Stream<M> {
 impl<M: Wire> Stream<M> {
     pub(super) fn new() -> Self {
         Self {
-            stage: Stage::Head {
-                buf: Vec::new(),
-                start: None,
-            },
+            stage: Stage::idle(),
             open: false,
             last_ts: 0,
             _msg: PhantomData,
@@ -138,160 +166,209 @@ impl<M: Wire> Stream<M> {
         stats: &mut HttpStats,
         on: &mut OnEvent<'_, M>,
     ) {
-        let mut uncaptured = len.saturating_sub(data.len() as u64);
-        let mut rest: &[u8] = data;
-        // Only a syscall's first bytes may start a message after lost framing.
-        let mut at_syscall_start = true;
         // A head split over syscalls: the bytes buffered so far, then these.
         let joined: Vec<u8>;
-        let mut buffered = false;
+        let mut input = Input {
+            data,
+            rest: data,
+            uncaptured: len.saturating_sub(data.len() as u64),
+            at,
+            at_syscall_start: true,
+            buffered: false,
+        };
         if let Stage::Head { buf, .. } = &mut self.stage {
             if !buf.is_empty() {
                 let mut head = std::mem::take(buf);
                 head.extend_from_slice(data);
                 joined = head;
-                rest = &joined;
-                buffered = true;
+                input.rest = &joined;
+                input.buffered = true;
             }
         }
-        loop {
-            match std::mem::replace(&mut self.stage, Stage::Lost) {
-                Stage::Stopped => {
-                    self.stage = Stage::Stopped;
-                    return;
-                }
-                Stage::Lost => {
-                    if at_syscall_start && M::check(rest) {
-                        if self.open && self.end(self.last_ts, false, stats, on) {
-                            return;
-                        }
-                        self.stage = Stage::Head {
-                            buf: Vec::new(),
-                            start: None,
-                        };
-                        continue;
+        while self.step(&mut input, stats, on).is_continue() {}
+    }
+
+    /// Moves the stream on through the input by one stage; `Break` once this syscall's
+    /// bytes are done with.
+    fn step(
+        &mut self,
+        input: &mut Input<'_>,
+        stats: &mut HttpStats,
+        on: &mut OnEvent<'_, M>,
+    ) -> ControlFlow<()> {
+        // Each stage sets the next one; the placeholder is what they leave on giving up.
+        match std::mem::replace(&mut self.stage, Stage::Lost) {
+            Stage::Stopped => {
+                self.stage = Stage::Stopped;
+                ControlFlow::Break(())
+            }
+            Stage::Lost => self.resync(input, stats, on),
+            Stage::Head { start, .. } => self.head(start.unwrap_or(input.at), input, stats, on),
+            Stage::Body(framing) => self.body(framing, input, stats, on),
+        }
+    }
+
+    /// With framing lost: starts over if the input starts a message, else lets its bytes
+    /// go.
+    fn resync(
+        &mut self,
+        input: &Input<'_>,
+        stats: &mut HttpStats,
+        on: &mut OnEvent<'_, M>,
+    ) -> ControlFlow<()> {
+        if input.at_syscall_start && M::check(input.rest) {
+            if self.open && self.end(self.last_ts, false, stats, on) {
+                return ControlFlow::Break(());
+            }
+            self.stage = Stage::idle();
+            return ControlFlow::Continue(());
+        }
+        if self.open {
+            self.last_ts = input.at.ts;
+        }
+        ControlFlow::Break(())
+    }
+
+    /// Reads the head starting at `start`, hands it out and moves to the stage the reply
+    /// calls for.
+    fn head(
+        &mut self,
+        start: Start,
+        input: &mut Input<'_>,
+        stats: &mut HttpStats,
+        on: &mut OnEvent<'_, M>,
+    ) -> ControlFlow<()> {
+        if input.rest.is_empty() {
+            if input.uncaptured > 0 {
+                // The next message starts beyond the capture.
+                stats.truncated_heads += 1;
+                stats.heads_lost += 1;
+            } else {
+                self.stage = Stage::idle();
+            }
+            return ControlFlow::Break(());
+        }
+        let (msg, header_len, cut) = match self.read_head(start, input, stats) {
+            Ok(head) => head,
+            Err(flow) => return flow,
+        };
+        let reply = on(Event::Head { msg, start, cut }, stats);
+        self.open = true;
+        self.last_ts = input.at.ts;
+        input.rest = input.rest.get(header_len..).unwrap_or_default();
+        input.at_syscall_start = false;
+        self.after_head(reply, input.at.ts, stats, on)
+    }
+
+    /// Parses the head at the start of the input; without one, `Err` says whether to go
+    /// on (the stage is then set: the head buffered, given up, or skipped for a message
+    /// starting with this syscall).
+    fn read_head(
+        &mut self,
+        start: Start,
+        input: &mut Input<'_>,
+        stats: &mut HttpStats,
+    ) -> Result<HeadRead<M>, ControlFlow<()>> {
+        match M::parse(input.rest) {
+            Ok(Parsed::Complete { msg, header_len }) => Ok((msg, header_len, false)),
+            Ok(Parsed::Partial) if input.uncaptured > 0 => {
+                stats.truncated_heads += 1;
+                // The uncaptured bytes are the rest of this head (and maybe its body):
+                // nothing to skip beyond it.
+                input.uncaptured = 0;
+                match salvage::<M>(input.rest) {
+                    Some(msg) => Ok((msg, input.rest.len(), true)),
+                    None => {
+                        stats.heads_lost += 1;
+                        Err(ControlFlow::Break(()))
                     }
-                    if self.open {
-                        self.last_ts = at.ts;
-                    }
-                    return;
-                }
-                Stage::Head { start, .. } => {
-                    let start = start.unwrap_or(at);
-                    if rest.is_empty() {
-                        if uncaptured > 0 {
-                            // The next message starts beyond the capture.
-                            stats.truncated_heads += 1;
-                            stats.heads_lost += 1;
-                        } else {
-                            self.stage = Stage::Head {
-                                buf: Vec::new(),
-                                start: None,
-                            };
-                        }
-                        return;
-                    }
-                    let (msg, header_len, cut) = match M::parse(rest) {
-                        Ok(Parsed::Complete { msg, header_len }) => (msg, header_len, false),
-                        Ok(Parsed::Partial) if uncaptured > 0 => {
-                            stats.truncated_heads += 1;
-                            // The uncaptured bytes are the rest of this head (and maybe
-                            // its body): nothing to skip beyond it.
-                            uncaptured = 0;
-                            match salvage::<M>(rest) {
-                                Some(msg) => (msg, rest.len(), true),
-                                None => {
-                                    stats.heads_lost += 1;
-                                    return;
-                                }
-                            }
-                        }
-                        Ok(Parsed::Partial) if rest.len() > MAX_HEAD_BUFFER => {
-                            stats.oversized_heads += 1;
-                            stats.heads_lost += 1;
-                            return;
-                        }
-                        Ok(Parsed::Partial) => {
-                            self.stage = Stage::Head {
-                                buf: rest.to_vec(),
-                                start: Some(start),
-                            };
-                            return;
-                        }
-                        Err(_) if buffered && M::check(data) => {
-                            // The buffered piece was not a head's start after all: a new
-                            // message starts with this syscall.
-                            stats.parse_errors += 1;
-                            buffered = false;
-                            rest = data;
-                            self.stage = Stage::Head {
-                                buf: Vec::new(),
-                                start: None,
-                            };
-                            continue;
-                        }
-                        Err(_) => {
-                            stats.parse_errors += 1;
-                            return;
-                        }
-                    };
-                    let reply = on(Event::Head { msg, start, cut }, stats);
-                    self.open = true;
-                    self.last_ts = at.ts;
-                    rest = rest.get(header_len..).unwrap_or_default();
-                    at_syscall_start = false;
-                    self.stage = match reply {
-                        Reply::Stop => Stage::Stopped,
-                        Reply::Unframed => Stage::Lost,
-                        Reply::Body(Body::None) | Reply::Continue => {
-                            if self.end(at.ts, true, stats, on) {
-                                return;
-                            }
-                            Stage::Head {
-                                buf: Vec::new(),
-                                start: None,
-                            }
-                        }
-                        Reply::Body(Body::Length(n)) => Stage::Body(Framing::Length(n)),
-                        Reply::Body(Body::Chunked) => {
-                            Stage::Body(Framing::Chunked(ChunkedDecoder::new()))
-                        }
-                        Reply::Body(Body::UntilClose) => Stage::Body(Framing::UntilClose),
-                    };
-                }
-                Stage::Body(mut framing) => {
-                    self.last_ts = at.ts;
-                    let Some((used, mut done)) = consume(&mut framing, rest) else {
-                        stats.framing_lost += 1;
-                        return;
-                    };
-                    rest = &rest[used..];
-                    if !done && uncaptured > 0 {
-                        match skip(&mut framing, uncaptured) {
-                            Some((left, ended)) => {
-                                uncaptured = left;
-                                done = ended;
-                            }
-                            None => {
-                                stats.framing_lost += 1;
-                                return;
-                            }
-                        }
-                    }
-                    if !done {
-                        self.stage = Stage::Body(framing);
-                        return;
-                    }
-                    if self.end(at.ts, true, stats, on) {
-                        return;
-                    }
-                    self.stage = Stage::Head {
-                        buf: Vec::new(),
-                        start: None,
-                    };
                 }
             }
+            Ok(Parsed::Partial) if input.rest.len() > MAX_HEAD_BUFFER => {
+                stats.oversized_heads += 1;
+                stats.heads_lost += 1;
+                Err(ControlFlow::Break(()))
+            }
+            Ok(Parsed::Partial) => {
+                self.stage = Stage::Head {
+                    buf: input.rest.to_vec(),
+                    start: Some(start),
+                };
+                Err(ControlFlow::Break(()))
+            }
+            Err(_) if input.buffered && M::check(input.data) => {
+                // The buffered piece was not a head's start after all: a new message
+                // starts with this syscall.
+                stats.parse_errors += 1;
+                input.buffered = false;
+                input.rest = input.data;
+                self.stage = Stage::idle();
+                Err(ControlFlow::Continue(()))
+            }
+            Err(_) => {
+                stats.parse_errors += 1;
+                Err(ControlFlow::Break(()))
+            }
         }
+    }
+
+    /// Moves to the stage the consumer's reply to a head calls for; at `ts` if that
+    /// ends the message.
+    fn after_head(
+        &mut self,
+        reply: Reply,
+        ts: u64,
+        stats: &mut HttpStats,
+        on: &mut OnEvent<'_, M>,
+    ) -> ControlFlow<()> {
+        self.stage = match reply {
+            Reply::Stop => Stage::Stopped,
+            Reply::Unframed => Stage::Lost,
+            Reply::Body(Body::None) | Reply::Continue => {
+                if self.end(ts, true, stats, on) {
+                    return ControlFlow::Break(());
+                }
+                Stage::idle()
+            }
+            Reply::Body(Body::Length(n)) => Stage::Body(Framing::Length(n)),
+            Reply::Body(Body::Chunked) => Stage::Body(Framing::Chunked(ChunkedDecoder::new())),
+            Reply::Body(Body::UntilClose) => Stage::Body(Framing::UntilClose),
+        };
+        ControlFlow::Continue(())
+    }
+
+    /// Skips the body's bytes in the input, captured then uncaptured, ending the message
+    /// if its framing says it ended.
+    fn body(
+        &mut self,
+        mut framing: Framing,
+        input: &mut Input<'_>,
+        stats: &mut HttpStats,
+        on: &mut OnEvent<'_, M>,
+    ) -> ControlFlow<()> {
+        self.last_ts = input.at.ts;
+        let Some((used, mut done)) = consume(&mut framing, input.rest) else {
+            stats.framing_lost += 1;
+            return ControlFlow::Break(());
+        };
+        input.rest = &input.rest[used..];
+        if !done && input.uncaptured > 0 {
+            let Some((left, ended)) = skip(&mut framing, input.uncaptured) else {
+                stats.framing_lost += 1;
+                return ControlFlow::Break(());
+            };
+            input.uncaptured = left;
+            done = ended;
+        }
+        if !done {
+            self.stage = Stage::Body(framing);
+            return ControlFlow::Break(());
+        }
+        if self.end(input.at.ts, true, stats, on) {
+            return ControlFlow::Break(());
+        }
+        self.stage = Stage::idle();
+        ControlFlow::Continue(())
     }
 
     /// The connection closed: an open message ends at its last syscall (complete if its

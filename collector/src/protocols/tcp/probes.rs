@@ -1,16 +1,15 @@
 //! Load conn.bpf.c: open, size, load and attach its skeleton, own its links; its owner maps
 //! are shared with the DNS and HTTP objects, and its drop counters read here.
 
-use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{IterOpts, Link, MapCore, MapHandle, OpenMapMut, OpenObject};
+use libbpf_rs::skel::{OpenSkel, Skel};
+use libbpf_rs::{IterOpts, Link, MapCore, MapHandle, OpenMapMut};
 
 use super::listeners::{self, Seeded};
 use crate::kernel::contract::{ConnSkel, ConnSkelBuilder, DROP_MAX};
-use crate::kernel::skeleton::{route_libbpf_logs, DropArray};
+use crate::kernel::skeleton::{self, route_libbpf_logs, DropArray};
 use crate::kernel::{has_tracepoint, BpfError};
 
 /// Sizes and tunables applied before load.
@@ -85,23 +84,17 @@ impl Probes {
     pub fn load(opts: &ProbeOptions) -> Result<Probes, BpfError> {
         let started = Instant::now();
         route_libbpf_logs();
-        // The skeleton borrows its object for as long as the programs stay attached, which
-        // is the life of the agent: leak one small allocation instead of self-referencing.
-        let object: &'static mut MaybeUninit<OpenObject> =
-            Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open = ConnSkelBuilder::default()
-            .open(object)
-            .map_err(BpfError::libbpf("opening the BPF object conn.bpf.o"))?;
-        open.maps
-            .conns
-            .set_max_entries(opts.max_connections)
-            .map_err(BpfError::libbpf("sizing map `conns` (tcp.max_connections)"))?;
-        open.maps
-            .events
-            .set_max_entries(opts.ring_buffer_bytes)
-            .map_err(BpfError::libbpf(
-                "sizing ring buffer `events` (tcp.ring_buffer_size)",
-            ))?;
+        let mut open = skeleton::open::<ConnSkelBuilder>("conn.bpf.o")?;
+        skeleton::size(
+            &mut open.maps.conns,
+            opts.max_connections,
+            "map `conns` (tcp.max_connections)",
+        )?;
+        skeleton::size(
+            &mut open.maps.events,
+            opts.ring_buffer_bytes,
+            "ring buffer `events` (tcp.ring_buffer_size)",
+        )?;
         if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
             rodata.wakeup_bytes = opts.wakeup_bytes;
             rodata.report_interval_ns =
