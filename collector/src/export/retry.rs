@@ -84,8 +84,12 @@ impl Backoff {
     }
 
     /// The wait before the next attempt, or `None` to give up because it would end after
-    /// `max_elapsed`. A delay asked for by the backend replaces the computed one.
+    /// `max_elapsed`. A delay asked for by the backend replaces the computed one, held
+    /// between the initial and the max backoff: `Retry-After: 0` must not make a retry
+    /// storm, nor `Retry-After: 18446744073709551615` (or an hour) give the batch up.
     pub fn next(&mut self, server_delay: Option<Duration>) -> Option<Duration> {
+        let (initial, max) = (self.cfg.initial_backoff, self.cfg.max_backoff);
+        let server_delay = server_delay.map(|d| d.min(max).max(initial.min(max)));
         let delay = server_delay.unwrap_or_else(|| {
             backoff_delay(
                 self.attempt,
@@ -95,7 +99,7 @@ impl Backoff {
             )
         });
         self.attempt = self.attempt.saturating_add(1);
-        (self.started.elapsed() + delay <= self.cfg.max_elapsed).then_some(delay)
+        (self.started.elapsed().saturating_add(delay) <= self.cfg.max_elapsed).then_some(delay)
     }
 
     /// Attempts made so far.
@@ -273,14 +277,42 @@ mod tests {
         );
         let mut b = Backoff::new(&cfg);
         assert_eq!(
-            b.next(Some(Duration::from_secs(11))),
-            None,
-            "server delay past the limit"
-        );
-        assert_eq!(
             b.next(Some(Duration::from_secs(2))),
             Some(Duration::from_secs(2))
         );
+    }
+
+    #[test]
+    fn a_backend_delay_is_held_between_the_initial_and_the_max_backoff() {
+        let cfg = RetryConfig {
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(4),
+            max_elapsed: Duration::from_secs(10),
+        };
+        // A second into retrying (a 503 first), then the largest Retry-After there is: the
+        // sum overflowed ("overflow when adding durations"); a delay past max_elapsed gave
+        // the batch up at once.
+        let mut b = Backoff {
+            started: Instant::now() - Duration::from_secs(1),
+            ..Backoff::new(&cfg)
+        };
+        assert_eq!(
+            b.next(parse_retry_after("18446744073709551615")),
+            Some(Duration::from_secs(4))
+        );
+        assert_eq!(b.next(Some(Duration::MAX)), Some(Duration::from_secs(4)));
+        assert_eq!(
+            b.next(Some(Duration::from_secs(11))),
+            Some(Duration::from_secs(4))
+        );
+        // Retry-After: 0 was retried 1-3 ms apart.
+        assert_eq!(b.next(parse_retry_after("0")), Some(Duration::from_secs(1)));
+        // Past max_elapsed, even a clamped delay gives up.
+        let mut late = Backoff {
+            started: Instant::now() - Duration::from_secs(9),
+            ..Backoff::new(&cfg)
+        };
+        assert_eq!(late.next(Some(Duration::MAX)), None);
     }
 
     #[tokio::test(start_paused = true)]
