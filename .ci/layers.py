@@ -23,7 +23,7 @@ import sys
 # Lowest first.
 STAGES = [
     ["telemetry", "testing"],
-    ["config", "console"],
+    ["config", "console", "redact"],
     ["kernel"],
     ["decode"],
     ["enrich"],

@@ -5,7 +5,7 @@
 //!
 //! | stage | module | what it does |
 //! |---|---|---|
-//! | foundation | [`telemetry`], [`config`], [`console`] | the agent's own counters; settings; terminal formatting |
+//! | foundation | [`telemetry`], [`config`], [`console`], [`redact`] | the agent's own counters; settings; terminal formatting; secrets out of what is printed or exported |
 //! | kernel | [`kernel`] | the kernel/user contract, preflight, loading helpers, reading the rings |
 //! | decode | [`decode`] | what every record's decoder shares (clock, owner, addresses) |
 //! | enrich | [`enrich`] | who: process, container, the peer's DNS name |
@@ -22,6 +22,7 @@ pub mod export;
 pub mod kernel;
 pub mod pipeline;
 pub mod protocols;
+pub mod redact;
 pub mod signals;
 pub mod telemetry;
 #[cfg(test)]

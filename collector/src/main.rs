@@ -20,6 +20,7 @@ use sonde::protocols::http::route::{RouteRules, Template};
 use sonde::protocols::http::{DataProbeOptions, DataProbes, Sweep};
 use sonde::protocols::tcp::{ProbeOptions, Probes};
 use sonde::protocols::KernelEvent;
+use sonde::redact::redact_urls;
 use sonde::signals::HostInfo;
 use sonde::telemetry::{Signal, Telemetry};
 
@@ -340,6 +341,7 @@ fn pipeline_settings(cfg: &Config) -> anyhow::Result<PipelineSettings> {
         console: cfg.console_enabled(),
         process_cache_size: cfg.process.cache_size,
         command_line_max: cfg.process.command_line_max,
+        command_line: cfg.process.command_line,
         max_connections: cfg.tcp.max_connections as usize,
         report_interval: cfg.tcp.report_interval,
         dns_timeout: cfg.dns.timeout,
@@ -428,8 +430,13 @@ fn describe_outputs(cfg: &Config, prometheus: Option<std::net::SocketAddr>) -> S
     ]
     .iter()
     .filter_map(|(name, ep)| {
-        ep.as_ref()
-            .map(|ep| format!("{name} -> {} ({})", without_password(&ep.url), ep.protocol))
+        ep.as_ref().map(|ep| {
+            format!(
+                "{name} -> {} ({})",
+                redact_urls(ep.url.as_str()),
+                ep.protocol
+            )
+        })
     })
     .collect();
     if let Some(addr) = prometheus {
@@ -443,15 +450,6 @@ fn describe_outputs(cfg: &Config, prometheus: Option<std::net::SocketAddr>) -> S
     } else {
         parts.join(", ")
     }
-}
-
-/// The URL as it may be printed: a password in it becomes `***`.
-fn without_password(url: &url::Url) -> url::Url {
-    let mut shown = url.clone();
-    if shown.password().is_some() {
-        let _ = shown.set_password(Some("***"));
-    }
-    shown
 }
 
 async fn wait_for_signal() -> &'static str {

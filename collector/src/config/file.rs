@@ -1,6 +1,7 @@
 //! The YAML file: its schema and the translation of parser errors into messages that name
 //! the key, the line and the column.
 
+use crate::redact::{MaskedHeaders, RedactedUrl};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -31,8 +32,8 @@ pub(crate) struct FileConfig {
     pub prometheus: PrometheusConfig,
 }
 
-/// `exporter:` as written.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// `exporter:` as written (`Debug` shows no header value and no URL password).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct FileExporter {
     /// Base URL, like `OTEL_EXPORTER_OTLP_ENDPOINT`; empty for no export.
@@ -76,7 +77,7 @@ impl Default for FileExporter {
 }
 
 /// `exporter.<signal>:` as written: every field overrides the general one when set.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct FileSignal {
     /// Full URL, used as is; empty to inherit the general endpoint.
@@ -103,6 +104,41 @@ impl Default for FileSignal {
             auth: FileAuth::default(),
             enabled: true,
         }
+    }
+}
+
+impl std::fmt::Debug for FileExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileExporter")
+            .field("endpoint", &RedactedUrl(&self.endpoint))
+            .field("protocol", &self.protocol)
+            .field("headers", &MaskedHeaders(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .field("tls", &self.tls)
+            .field("auth", &self.auth)
+            .field("traces", &self.traces)
+            .field("metrics", &self.metrics)
+            .field("logs", &self.logs)
+            .field("queue_size", &self.queue_size)
+            .field("queue_max_bytes", &self.queue_max_bytes)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for FileSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSignal")
+            .field("endpoint", &RedactedUrl(&self.endpoint))
+            .field("protocol", &self.protocol)
+            .field("headers", &MaskedHeaders(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .field("tls", &self.tls)
+            .field("auth", &self.auth)
+            .field("enabled", &self.enabled)
+            .finish()
     }
 }
 

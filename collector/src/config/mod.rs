@@ -26,9 +26,9 @@ pub use prometheus::{parse_listen, PrometheusConfig, LISTEN_ENV, LISTEN_OPTION};
 pub use resolve::DEFAULT_GRPC_PORT;
 pub use secure::{basic_auth_value, load_certs, load_key, TlsSettings};
 pub use types::{
-    AgentResource, BatchConfig, Compression, Config, ConsoleMode, DnsCapture, DnsConfig,
-    ExportConfig, HttpConfig, MetricsConfig, PipelineConfig, ProcessConfig, Protocol, RetryConfig,
-    RoutesConfig, SignalEndpoint, TcpConfig, Temporality,
+    AgentResource, BatchConfig, CommandLine, Compression, Config, ConsoleMode, DnsCapture,
+    DnsConfig, ExportConfig, HttpConfig, MetricsConfig, PipelineConfig, ProcessConfig, Protocol,
+    RetryConfig, RoutesConfig, SignalEndpoint, TcpConfig, Temporality,
 };
 pub use units::{format_duration, format_size, parse_duration, parse_size};
 

@@ -7,6 +7,7 @@
 //! is the `authorization` header of its layer, and credentials in an endpoint URL the
 //! lowest layer of all. TLS settings follow the same order key by key.
 
+use crate::redact::redact_urls;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -246,15 +247,22 @@ pub(crate) fn endpoint_url(
     protocol: Protocol,
     base_for: Option<Signal>,
 ) -> Result<Url, ConfigError> {
+    // Neither the value nor the parser's reason may carry its password or a secret query
+    // value into an error message.
+    // (an endpoint has no use for a fragment: it is not shown at all).
+    let shown = match raw.split_once('#') {
+        Some((before, _)) => format!("{}#...", redact_urls(before)),
+        None => redact_urls(raw),
+    };
     let bad = |reason: String| ConfigError::BadUrl {
         origin: origin.to_string(),
-        value: raw.to_string(),
-        reason,
+        value: shown.clone(),
+        reason: redact_urls(&reason),
     };
     let mut url = Url::parse(raw).map_err(|e| bad(e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
         return Err(bad(format!(
-            "it must start with http:// or https:// and name a host (did you mean \"http://{raw}\"?)"
+            "it must start with http:// or https:// and name a host (did you mean \"http://{shown}\"?)"
         )));
     }
     if url.fragment().is_some() {

@@ -437,3 +437,28 @@ fn kubernetes_daemonset_config_map_loads() {
     assert_eq!(e.protocol, Protocol::Grpc);
     assert!(c.http.enabled);
 }
+
+#[test]
+fn no_secret_in_debug_prints_or_endpoint_errors() {
+    const SECRET: &str = "S3cr3tXYZ";
+    let yaml = format!(
+        "exporter:\n  endpoint: https://127.0.0.1:4318/v1?api_key={SECRET}\n  protocol: http/protobuf\n  headers:\n    x-api-key: {SECRET}\n  auth:\n    basic:\n      username: \"123\"\n      password: {SECRET}\n"
+    );
+    let c = load(&yaml, &[]);
+    let debug = format!("{c:?}");
+    assert!(!debug.contains(SECRET), "{debug}");
+    assert!(debug.contains("x-api-key"), "{debug}");
+    let file = super::super::file::parse_file(&yaml, "sonde.yaml").unwrap();
+    let debug = format!("{file:?}");
+    assert!(!debug.contains(SECRET), "{debug}");
+    for endpoint in [
+        format!("https://u:{SECRET}@127.0.0.1:99999"),
+        format!("ftp://u:{SECRET}@127.0.0.1/"),
+        format!("https://127.0.0.1:4318/#{SECRET}?token={SECRET}"),
+    ] {
+        let e = load_err(&format!("exporter:\n  endpoint: {endpoint}\n"), &[]);
+        assert!(!e.contains(SECRET), "{e}");
+        let e = load_err("", &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
+        assert!(!e.contains(SECRET), "{e}");
+    }
+}

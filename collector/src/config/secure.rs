@@ -39,8 +39,9 @@ pub(crate) struct FileAuth {
 }
 
 /// `auth.basic:` as written. The user name comes from `username` or `username_env`, the
-/// password from exactly one of `password_file`, `password_env` and `password`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+/// password from exactly one of `password_file`, `password_env` and `password` (`Debug`
+/// shows `***` for it).
+#[derive(Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct FileBasicAuth {
     /// The user name (Grafana Cloud: the stack's instance id). Not a secret.
@@ -53,6 +54,18 @@ pub(crate) struct FileBasicAuth {
     pub password_file: Option<String>,
     /// The name of an environment variable holding the password.
     pub password_env: Option<String>,
+}
+
+impl std::fmt::Debug for FileBasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileBasicAuth")
+            .field("username", &self.username)
+            .field("username_env", &self.username_env)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("password_file", &self.password_file)
+            .field("password_env", &self.password_env)
+            .finish()
+    }
 }
 
 /// The TLS settings of one signal, after merging.

@@ -1,6 +1,7 @@
 //! The effective configuration the rest of the agent reads, after the file and the
 //! environment have been merged. Sections that need no merging are also the YAML schema.
 
+use crate::redact::{MaskedHeaders, RedactedUrl};
 use std::fmt;
 use std::time::Duration;
 
@@ -74,8 +75,8 @@ impl ExportConfig {
     }
 }
 
-/// Where one signal goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where one signal goes (`Debug` shows no header value and no URL password).
+#[derive(Clone, PartialEq, Eq)]
 pub struct SignalEndpoint {
     /// The final URL: for http/protobuf the full `.../v1/<signal>` URL.
     pub url: url::Url,
@@ -89,6 +90,22 @@ pub struct SignalEndpoint {
     pub compression: Compression,
     /// TLS for `https://` URLs.
     pub tls: TlsSettings,
+}
+
+impl std::fmt::Debug for SignalEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalEndpoint")
+            .field("url", &RedactedUrl(self.url.as_str()))
+            .field("protocol", &self.protocol)
+            .field(
+                "headers",
+                &MaskedHeaders(self.headers.iter().map(|(k, v)| (k, v))),
+            )
+            .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 /// OTLP transport.
@@ -330,6 +347,21 @@ pub struct ProcessConfig {
     pub cache_size: usize,
     /// Longest command line kept, in bytes.
     pub command_line_max: usize,
+    /// What of a process's command line is exported.
+    pub command_line: CommandLine,
+}
+
+/// `process.command_line`: what of a command line leaves the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommandLine {
+    /// As the process was started.
+    Full,
+    /// With the values of secret-looking arguments replaced (`enrich::redact`).
+    #[default]
+    Redacted,
+    /// None.
+    Off,
 }
 
 impl Default for ProcessConfig {
@@ -337,6 +369,7 @@ impl Default for ProcessConfig {
         ProcessConfig {
             cache_size: 8192,
             command_line_max: 1024,
+            command_line: CommandLine::Redacted,
         }
     }
 }

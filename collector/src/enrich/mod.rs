@@ -14,6 +14,7 @@ use std::sync::Arc;
 pub use names::NameCache;
 pub use process::{ProcessCache, ProcessInfo};
 
+use crate::config::CommandLine;
 use crate::decode::Owner;
 
 /// The enrichment step: every protocol's handler names its signal's process and peer here.
@@ -27,10 +28,15 @@ pub struct Enricher {
 
 impl Enricher {
     /// An empty step: `processes` processes cached (command lines cut at
-    /// `command_line_max`), `names` addresses remembered.
-    pub fn new(processes: usize, command_line_max: usize, names: usize) -> Enricher {
+    /// `command_line_max`, exported as `command_line` says), `names` addresses remembered.
+    pub fn new(
+        processes: usize,
+        command_line_max: usize,
+        command_line: CommandLine,
+        names: usize,
+    ) -> Enricher {
         Enricher {
-            processes: ProcessCache::new(processes, command_line_max),
+            processes: ProcessCache::new(processes, command_line_max).command_lines(command_line),
             names: NameCache::new(names),
         }
     }

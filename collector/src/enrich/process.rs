@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
+use crate::config::CommandLine;
 use crate::decode::Owner;
+use crate::redact::redact_args;
 
 /// Environment variables read from a process, at most this many bytes of its environ.
 const ENVIRON_MAX: usize = 64 * 1024;
@@ -68,6 +70,7 @@ pub struct ProcessCache {
     proc_root: PathBuf,
     capacity: usize,
     command_line_max: usize,
+    command_line: CommandLine,
     entries: FxHashMap<u32, Arc<ProcessInfo>>,
     /// Insertion order, for eviction when over capacity. May hold stale pids.
     order: VecDeque<u32>,
@@ -85,12 +88,19 @@ impl ProcessCache {
         ProcessCache::with_proc_root(PathBuf::from("/proc"), capacity, command_line_max)
     }
 
+    /// Exports command lines as `mode` says (redacted unless set).
+    pub fn command_lines(mut self, mode: CommandLine) -> Self {
+        self.command_line = mode;
+        self
+    }
+
     /// A cache reading another procfs root (tests).
     pub fn with_proc_root(proc_root: PathBuf, capacity: usize, command_line_max: usize) -> Self {
         ProcessCache {
             proc_root,
             capacity: capacity.max(1),
             command_line_max,
+            command_line: CommandLine::Redacted,
             entries: FxHashMap::default(),
             order: VecDeque::new(),
             exited: VecDeque::new(),
@@ -211,9 +221,12 @@ impl ProcessCache {
             .and_then(|p| p.rsplit('/').next())
             .filter(|n| !n.is_empty())
             .map_or_else(|| comm.clone(), str::to_owned);
-        let command_line = fs::read(dir.join("cmdline"))
-            .ok()
-            .and_then(|raw| parse_cmdline(&raw, self.command_line_max));
+        let command_line = match self.command_line {
+            CommandLine::Off => None,
+            mode => fs::read(dir.join("cmdline"))
+                .ok()
+                .and_then(|raw| command_line(&raw, self.command_line_max, mode)),
+        };
         let container_id = fs::read_to_string(dir.join("cgroup"))
             .ok()
             .and_then(|c| container_id_from_cgroup(&c));
@@ -259,15 +272,24 @@ fn read_prefix(path: PathBuf, max: usize) -> Option<Vec<u8>> {
     Some(buf)
 }
 
-/// NUL-separated argv → one line, capped at `max` bytes on a char boundary.
+/// NUL-separated argv → one line as it is, capped at `max` bytes on a char boundary.
 pub fn parse_cmdline(raw: &[u8], max: usize) -> Option<String> {
-    let joined: Vec<String> = raw
+    command_line(raw, max, CommandLine::Full)
+}
+
+/// NUL-separated argv → one line, secrets redacted unless `mode` is full, capped at `max`
+/// bytes on a char boundary (after redaction, so a cut never reveals a value).
+pub fn command_line(raw: &[u8], max: usize, mode: CommandLine) -> Option<String> {
+    let mut joined: Vec<String> = raw
         .split(|&b| b == 0)
         .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
     if joined.is_empty() {
         return None;
+    }
+    if mode != CommandLine::Full {
+        joined = redact_args(&joined);
     }
     let mut line = joined.join(" ");
     if line.len() > max {

@@ -119,8 +119,10 @@ fn metadata(
         let key = AsciiMetadataKey::from_str(name).map_err(|_| {
             invalid("not a valid gRPC metadata name (binary \"-bin\" keys are not supported)")
         })?;
-        let value = AsciiMetadataValue::try_from(value.as_str())
+        let mut value = AsciiMetadataValue::try_from(value.as_str())
             .map_err(|_| invalid("gRPC metadata values must be visible ASCII"))?;
+        // Kept out of any Debug print of the request (tonic's and hyper's logs).
+        value.set_sensitive(true);
         map.insert(key, value);
     }
     Ok(map)

@@ -29,6 +29,9 @@ use crate::telemetry::{Outcome, Telemetry};
 fn headers_become_metadata_and_bad_ones_are_named_without_value() {
     let ok = metadata("traces", &[("authorization".into(), "Bearer x".into())]).unwrap();
     assert_eq!(ok.get("authorization").unwrap(), "Bearer x");
+    // Sensitive: a Debug print of the request (tonic's, hyper's) does not show it.
+    assert!(ok.get("authorization").unwrap().is_sensitive());
+    assert!(!format!("{ok:?}").contains("Bearer x"), "{ok:?}");
     let e = metadata("traces", &[("x-key".into(), "hunter\n2".into())]).unwrap_err();
     let text = e.to_string();
     assert!(text.contains("x-key") && !text.contains("hunter"), "{text}");

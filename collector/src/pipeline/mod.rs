@@ -15,6 +15,7 @@ use tokio::time::{interval, interval_at, MissedTickBehavior};
 
 mod metrics;
 
+use crate::config::CommandLine;
 use crate::console;
 use crate::enrich::Enricher;
 use crate::export::prometheus::Publisher;
@@ -47,6 +48,8 @@ pub struct PipelineSettings {
     pub process_cache_size: usize,
     /// Command-line length cap.
     pub command_line_max: usize,
+    /// What of a command line is exported.
+    pub command_line: CommandLine,
     /// Connections the kernel tracks at most (bounds the per-connection state here).
     pub max_connections: usize,
     /// How often the kernel reports long-lived connections.
@@ -114,7 +117,12 @@ impl Pipeline {
         // The endpoint is cumulative: keep what the delta exports hand out.
         let keep_totals = prometheus.is_some() && host.temporality.delta_for(false);
         let s = &settings;
-        let enrich = Enricher::new(s.process_cache_size, s.command_line_max, DNS_NAMES);
+        let enrich = Enricher::new(
+            s.process_cache_size,
+            s.command_line_max,
+            s.command_line,
+            DNS_NAMES,
+        );
         let out = Sink::new(
             exporters.traces.is_some(),
             exporters.logs.is_some(),
