@@ -347,6 +347,7 @@ fn pipeline_settings(cfg: &Config) -> anyhow::Result<PipelineSettings> {
         dns_timeout: cfg.dns.timeout,
         http_routes: route_rules(&cfg.http.routes)?,
         http_spans_per_second: cfg.http.max_spans_per_second,
+        http_url_path: cfg.http.url_path,
         tcp_spans_per_second: cfg.tcp.max_spans_per_second,
         prometheus_refresh: cfg.prometheus.refresh,
     })

@@ -30,7 +30,7 @@ pub const SECRET_WORDS: [&str; 8] = [
 ];
 
 /// Whether `name` (a flag, variable or parameter name) names a secret.
-fn is_secret_name(name: &str) -> bool {
+pub fn is_secret_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     SECRET_WORDS.iter().any(|w| lower.contains(w))
 }

@@ -103,6 +103,23 @@ pub struct HttpConfig {
     /// traceparent; one exemplar span per bucket per interval). With route templates or
     /// the heuristic, every exchange is parsed whatever this says.
     pub parse_per_second: u32,
+    /// What of a request's path goes on its span as `url.path`.
+    pub url_path: UrlPath,
+}
+
+/// `http.url_path`: what of a request's path goes on its span (the query string never
+/// does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UrlPath {
+    /// The path as requested (OpenTelemetry's semantic conventions require it on server
+    /// spans).
+    #[default]
+    Full,
+    /// The request's `http.route` when one is known, else none.
+    Route,
+    /// None.
+    Off,
 }
 
 impl Default for HttpConfig {
@@ -114,6 +131,7 @@ impl Default for HttpConfig {
             routes: RoutesConfig::default(),
             max_spans_per_second: 5_000,
             parse_per_second: 100,
+            url_path: UrlPath::Full,
         }
     }
 }

@@ -1,7 +1,6 @@
 //! The YAML file: its schema and the translation of parser errors into messages that name
 //! the key, the line and the column.
 
-use crate::redact::{MaskedHeaders, RedactedUrl};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use super::types::{
     PipelineConfig, ProcessConfig, PrometheusConfig, Protocol, RetryConfig, TcpConfig,
 };
 use super::units::{duration, nonzero, opt_duration, size};
+use crate::redact::{MaskedHeaders, RedactedUrl};
 
 /// The file as written: the exporter section is still unresolved.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]

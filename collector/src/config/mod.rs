@@ -28,7 +28,7 @@ pub use secure::{basic_auth_value, load_certs, load_key, TlsSettings};
 pub use types::{
     AgentResource, BatchConfig, CommandLine, Compression, Config, ConsoleMode, DnsCapture,
     DnsConfig, ExportConfig, HttpConfig, MetricsConfig, PipelineConfig, ProcessConfig, Protocol,
-    RetryConfig, RoutesConfig, SignalEndpoint, TcpConfig, Temporality,
+    RetryConfig, RoutesConfig, SignalEndpoint, TcpConfig, Temporality, UrlPath,
 };
 pub use units::{format_duration, format_size, parse_duration, parse_size};
 

@@ -15,6 +15,7 @@ use super::types::{
     SignalEndpoint, TcpConfig,
 };
 use super::units::{duration, size};
+use crate::redact::is_secret_name;
 
 /// What header values are shown as.
 pub(crate) const MASK: &str = "***";
@@ -112,11 +113,25 @@ pub(crate) fn mask_value(value: &str) -> String {
     }
 }
 
-/// The URL with any password in it masked.
+/// The URL with any password and any secret query value (`?api_key=...`) in it masked.
 fn masked_url(url: &url::Url) -> String {
     let mut url = url.clone();
     if url.password().is_some() && url.set_password(Some(MASK)).is_err() {
         return format!("{}://{MASK}@…", url.scheme());
+    }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if is_secret_name(&k) {
+                    MASK.to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
     }
     url.to_string()
 }
@@ -196,6 +211,10 @@ mod tests {
         assert!(!out.contains("pa55word") && !out.contains("user:"), "{out}");
         assert!(out.contains("authorization: Basic ***"), "{out}");
         assert!(out.contains("endpoint: http://collector:4317/"), "{out}");
+        let yaml = "exporter:\n  endpoint: https://c:4318/v1?api_key=S3cr3t&tenant=a\n  protocol: http/protobuf\n";
+        let out = load_str(yaml, "f", &|_| None).unwrap().render_masked();
+        assert!(!out.contains("S3cr3t"), "{out}");
+        assert!(out.contains("api_key=***&tenant=a"), "{out}");
     }
 
     #[test]

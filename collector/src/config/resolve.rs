@@ -7,13 +7,13 @@
 //! is the `authorization` header of its layer, and credentials in an endpoint URL the
 //! lowest layer of all. TLS settings follow the same order key by key.
 
-use crate::redact::redact_urls;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use url::Url;
 
 use super::route::Template;
+use crate::redact::redact_urls;
 use crate::telemetry::Signal;
 
 use super::env::{check_header, EnvSettings, EnvValue};

@@ -1,7 +1,6 @@
 //! The effective configuration the rest of the agent reads, after the file and the
 //! environment have been merged. Sections that need no merging are also the YAML schema.
 
-use crate::redact::{MaskedHeaders, RedactedUrl};
 use std::fmt;
 use std::time::Duration;
 
@@ -9,8 +8,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::secure::TlsSettings;
 use super::units::{duration, nonzero};
+use crate::redact::{MaskedHeaders, RedactedUrl};
 
-pub use super::capture::{DnsCapture, DnsConfig, HttpConfig, RoutesConfig, TcpConfig};
+pub use super::capture::{DnsCapture, DnsConfig, HttpConfig, RoutesConfig, TcpConfig, UrlPath};
 pub use super::prometheus::PrometheusConfig;
 
 /// Everything the agent is configured with.

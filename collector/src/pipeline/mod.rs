@@ -15,7 +15,7 @@ use tokio::time::{interval, interval_at, MissedTickBehavior};
 
 mod metrics;
 
-use crate::config::CommandLine;
+use crate::config::{CommandLine, UrlPath};
 use crate::console;
 use crate::enrich::Enricher;
 use crate::export::prometheus::Publisher;
@@ -58,6 +58,8 @@ pub struct PipelineSettings {
     pub dns_timeout: Duration,
     /// How served requests get their `http.route`.
     pub http_routes: RouteRules,
+    /// What of a request's path goes on its span.
+    pub http_url_path: UrlPath,
     /// HTTP spans exported per second at most (0: all).
     pub http_spans_per_second: u32,
     /// Connection spans exported per second at most (0: all).
@@ -142,6 +144,7 @@ impl Pipeline {
                 routes: s.http_routes.clone(),
                 spans_per_second: s.http_spans_per_second,
                 keep_totals,
+                url_path: s.http_url_path,
             },
             kernel.data,
             kernel.http_series,

@@ -13,6 +13,7 @@ use super::signals::{HttpExchange, HttpMetrics};
 use super::threads::ServingThreads;
 use super::wire as http1;
 use super::{DataCounters, DataSegment, Exchange, HttpSegment, HttpSeries, HttpTracker, Role};
+use crate::config::UrlPath;
 use crate::enrich::Enricher;
 use crate::kernel::contract::{
     DATA_DROP_EXEMPLAR_RINGBUF_FULL, DATA_DROP_FLUSH_BUSY, DATA_DROP_NETNS_FULL,
@@ -60,6 +61,8 @@ pub struct HttpSettings {
     pub spans_per_second: u32,
     /// Keep cumulative totals (a cumulative reader, the Prometheus endpoint, needs them).
     pub keep_totals: bool,
+    /// What of a request's path goes on its span.
+    pub url_path: UrlPath,
 }
 
 /// The HTTP protocol's state in the pipeline.
@@ -70,6 +73,8 @@ pub struct HttpHandler {
     threads: ServingThreads,
     router: Router,
     spans: SpanBudget,
+    /// What of a request's path goes on its span.
+    url_path: UrlPath,
     /// The route cap was reported once.
     warned_route_cap: bool,
     /// Connections closed by the kernel whose HTTP state closes after a grace period.
@@ -99,6 +104,7 @@ impl HttpHandler {
             threads: ServingThreads::default(),
             router: Router::new(settings.routes),
             spans: SpanBudget::new(settings.spans_per_second),
+            url_path: settings.url_path,
             warned_route_cap: false,
             closes: VecDeque::new(),
             salt: rand::random(),
@@ -165,6 +171,7 @@ impl HttpHandler {
         };
         let process = en.process_of(exchange.pid, exchange.tid);
         let mut h = HttpExchange::new(exchange, process, self.salt, parent);
+        h.url_path = self.url_path;
         if h.exchange.role == Role::Server {
             h.route = self
                 .router
@@ -198,7 +205,8 @@ impl HttpHandler {
             .server
             .map(|addr| en.server_host(k.key.pid, addr, k.end_unix_nanos));
         let process = en.process_of(k.key.pid, k.tid);
-        let h = HttpExchange::new(k.exchange(host), process, self.salt, None);
+        let mut h = HttpExchange::new(k.exchange(host), process, self.salt, None);
+        h.url_path = self.url_path;
         self.metrics.exemplar(&h);
         out.print(|| h.console_line());
         if out.traces {

@@ -19,6 +19,7 @@ use opentelemetry_proto::tonic::trace::v1::{Span, Status};
 use sonde_semconv::attr as a;
 use sonde_semconv::metric as m;
 
+use crate::config::UrlPath;
 use crate::enrich::process::ProcessInfo;
 use crate::protocols::http::kernel::KernelHistogram;
 use crate::protocols::http::{Exchange, Role};
@@ -73,6 +74,8 @@ pub struct HttpExchange {
     /// `http.route` of a served request, when a rule names one (see
     /// [`crate::protocols::http::route`]); never the raw path.
     pub route: Option<String>,
+    /// What of the path goes on the span as `url.path` (`http.url_path`).
+    pub url_path: UrlPath,
 }
 
 impl HttpExchange {
@@ -130,6 +133,7 @@ impl HttpExchange {
             process,
             ids,
             route: None,
+            url_path: UrlPath::Full,
         }
     }
 
@@ -164,18 +168,29 @@ impl HttpExchange {
             .saturating_sub(self.exchange.start_unix_nanos)
     }
 
+    /// The `url.path` the span carries, as `http.url_path` says.
+    fn url_path(&self) -> Option<&str> {
+        match self.url_path {
+            UrlPath::Full => Some(&self.exchange.request.path),
+            UrlPath::Route => self.route.as_deref(),
+            UrlPath::Off => None,
+        }
+    }
+
     /// The span's attributes.
     pub fn attributes(&self) -> Vec<KeyValue> {
         let r = &self.exchange.request;
-        let mut attrs = vec![
-            kv::str(a::HTTP_REQUEST_METHOD, r.method.as_str()),
-            kv::str(a::URL_PATH, &r.path),
+        let mut attrs = vec![kv::str(a::HTTP_REQUEST_METHOD, r.method.as_str())];
+        if let Some(path) = self.url_path() {
+            attrs.push(kv::str(a::URL_PATH, path));
+        }
+        attrs.extend([
             kv::str(a::URL_SCHEME, "http"),
             kv::str(a::NETWORK_PROTOCOL_VERSION, self.version()),
             kv::int(a::PROCESS_PID, self.exchange.pid),
             kv::int(a::THREAD_ID, self.exchange.tid),
             kv::str(a::TCP_SOCKET_COOKIE, self.exchange.cookie.to_string()),
-        ];
+        ]);
         if let Some(s) = self.status() {
             attrs.push(kv::int(a::HTTP_RESPONSE_STATUS_CODE, s));
         }
@@ -245,7 +260,7 @@ impl HttpExchange {
                 Role::Client => "sent",
             },
             x.request.method,
-            x.request.path,
+            self.url_path().unwrap_or("-"),
             self.status()
                 .map_or_else(|| "no response".to_owned(), |s| s.to_string()),
             self.duration_nanos() as f64 / 1e6,
@@ -523,6 +538,43 @@ mod tests {
             })
             .collect();
         (attrs, p.bucket_counts.clone(), ex)
+    }
+
+    #[test]
+    fn url_path_on_the_span_is_full_the_route_or_none() {
+        use crate::protocols::http::kernel::{KernelExchange, KernelKey};
+        use crate::protocols::http::wire::Method;
+        let exchange = KernelExchange {
+            key: KernelKey {
+                pid: 1,
+                role: Role::Server,
+                method: Method::Get,
+                version: 1,
+                status: Some(200),
+                server: None,
+            },
+            tid: 1,
+            cookie: 1,
+            start_unix_nanos: 1,
+            end_unix_nanos: 2,
+            line: b"GET /reset/S3cr3t?k=S3cr3t HTTP/1.1\r\n".to_vec(),
+        }
+        .exchange(None);
+        let mut h = HttpExchange::new(exchange, process(), 1, None);
+        let path = |h: &HttpExchange| {
+            h.attributes()
+                .into_iter()
+                .find(|kv| kv.key == a::URL_PATH)
+                .map(|kv| format!("{:?}", kv.value))
+        };
+        assert!(path(&h).is_some_and(|p| p.contains("/reset/S3cr3t") && !p.contains('?')));
+        h.url_path = UrlPath::Route;
+        assert_eq!(path(&h), None, "no route known: no path");
+        h.route = Some("/reset/{token}".into());
+        assert!(path(&h).is_some_and(|p| p.contains("/reset/{token}")));
+        assert!(!h.summary().contains("S3cr3t"), "{}", h.summary());
+        h.url_path = UrlPath::Off;
+        assert_eq!(path(&h), None);
     }
 
     #[test]
