@@ -22,7 +22,7 @@ import sys
 
 # Lowest first.
 STAGES = [
-    ["telemetry", "testing"],
+    ["telemetry", "testing", "supervise"],
     ["config", "console", "redact"],
     ["kernel"],
     ["decode"],

@@ -5,7 +5,7 @@
 //!
 //! | stage | module | what it does |
 //! |---|---|---|
-//! | foundation | [`telemetry`], [`config`], [`console`], [`redact`] | the agent's own counters; settings; terminal formatting; secrets out of what is printed or exported |
+//! | foundation | [`telemetry`], [`supervise`], [`config`], [`console`], [`redact`] | the agent's own counters and health; supervision of its tasks; settings; terminal formatting; secrets out of what is printed or exported |
 //! | kernel | [`kernel`] | the kernel/user contract, preflight, loading helpers, reading the rings |
 //! | decode | [`decode`] | what every record's decoder shares (clock, owner, addresses) |
 //! | enrich | [`enrich`] | who: process, container, the peer's DNS name |
@@ -24,6 +24,7 @@ pub mod pipeline;
 pub mod protocols;
 pub mod redact;
 pub mod signals;
+pub mod supervise;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;

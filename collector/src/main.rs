@@ -1,6 +1,7 @@
 //! `sonde`: CLI, configuration, signals, and the start and stop of the agent: `run` is the
-//! list of what it starts (probes, ring reader, exporters, Prometheus endpoint, pipeline,
-//! periodic reports) and stops, in order.
+//! list of what it starts (probes, ring reader, exporters, Prometheus and health endpoints,
+//! pipeline, periodic reports) and stops, in order: on SIGTERM or SIGINT, or when any of
+//! them ends unexpectedly (then the exit status is 1).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,7 +23,8 @@ use sonde::protocols::tcp::{ProbeOptions, Probes};
 use sonde::protocols::KernelEvent;
 use sonde::redact::redact_urls;
 use sonde::signals::HostInfo;
-use sonde::telemetry::{Signal, Telemetry};
+use sonde::supervise::{Ended, Supervisor};
+use sonde::telemetry::{HealthLimits, Signal, Telemetry};
 
 /// The ring-buffer wake-up threshold at most: about 400 connection records.
 const WAKEUP_BYTES_MAX: u64 = 64 * 1024;
@@ -34,6 +36,11 @@ const HTTP_RESPONSE_QUIET: Duration = Duration::from_secs(2);
 
 /// How long shutdown may spend flushing what is queued.
 const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+/// After a part failed: how long detaching and flushing may take in all before the agent
+/// exits (the probes detach with the process in any case).
+const FAILED_STOP_DEADLINE: Duration = Duration::from_secs(3);
+/// How long the runtime's last tasks get once everything is stopped.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(500);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -49,6 +56,10 @@ struct Cli {
     /// prometheus.listen and SONDE_PROMETHEUS_LISTEN.
     #[arg(long, value_name = "ADDR", global = true)]
     prometheus_listen: Option<String>,
+    /// Serve the health check alone at http://ADDR/healthz (the Prometheus endpoint serves
+    /// it too); over health.listen and SONDE_HEALTH_LISTEN.
+    #[arg(long, value_name = "ADDR", global = true)]
+    health_listen: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -78,6 +89,9 @@ fn main() -> ExitCode {
         let mut cfg = config::load(path, &env)?;
         if let Some(addr) = &cli.prometheus_listen {
             cfg.set_prometheus_listen(addr)?;
+        }
+        if let Some(addr) = &cli.health_listen {
+            cfg.set_health_listen(addr)?;
         }
         Ok::<_, config::ConfigError>(cfg)
     };
@@ -113,21 +127,26 @@ fn main() -> ExitCode {
 fn run(cfg: Config) -> anyhow::Result<()> {
     // Taken first, so a port in use is said before any probe is loaded.
     let prometheus_listener = cfg.prometheus.listen.map(prometheus::bind).transpose()?;
-    let prometheus_addr = prometheus_listener
-        .as_ref()
-        .and_then(|l| l.local_addr().ok());
+    let health_listener = cfg.health.listen.map(prometheus::bind).transpose()?;
+    let addrs = [&prometheus_listener, &health_listener]
+        .map(|l| l.as_ref().and_then(|l| l.local_addr().ok()));
     let pre = preflight::run()?;
     for (fs, path) in &pre.mounted {
         eprintln!("sonde: {fs} was not mounted; mounted it at {path}");
     }
     let loaded = Loaded::load(&cfg)?;
     let telemetry = Arc::new(Telemetry::default());
+    let (supervisor, mut endings) = Supervisor::new();
     let (tx, rx) = sonde::kernel::handoff::channel(cfg.pipeline.queue_size);
-    let reader = loaded.start_reader(tx, Arc::clone(&telemetry))?;
+    let reader = loaded.start_reader(
+        tx,
+        Arc::clone(&telemetry),
+        supervisor.guard("ring-buffer reader"),
+    )?;
     eprintln!(
         "sonde: {}; {}",
         loaded.describe(&cfg),
-        describe_outputs(&cfg, prometheus_addr)
+        describe_outputs(&cfg, addrs)
     );
     let kernel = loaded.counters(&cfg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -136,39 +155,149 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let exporters = Exporters::start(&cfg.exporter, Arc::clone(&telemetry))?;
-        let publisher = prometheus_listener
-            .map(|listener| start_prometheus(listener, &telemetry))
-            .transpose()?;
+    let result = runtime.block_on(async move {
+        let exporters = Exporters::start(&cfg.exporter, Arc::clone(&telemetry), &supervisor)?;
+        let limits = health_limits(&cfg);
+        let publisher = start_endpoints(
+            prometheus_listener,
+            health_listener,
+            &telemetry,
+            limits,
+            &supervisor,
+        )?;
         let pipeline = Pipeline::new(
-            pipeline_settings(&cfg)?,
+            pipeline_settings(&cfg, loaded.clock)?,
             exporters,
             Arc::clone(&telemetry),
             kernel,
             HostInfo::detect().with_config(&cfg.resource, cfg.metrics.temporality),
             publisher,
         );
-        let pipeline = tokio::spawn(pipeline.run(rx));
-        let periodic = start_periodic_reports(&loaded.probes, &cfg)?;
-        let signal = wait_for_signal().await;
-        eprintln!("sonde: {signal}: detaching probes and flushing");
+        let guard = supervisor.guard("pipeline");
+        let pipeline = tokio::spawn(async move {
+            let _guard = guard;
+            pipeline.run(rx).await
+        });
+        let periodic = start_periodic_reports(&loaded.probes, &cfg, &supervisor)?;
+        sonde::supervise::notify_systemd(Arc::clone(&telemetry), limits, &supervisor);
+        let failed = tokio::select! {
+            signal = wait_for_signal() => {
+                eprintln!("sonde: {signal}: detaching probes and flushing");
+                None
+            }
+            Some(ended) = endings.recv() => {
+                eprintln!("sonde: {ended}: detaching probes, flushing and exiting");
+                Some(ended)
+            }
+        };
+        supervisor.stopping();
+        sonde::supervise::notify_systemd_stopping();
         if let Some(p) = periodic {
             p.abort();
         }
-        // Stop reading, detach, then let the pipeline drain what it already has.
-        tokio::task::spawn_blocking(move || {
-            reader.stop();
-            drop(loaded);
-        })
-        .await
-        .context("stopping the ring-buffer reader")?;
-        let exporters = pipeline.await.context("the pipeline task failed")?;
-        let report = exporters.shutdown(FLUSH_DEADLINE).await;
-        eprintln!("sonde: {report}");
-        say_totals(&telemetry);
-        anyhow::Ok(())
+        let stop = stop(reader, loaded, pipeline, &telemetry, failed.is_some());
+        match &failed {
+            None => stop.await?,
+            Some(_) => {
+                if tokio::time::timeout(FAILED_STOP_DEADLINE, stop)
+                    .await
+                    .is_err()
+                {
+                    eprintln!(
+                        "sonde: stopping took longer than {} s; exiting",
+                        FAILED_STOP_DEADLINE.as_secs()
+                    );
+                }
+            }
+        }
+        anyhow::Ok(failed)
+    });
+    // A stalled task must not hold the exit.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    match result? {
+        None => Ok(()),
+        Some(Ended { part, why }) => Err(anyhow::anyhow!(
+            "exiting with status 1: the {part} stopped unexpectedly ({why})"
+        )),
+    }
+}
+
+/// Stops reading, detaches, lets the pipeline drain what it already has, and flushes the
+/// exporters (for less time after a failure).
+async fn stop(
+    reader: RingReader,
+    loaded: Loaded,
+    pipeline: tokio::task::JoinHandle<Exporters>,
+    telemetry: &Telemetry,
+    failed: bool,
+) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || {
+        reader.stop();
+        drop(loaded);
     })
+    .await
+    .context("stopping the ring-buffer reader")?;
+    let exporters = match pipeline.await {
+        Ok(exporters) => exporters,
+        // It panicked: what it held is gone (the panic was logged).
+        Err(e) if failed => {
+            eprintln!("sonde: the pipeline's queued signals are lost: {e}");
+            say_totals(telemetry);
+            return Ok(());
+        }
+        Err(e) => return Err(e).context("the pipeline task failed"),
+    };
+    let deadline = if failed {
+        FAILED_STOP_DEADLINE / 2
+    } else {
+        FLUSH_DEADLINE
+    };
+    let report = exporters.shutdown(deadline).await;
+    eprintln!("sonde: {report}");
+    say_totals(telemetry);
+    Ok(())
+}
+
+/// When `/healthz` and the systemd watchdog say unhealthy.
+fn health_limits(cfg: &Config) -> HealthLimits {
+    let failing = cfg.health.exporter_failure_timeout;
+    HealthLimits {
+        stall_timeout: cfg.health.stall_timeout,
+        exporter_failure_timeout: (!failing.is_zero()).then_some(failing),
+    }
+}
+
+/// The HTTP endpoints: Prometheus (with `/healthz`) and the health check's own; the
+/// Prometheus endpoint's feed, when it is on.
+fn start_endpoints(
+    prometheus_listener: Option<std::net::TcpListener>,
+    health_listener: Option<std::net::TcpListener>,
+    telemetry: &Arc<Telemetry>,
+    limits: HealthLimits,
+    supervisor: &Supervisor,
+) -> anyhow::Result<Option<prometheus::Publisher>> {
+    let answers = |registry| prometheus::Answers {
+        registry,
+        telemetry: Arc::clone(telemetry),
+        limits,
+    };
+    if let Some(listener) = health_listener {
+        prometheus::serve(listener, answers(None), supervisor.guard("health endpoint"))?;
+    }
+    let Some(listener) = prometheus_listener else {
+        return Ok(None);
+    };
+    let registry = Arc::new(prometheus::Registry::default());
+    let addr = prometheus::serve(
+        listener,
+        answers(Some(Arc::clone(&registry))),
+        supervisor.guard("prometheus endpoint"),
+    )?;
+    eprintln!(
+        "sonde: prometheus endpoint on http://{addr}{}",
+        prometheus::PATH
+    );
+    Ok(Some(prometheus::Publisher::new(registry)))
 }
 
 /// Every BPF object loaded and attached (dropping it detaches them all).
@@ -176,6 +305,8 @@ struct Loaded {
     probes: Probes,
     dns: Option<DnsProbes>,
     data: Option<DataProbes>,
+    /// Kernel time → wall time, measured once: the decoder's and the pipeline's.
+    clock: Clock,
 }
 
 impl Loaded {
@@ -228,7 +359,12 @@ impl Loaded {
                  accept are named at their first receive"
             ),
         }
-        Ok(Loaded { probes, dns, data })
+        Ok(Loaded {
+            probes,
+            dns,
+            data,
+            clock: Clock::measure(),
+        })
     }
 
     /// The thread that reads every ring and hands decoded events to `tx`.
@@ -236,6 +372,7 @@ impl Loaded {
         &self,
         tx: EventSender<KernelEvent>,
         telemetry: Arc<Telemetry>,
+        guard: sonde::supervise::Guard,
     ) -> anyhow::Result<RingReader> {
         // The DNS ring first: a quiet reader drains the rings in this order after its poll
         // timeout, and a connection's close must not be reported before the answer that
@@ -249,9 +386,9 @@ impl Loaded {
         if let Some(d) = &self.data {
             rings.push(d.events_map()?);
         }
-        let clock = Clock::measure();
+        let clock = self.clock;
         let decode = move |record: &[u8]| sonde::protocols::decode(record, &clock);
-        Ok(RingReader::start(rings, decode, tx, telemetry)?)
+        Ok(RingReader::start(rings, decode, tx, telemetry, guard)?)
     }
 
     /// "probes attached (...)": how many, how long, which way DNS and HTTP came in.
@@ -318,22 +455,8 @@ fn load_dns(cfg: &Config, probes: &Probes) -> anyhow::Result<Option<DnsProbes>> 
     }
 }
 
-/// The Prometheus endpoint on `listener`, and the feed the pipeline refreshes it through.
-fn start_prometheus(
-    listener: std::net::TcpListener,
-    telemetry: &Arc<Telemetry>,
-) -> anyhow::Result<prometheus::Publisher> {
-    let registry = Arc::new(prometheus::Registry::default());
-    let addr = prometheus::serve(listener, Arc::clone(&registry), Arc::clone(telemetry))?;
-    eprintln!(
-        "sonde: prometheus endpoint on http://{addr}{}",
-        prometheus::PATH
-    );
-    Ok(prometheus::Publisher::new(registry))
-}
-
 /// What the pipeline takes from the configuration.
-fn pipeline_settings(cfg: &Config) -> anyhow::Result<PipelineSettings> {
+fn pipeline_settings(cfg: &Config, clock: Clock) -> anyhow::Result<PipelineSettings> {
     Ok(PipelineSettings {
         batch_max_items: cfg.batch.max_items,
         batch_timeout: cfg.batch.timeout,
@@ -350,6 +473,7 @@ fn pipeline_settings(cfg: &Config) -> anyhow::Result<PipelineSettings> {
         http_url_path: cfg.http.url_path,
         tcp_spans_per_second: cfg.tcp.max_spans_per_second,
         prometheus_refresh: cfg.prometheus.refresh,
+        clock,
     })
 }
 
@@ -358,12 +482,15 @@ fn pipeline_settings(cfg: &Config) -> anyhow::Result<PipelineSettings> {
 fn start_periodic_reports(
     probes: &Probes,
     cfg: &Config,
+    supervisor: &Supervisor,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     if cfg.tcp.report_interval.is_zero() {
         return Ok(None);
     }
     let reporter = probes.reporter()?;
+    let guard = supervisor.guard("periodic connection reports");
     Ok(Some(tokio::spawn(async move {
+        let _guard = guard;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut warned = false;
         loop {
@@ -422,7 +549,11 @@ fn route_rules(cfg: &config::RoutesConfig) -> anyhow::Result<RouteRules> {
     })
 }
 
-fn describe_outputs(cfg: &Config, prometheus: Option<std::net::SocketAddr>) -> String {
+/// Where signals go; `[prometheus, health]`: the endpoints' addresses.
+fn describe_outputs(
+    cfg: &Config,
+    [prometheus, health]: [Option<std::net::SocketAddr>; 2],
+) -> String {
     let e = &cfg.exporter;
     let mut parts: Vec<String> = [
         ("traces", &e.traces),
@@ -441,7 +572,17 @@ fn describe_outputs(cfg: &Config, prometheus: Option<std::net::SocketAddr>) -> S
     })
     .collect();
     if let Some(addr) = prometheus {
-        parts.push(format!("prometheus -> http://{addr}{}", prometheus::PATH));
+        parts.push(format!(
+            "prometheus -> http://{addr}{} (health on {})",
+            prometheus::PATH,
+            prometheus::HEALTH_PATH
+        ));
+    }
+    if let Some(addr) = health {
+        parts.push(format!(
+            "health -> http://{addr}{}",
+            prometheus::HEALTH_PATH
+        ));
     }
     if cfg.console_enabled() {
         parts.push("flows -> terminal".into());

@@ -7,8 +7,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 mod exporter;
+mod health;
 
 pub use exporter::{DropReason, DurationSnapshot, ExportSnapshot, DURATION_BUCKETS};
+pub use health::{Health, HealthLimits, Part, Verdict};
 
 /// Why an event or item was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +273,8 @@ pub struct Telemetry {
     exporter: exporter::ExportCounters,
     prometheus_scrapes: [AtomicU64; ScrapeOutcome::ALL.len()],
     prometheus_left_out: AtomicU64,
+    /// Whether the parts keep moving and the exporters deliver (`GET /healthz`).
+    pub health: Health,
 }
 
 /// A point-in-time copy of [`Telemetry`].

@@ -53,6 +53,8 @@ pub(crate) struct EnvSettings {
     pub resource_attributes: Vec<(String, String)>,
     /// `SONDE_PROMETHEUS_LISTEN`.
     pub prometheus_listen: Option<SocketAddr>,
+    /// `SONDE_HEALTH_LISTEN`.
+    pub health_listen: Option<SocketAddr>,
 }
 
 /// The variable name for a setting, general (`signal == None`) or per signal.
@@ -108,6 +110,11 @@ pub(crate) fn read_env(env: &dyn Fn(&str) -> Option<String>) -> Result<EnvSettin
     let var = super::prometheus::LISTEN_ENV;
     if let Some(v) = get(var) {
         settings.prometheus_listen =
+            super::prometheus::parse_listen(&v).map_err(|reason| bad_env(var, &v, &reason))?;
+    }
+    let var = super::health::HEALTH_LISTEN_ENV;
+    if let Some(v) = get(var) {
+        settings.health_listen =
             super::prometheus::parse_listen(&v).map_err(|reason| bad_env(var, &v, &reason))?;
     }
     Ok(settings)

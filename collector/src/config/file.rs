@@ -9,8 +9,9 @@ use serde::Deserialize;
 use super::error::ConfigError;
 use super::secure::{FileAuth, FileTls};
 use super::types::{
-    AgentResource, BatchConfig, Compression, ConsoleMode, DnsConfig, HttpConfig, MetricsConfig,
-    PipelineConfig, ProcessConfig, PrometheusConfig, Protocol, RetryConfig, TcpConfig,
+    AgentResource, BatchConfig, Compression, ConsoleMode, DnsConfig, HealthConfig, HttpConfig,
+    MetricsConfig, PipelineConfig, ProcessConfig, PrometheusConfig, Protocol, RetryConfig,
+    TcpConfig,
 };
 use super::units::{duration, nonzero, opt_duration, size};
 use crate::redact::{MaskedHeaders, RedactedUrl};
@@ -30,6 +31,7 @@ pub(crate) struct FileConfig {
     pub pipeline: PipelineConfig,
     pub resource: AgentResource,
     pub prometheus: PrometheusConfig,
+    pub health: HealthConfig,
 }
 
 /// `exporter:` as written (`Debug` shows no header value and no URL password).

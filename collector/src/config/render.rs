@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use super::secure::{FileTls, TlsSettings};
 use super::types::{
-    AgentResource, BatchConfig, Compression, Config, ConsoleMode, DnsConfig, HttpConfig,
-    MetricsConfig, PipelineConfig, ProcessConfig, PrometheusConfig, Protocol, RetryConfig,
-    SignalEndpoint, TcpConfig,
+    AgentResource, BatchConfig, Compression, Config, ConsoleMode, DnsConfig, HealthConfig,
+    HttpConfig, MetricsConfig, PipelineConfig, ProcessConfig, PrometheusConfig, Protocol,
+    RetryConfig, SignalEndpoint, TcpConfig,
 };
 use super::units::{duration, size};
 use crate::redact::is_secret_name;
@@ -33,6 +33,7 @@ struct Rendered<'a> {
     pipeline: &'a PipelineConfig,
     resource: &'a AgentResource,
     prometheus: &'a PrometheusConfig,
+    health: &'a HealthConfig,
 }
 
 #[derive(Serialize)]
@@ -162,6 +163,7 @@ impl Config {
             pipeline: &self.pipeline,
             resource: &self.resource,
             prometheus: &self.prometheus,
+            health: &self.health,
         };
         let body = yaml_serde::to_string(&view)
             .unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"));

@@ -54,6 +54,10 @@ pub(crate) fn resolve(
     if let Some(addr) = env.prometheus_listen {
         prometheus.listen = Some(addr);
     }
+    let mut health = cfg.health;
+    if let Some(addr) = env.health_listen {
+        health.listen = Some(addr);
+    }
     Ok(Config {
         exporter,
         batch: cfg.batch,
@@ -66,6 +70,7 @@ pub(crate) fn resolve(
         pipeline: cfg.pipeline,
         resource: agent_resource(cfg.resource, env),
         prometheus,
+        health,
     })
 }
 
@@ -331,6 +336,7 @@ fn check_file_values(cfg: &FileConfig, file: &str) -> Result<(), ConfigError> {
         ("tcp.report_interval".into(), cfg.tcp.report_interval),
         ("dns.timeout".into(), cfg.dns.timeout),
         ("prometheus.refresh".into(), cfg.prometheus.refresh),
+        ("health.stall_timeout".into(), cfg.health.stall_timeout),
     ];
     for signal in Signal::ALL {
         if let Some(t) = file_signal(e, signal).timeout {

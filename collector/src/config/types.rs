@@ -11,6 +11,7 @@ use super::units::{duration, nonzero};
 use crate::redact::{MaskedHeaders, RedactedUrl};
 
 pub use super::capture::{DnsCapture, DnsConfig, HttpConfig, RoutesConfig, TcpConfig, UrlPath};
+pub use super::health::HealthConfig;
 pub use super::prometheus::PrometheusConfig;
 
 /// Everything the agent is configured with.
@@ -38,6 +39,8 @@ pub struct Config {
     pub resource: AgentResource,
     /// The Prometheus scrape endpoint (off unless an address is set).
     pub prometheus: PrometheusConfig,
+    /// The health check.
+    pub health: HealthConfig,
 }
 
 impl Config {

@@ -66,6 +66,15 @@ impl Clock {
         let wall = i128::from(monotonic_nanos) + self.offset_nanos;
         u64::try_from(wall.max(0)).unwrap_or(u64::MAX)
     }
+
+    /// Now, on the events' time line: the monotonic clock plus the offset measured at
+    /// start. What expiry compares event times with: a step of the wall clock (NTP, an
+    /// operator's `date -s`) moves neither, so it neither times out every pending lookup
+    /// (forward) nor stalls expiry (backward).
+    pub fn now_unix_nanos(&self) -> u64 {
+        let now = u64::try_from(clock_nanos(libc::CLOCK_MONOTONIC).max(0)).unwrap_or(u64::MAX);
+        self.to_unix_nanos(now)
+    }
 }
 
 pub(crate) fn clock_nanos(clock: libc::clockid_t) -> i128 {
@@ -140,4 +149,35 @@ pub fn comm_to_string(comm: &[i8; 16]) -> String {
         .map(|&c| c as u8)
         .collect();
     String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    /// The "now" expiry uses lives on the events' time line: the monotonic clock plus the
+    /// offset measured at start, whatever the wall clock says. A clock whose offset is an
+    /// hour off the real one stands for a wall clock stepped an hour after start.
+    #[test]
+    fn now_follows_the_monotonic_clock_not_the_wall_clock() {
+        const HOUR: i128 = 3_600_000_000_000;
+        let measured = Clock::measure();
+        let stepped = Clock::with_offset(measured.offset_nanos + HOUR);
+        let before = clock_nanos(libc::CLOCK_MONOTONIC);
+        let (a, b) = (measured.now_unix_nanos(), stepped.now_unix_nanos());
+        let after = clock_nanos(libc::CLOCK_MONOTONIC);
+        let apart = i128::from(b) - i128::from(a) - HOUR;
+        assert!(
+            (0..=after - before).contains(&apart),
+            "only the offset (and the time between the reads) moves it: {apart}"
+        );
+        let on_line = i128::from(a) - measured.offset_nanos;
+        assert!(
+            (before..=after).contains(&on_line),
+            "{before} <= {on_line} <= {after}"
+        );
+        // An event stamped by the decoder now is not in the past or future of that now.
+        let event = measured.to_unix_nanos(u64::try_from(before).unwrap_or(0));
+        assert!(event <= measured.now_unix_nanos());
+    }
 }

@@ -113,7 +113,12 @@ async fn grpc_round_trip_retries_unavailable_and_counts_partial_success() {
             max_elapsed: Duration::from_secs(5),
         },
     };
-    let exporters = Exporters::start(&cfg, Arc::clone(&telemetry)).unwrap();
+    let exporters = Exporters::start(
+        &cfg,
+        Arc::clone(&telemetry),
+        &crate::supervise::Supervisor::new().0,
+    )
+    .unwrap();
     let request = ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             scope_spans: vec![ScopeSpans {
@@ -148,9 +153,13 @@ fn start_outside_a_runtime_is_an_error() {
         queue_max_bytes: 1 << 20,
         retry: RetryConfig::default(),
     };
-    let e = Exporters::start(&cfg, Arc::new(Telemetry::default()))
-        .err()
-        .unwrap();
+    let e = Exporters::start(
+        &cfg,
+        Arc::new(Telemetry::default()),
+        &crate::supervise::Supervisor::new().0,
+    )
+    .err()
+    .unwrap();
     assert!(matches!(e, ExportError::NoRuntime));
 }
 
@@ -195,7 +204,12 @@ async fn unreachable_grpc_endpoint_is_not_fatal_at_start() {
     assert!(gave_up.attempts > 1, "retried: {}", gave_up.attempts);
 
     let telemetry = Arc::new(Telemetry::default());
-    let exporters = Exporters::start(&cfg, Arc::clone(&telemetry)).unwrap();
+    let exporters = Exporters::start(
+        &cfg,
+        Arc::clone(&telemetry),
+        &crate::supervise::Supervisor::new().0,
+    )
+    .unwrap();
     exporters.logs.as_ref().unwrap().send(request, 2);
     let report = exporters.shutdown(Duration::from_secs(5)).await;
     assert_eq!(report.logs.unwrap().failed, 2);

@@ -231,7 +231,12 @@ async fn status_400_is_not_retried_and_counts_failed() {
         queue_max_bytes: 1 << 20,
         retry: fast_retry(),
     };
-    let exporters = Exporters::start(&cfg, Arc::clone(&telemetry)).unwrap();
+    let exporters = Exporters::start(
+        &cfg,
+        Arc::clone(&telemetry),
+        &crate::supervise::Supervisor::new().0,
+    )
+    .unwrap();
     exporters.traces.as_ref().unwrap().send(request(5), 5);
     let report = exporters.shutdown(Duration::from_secs(10)).await;
     assert_eq!(counted(&telemetry, Outcome::Failed), 5);
@@ -262,7 +267,12 @@ async fn gzip_bodies_and_partial_success_through_the_exporters() {
         queue_max_bytes: 1 << 20,
         retry: fast_retry(),
     };
-    let exporters = Exporters::start(&cfg, Arc::clone(&telemetry)).unwrap();
+    let exporters = Exporters::start(
+        &cfg,
+        Arc::clone(&telemetry),
+        &crate::supervise::Supervisor::new().0,
+    )
+    .unwrap();
     let req = request(7);
     exporters.traces.as_ref().unwrap().send(req.clone(), 7);
     let report = exporters.shutdown(Duration::from_secs(10)).await;
@@ -333,7 +343,12 @@ async fn shutdown_deadline_counts_what_is_left() {
         queue_max_bytes: 1 << 20,
         retry: fast_retry(),
     };
-    let exporters = Exporters::start(&cfg, Arc::clone(&telemetry)).unwrap();
+    let exporters = Exporters::start(
+        &cfg,
+        Arc::clone(&telemetry),
+        &crate::supervise::Supervisor::new().0,
+    )
+    .unwrap();
     let traces = exporters.traces.clone().unwrap();
     traces.send(request(1), 1);
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -31,6 +31,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use tokio::task::JoinHandle;
 
 use crate::config::{ExportConfig, Protocol, RetryConfig, SignalEndpoint};
+use crate::supervise::Supervisor;
 use crate::telemetry::{Signal, Telemetry};
 
 pub use error::{DeliveryError, ExportError};
@@ -159,10 +160,14 @@ struct Task {
 }
 
 impl Exporters {
-    /// Starts one task per configured signal. Must be called inside a tokio runtime.
-    /// Nothing connects yet: an unreachable endpoint shows up as retried, then failed,
-    /// deliveries, not as an error here.
-    pub fn start(cfg: &ExportConfig, telemetry: Arc<Telemetry>) -> Result<Exporters, ExportError> {
+    /// Starts one task per configured signal, each supervised by `supervisor`. Must be
+    /// called inside a tokio runtime. Nothing connects yet: an unreachable endpoint shows
+    /// up as retried, then failed, deliveries, not as an error here.
+    pub fn start(
+        cfg: &ExportConfig,
+        telemetry: Arc<Telemetry>,
+        supervisor: &Supervisor,
+    ) -> Result<Exporters, ExportError> {
         tokio::runtime::Handle::try_current().map_err(|_| ExportError::NoRuntime)?;
         // Every client gets its own configuration with ring; this is for any other rustls
         // user in the process. An error only means one was installed already.
@@ -172,10 +177,11 @@ impl Exporters {
         let metrics = client_for::<ExportMetricsServiceRequest>(cfg.metrics.as_ref())?;
         let logs = client_for::<ExportLogsServiceRequest>(cfg.logs.as_ref())?;
         let mut tasks = Vec::new();
+        let (t, s) = (&telemetry, supervisor);
         Ok(Exporters {
-            traces: traces.map(|t| spawn(t, cfg, &telemetry, &mut tasks)),
-            metrics: metrics.map(|t| spawn(t, cfg, &telemetry, &mut tasks)),
-            logs: logs.map(|t| spawn(t, cfg, &telemetry, &mut tasks)),
+            traces: traces.map(|c| spawn(c, cfg, t, s, &mut tasks)),
+            metrics: metrics.map(|c| spawn(c, cfg, t, s, &mut tasks)),
+            logs: logs.map(|c| spawn(c, cfg, t, s, &mut tasks)),
             tasks,
         })
     }
@@ -252,6 +258,7 @@ fn spawn<R: OtlpRequest>(
     (transport, _): (Transport, std::marker::PhantomData<R>),
     cfg: &ExportConfig,
     telemetry: &Arc<Telemetry>,
+    supervisor: &Supervisor,
     tasks: &mut Vec<Task>,
 ) -> SignalSender<R> {
     let shared = Shared::<Encoded<R>>::new(
@@ -261,7 +268,16 @@ fn spawn<R: OtlpRequest>(
         Arc::clone(telemetry),
     );
     let retry: RetryConfig = cfg.retry.clone();
-    let handle = tokio::spawn(worker::run(Arc::clone(&shared), transport, retry));
+    let guard = supervisor.guard(match R::SIGNAL {
+        Signal::Traces => "traces exporter",
+        Signal::Metrics => "metrics exporter",
+        Signal::Logs => "logs exporter",
+    });
+    let queue = Arc::clone(&shared);
+    let handle = tokio::spawn(async move {
+        let _guard = guard;
+        worker::run(queue, transport, retry).await;
+    });
     let sender = shared.sender();
     tasks.push(Task {
         signal: R::SIGNAL,

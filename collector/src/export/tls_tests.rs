@@ -127,7 +127,12 @@ async fn grpc_and_http_over_tls_with_a_ca_file_and_basic_auth() {
         retry: retry(Duration::from_secs(5)),
     };
     let telemetry = Arc::new(Telemetry::default());
-    let exporters = Exporters::start(&cfg, Arc::clone(&telemetry)).unwrap();
+    let exporters = Exporters::start(
+        &cfg,
+        Arc::clone(&telemetry),
+        &crate::supervise::Supervisor::new().0,
+    )
+    .unwrap();
     exporters.traces.as_ref().unwrap().send(spans(3), 3);
     exporters.logs.as_ref().unwrap().send(logs(5), 5);
     let report = exporters.shutdown(Duration::from_secs(10)).await;

@@ -59,6 +59,7 @@ pub(crate) async fn deliver<R: OtlpRequest>(
             (Transport::Http(_), None) => Err(DeliveryError::Local("no body".into())),
         };
         telemetry.export_attempt(R::SIGNAL, started.elapsed());
+        telemetry.health.export_attempt(R::SIGNAL, result.is_ok());
         let error = match result {
             Ok(partial) => return Ok(partial),
             Err(e) => e,

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use libbpf_rs::{MapHandle, RingBuffer, RingBufferBuilder};
 
 use crate::kernel::handoff::EventSender;
-use crate::telemetry::{LostReason, Telemetry};
+use crate::supervise::{fault_injected, Guard};
+use crate::telemetry::{LostReason, Part, Telemetry};
 
 use super::BpfError;
 
@@ -105,10 +106,17 @@ fn callback<E, D: std::fmt::Display>(
     }
 }
 
-/// Reads the rings and hands their events over until `stop` is set (or polling fails).
-fn read_until_stopped<E>(rb: &RingBuffer<'_>, batcher: &RefCell<Batcher<E>>, stop: &AtomicBool) {
+/// Reads the rings and hands their events over until `stop` is set, or polling fails
+/// (the error).
+fn read_until_stopped<E>(
+    rb: &RingBuffer<'_>,
+    batcher: &RefCell<Batcher<E>>,
+    stop: &AtomicBool,
+) -> Result<(), libbpf_rs::Error> {
     let mut busy = false;
+    let telemetry = Arc::clone(&batcher.borrow().telemetry);
     while !stop.load(Ordering::Relaxed) {
+        telemetry.health.beat(Part::RingReader);
         if !batcher.borrow_mut().flush() {
             // The pipeline is behind: records wait in the kernel's rings (whose
             // overflow is counted there) until its queue has room.
@@ -133,17 +141,21 @@ fn read_until_stopped<E>(rb: &RingBuffer<'_>, batcher: &RefCell<Batcher<E>>, sto
             busy = std::mem::take(&mut b.read) >= BUSY_RECORDS;
             b.flush()
         };
+        let polled = match polled {
+            Ok(()) if fault_injected("ring-reader") => Err(libbpf_rs::Error::from(
+                std::io::Error::other("fault injected (SONDE_FAULT=ring-reader)"),
+            )),
+            polled => polled,
+        };
         match polled {
             Ok(()) => {}
             // A callback stopped the read: the queue is full (above).
             Err(_) if !flushed => {}
             Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => {}
-            Err(e) => {
-                tracing::error!("ring buffer polling failed: {e}; stopping the reader");
-                break;
-            }
+            Err(e) => return Err(e),
         }
     }
+    Ok(())
 }
 
 /// At stop, hands over what is still in the rings, for as long as the pipeline takes it
@@ -178,12 +190,14 @@ pub struct RingReader {
 impl RingReader {
     /// Starts the reader over one or more ring buffers: every record is decoded (`decode`) and sent
     /// on `tx` without blocking, in batches (what one poll drained, up to [`BATCH`]); a
-    /// full queue or an undecodable record is counted in `telemetry`, never fatal.
+    /// full queue or an undecodable record is counted in `telemetry`, never fatal. The
+    /// thread holds `guard`: a polling error or a panic ends it, and the guard says so.
     pub fn start<E, D>(
         maps: Vec<MapHandle>,
         decode: impl Fn(&[u8]) -> Result<E, D> + Clone + Send + 'static,
         tx: EventSender<E>,
         telemetry: Arc<Telemetry>,
+        mut guard: Guard,
     ) -> Result<RingReader, BpfError>
     where
         E: Send + 'static,
@@ -223,7 +237,10 @@ impl RingReader {
                         return;
                     }
                 };
-                read_until_stopped(&rb, &batcher, &stop_flag);
+                if let Err(e) = read_until_stopped(&rb, &batcher, &stop_flag) {
+                    tracing::error!("ring buffer polling failed: {e}; stopping the reader");
+                    guard.failed(format_args!("ring buffer polling failed: {e}"));
+                }
                 drain_at_stop(&rb, &batcher);
                 // The rings (and the callbacks' share of the batcher) go first, so the
                 // sender is dropped here and the pipeline sees the queue close.

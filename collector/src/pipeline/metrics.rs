@@ -19,7 +19,8 @@ impl Pipeline {
     /// Exports the metrics over OTLP (and refreshes the Prometheus endpoint first, so it
     /// sees the exemplars this export hands out), and says any new losses.
     pub(super) fn export_metrics(&mut self) {
-        self.http.pull_kernel(&mut self.enrich);
+        self.http
+            .pull_kernel(self.settings.clock.now_unix_nanos(), &mut self.enrich);
         self.refresh_prometheus();
         self.read_counters();
         let snap = self.telemetry.snapshot();

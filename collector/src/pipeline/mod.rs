@@ -17,6 +17,7 @@ mod metrics;
 
 use crate::config::{CommandLine, UrlPath};
 use crate::console;
+use crate::decode::Clock;
 use crate::enrich::Enricher;
 use crate::export::prometheus::Publisher;
 use crate::export::Exporters;
@@ -28,7 +29,8 @@ use crate::protocols::tcp::{DropCounters, TcpHandler};
 use crate::protocols::KernelEvent;
 pub use crate::signals::unix_nanos_now;
 use crate::signals::{agent, HostInfo, Sink};
-use crate::telemetry::{Snapshot, Telemetry};
+use crate::supervise::fault_injected;
+use crate::telemetry::{Part, Snapshot, Telemetry};
 
 /// IP → name entries kept.
 const DNS_NAMES: usize = 65_536;
@@ -66,6 +68,8 @@ pub struct PipelineSettings {
     pub tcp_spans_per_second: u32,
     /// How often the Prometheus endpoint is refreshed (when there is one).
     pub prometheus_refresh: Duration,
+    /// The decoder's clock: event times and the "now" expiry compares them with.
+    pub clock: Clock,
 }
 
 /// The kernel side's loss counters, of each part that is loaded.
@@ -197,6 +201,7 @@ impl Pipeline {
         // batch, not per event (at 150k events/s that overhead alone kept the pipeline
         // behind the ring buffer).
         loop {
+            self.telemetry.health.beat(Part::Pipeline);
             tokio::select! {
                 batch = rx.recv() => {
                     let Some(events) = batch else {
@@ -209,13 +214,15 @@ impl Pipeline {
                     self.http.close_due(Instant::now(), false, &mut self.enrich, &mut self.out);
                 }
                 _ = batch_tick.tick() => {
+                    inject_faults();
                     self.flush(false);
                     self.expire(Instant::now());
                     self.flush_full();
                 }
                 _ = metric_tick.tick() => self.export_metrics(),
                 _ = refresh_tick.tick(), if prometheus => {
-                    self.http.pull_kernel(&mut self.enrich);
+                    self.http
+                        .pull_kernel(self.settings.clock.now_unix_nanos(), &mut self.enrich);
                     self.refresh_prometheus();
                 }
             }
@@ -256,8 +263,9 @@ impl Pipeline {
         // close (ring buffer full) and must not hold memory forever.
         let after = self.settings.report_interval.max(Duration::from_secs(1)) * 3;
         self.tcp.expire(now, after);
-        self.dns.expire(en, out);
-        self.http.expire(en, out);
+        let event_now = self.settings.clock.now_unix_nanos();
+        self.dns.expire(event_now, en, out);
+        self.http.expire(event_now, en, out);
         self.http.close_due(now, false, en, out);
     }
 
@@ -290,6 +298,20 @@ impl Pipeline {
             if let Some(tx) = &self.exporters.logs {
                 tx.send_encoded(request, items);
             }
+        }
+    }
+}
+
+/// Test builds: `SONDE_FAULT=pipeline` panics the pipeline, `pipeline-stall` blocks it
+/// for good (see [`crate::supervise`]).
+fn inject_faults() {
+    if fault_injected("pipeline") {
+        panic!("fault injected (SONDE_FAULT=pipeline)");
+    }
+    if fault_injected("pipeline-stall") {
+        tracing::warn!("fault injected (SONDE_FAULT=pipeline-stall): the pipeline stops");
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
         }
     }
 }

@@ -24,5 +24,5 @@ mod golden_tests;
 pub use error::PrometheusError;
 pub use exposition::{render, Format};
 pub use registry::{Publisher, Registry};
-pub use server::{bind, serve, PATH};
+pub use server::{bind, serve, Answers, HEALTH_PATH, PATH};
 pub use translate::{translate, Translation};

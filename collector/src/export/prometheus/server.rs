@@ -1,5 +1,7 @@
 //! The scrape endpoint: a minimal HTTP/1.1 server (hyper) answering `GET /metrics` from
-//! the [`Registry`], in the format the scraper negotiates, gzipped when it accepts gzip.
+//! the [`Registry`], in the format the scraper negotiates, gzipped when it accepts gzip,
+//! and `GET /healthz` from [`Health`](crate::telemetry::Health) (200 or 503, one line per
+//! part). Without a registry (`--health-listen` alone) it serves only `/healthz`.
 //! Anything else gets 404 (another path) or 405 (another method). Connections are
 //! bounded in number and in how long their request headers may take.
 
@@ -20,10 +22,13 @@ use tokio::sync::Semaphore;
 use super::error::PrometheusError;
 use super::exposition::{render, Format};
 use super::registry::Registry;
-use crate::telemetry::{ScrapeOutcome, Telemetry};
+use crate::supervise::Guard;
+use crate::telemetry::{HealthLimits, ScrapeOutcome, Telemetry};
 
-/// The only path served.
+/// The metrics' path.
 pub const PATH: &str = "/metrics";
+/// The health check's path.
+pub const HEALTH_PATH: &str = "/healthz";
 /// Connections served at once; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 16;
 /// How long a client may take to send its request headers.
@@ -40,12 +45,24 @@ pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, PrometheusError> 
     Ok(listener)
 }
 
-/// Serves scrapes on `listener` from `registry` until the runtime stops; returns the
-/// address it listens on. Must be called inside a tokio runtime.
+/// What one endpoint answers: the metrics when it has a registry, and always the health.
+#[derive(Debug, Clone)]
+pub struct Answers {
+    /// The metrics; `None`: `/metrics` is not served here.
+    pub registry: Option<Arc<Registry>>,
+    /// The agent's counters and health.
+    pub telemetry: Arc<Telemetry>,
+    /// When `/healthz` says unhealthy.
+    pub limits: HealthLimits,
+}
+
+/// Serves scrapes and health checks on `listener` until the runtime stops; returns the
+/// address it listens on. The accept loop holds `guard`. Must be called inside a tokio
+/// runtime.
 pub fn serve(
     listener: std::net::TcpListener,
-    registry: Arc<Registry>,
-    telemetry: Arc<Telemetry>,
+    answers: Answers,
+    guard: Guard,
 ) -> Result<SocketAddr, PrometheusError> {
     let addr = listener
         .local_addr()
@@ -53,7 +70,9 @@ pub fn serve(
     let listener = tokio::net::TcpListener::from_std(listener)
         .map_err(|error| PrometheusError::Listen { error })?;
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let answers = Arc::new(answers);
     tokio::spawn(async move {
+        let _guard = guard;
         loop {
             let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
                 return;
@@ -66,10 +85,10 @@ pub fn serve(
                     continue;
                 }
             };
-            let (registry, telemetry) = (Arc::clone(&registry), Arc::clone(&telemetry));
+            let answers = Arc::clone(&answers);
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
-                    let answer = respond(&req, &registry, &telemetry);
+                    let answer = respond(&req, &answers);
                     async move { Ok::<_, Infallible>(answer) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -85,28 +104,35 @@ pub fn serve(
 }
 
 /// The answer to one request.
-fn respond(
-    req: &Request<Incoming>,
-    registry: &Registry,
-    telemetry: &Telemetry,
-) -> Response<Full<Bytes>> {
-    if req.uri().path() != PATH {
-        telemetry.scrape(ScrapeOutcome::Refused);
-        return plain(
-            StatusCode::NOT_FOUND,
-            "not found: the metrics are at /metrics\n",
-        );
-    }
-    if req.method() != Method::GET {
-        telemetry.scrape(ScrapeOutcome::Refused);
-        let mut r = plain(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed: use GET\n",
-        );
-        r.headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET"));
-        return r;
-    }
+fn respond(req: &Request<Incoming>, answers: &Answers) -> Response<Full<Bytes>> {
+    let telemetry = &answers.telemetry;
+    let registry = match (req.uri().path(), &answers.registry) {
+        (HEALTH_PATH, _) if req.method() == Method::GET => return health(answers),
+        (PATH, Some(registry)) if req.method() == Method::GET => registry,
+        (PATH | HEALTH_PATH, _) if req.method() != Method::GET => {
+            telemetry.scrape(ScrapeOutcome::Refused);
+            let mut r = plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed: use GET\n",
+            );
+            r.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET"));
+            return r;
+        }
+        (_, Some(_)) => {
+            telemetry.scrape(ScrapeOutcome::Refused);
+            return plain(
+                StatusCode::NOT_FOUND,
+                "not found: the metrics are at /metrics, the health check at /healthz\n",
+            );
+        }
+        (_, None) => {
+            return plain(
+                StatusCode::NOT_FOUND,
+                "not found: the health check is at /healthz\n",
+            )
+        }
+    };
     let header = |name| {
         req.headers()
             .get(name)
@@ -132,8 +158,25 @@ fn respond(
     r
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+/// `/healthz`: 200 and "ok", or 503 and "unhealthy", then one line per part and exporter.
+fn health(answers: &Answers) -> Response<Full<Bytes>> {
+    let verdict = answers.telemetry.health.check(&answers.limits);
+    let (status, head) = if verdict.healthy {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
+    };
+    let mut text = String::from(head);
+    for line in &verdict.lines {
+        text.push('\n');
+        text.push_str(line);
+    }
+    text.push('\n');
+    plain(status, text)
+}
+
+fn plain(status: StatusCode, text: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(text.into()));
     *r.status_mut() = status;
     r.headers_mut().insert(
         CONTENT_TYPE,

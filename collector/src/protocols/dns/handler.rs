@@ -58,9 +58,10 @@ impl DnsHandler {
         }
     }
 
-    /// Queries whose answer is overdue become timeouts.
-    pub fn expire(&mut self, en: &mut Enricher, out: &mut Sink) {
-        for lookup in self.tracker.expire(unix_nanos_now()) {
+    /// Queries whose answer is overdue as of `now_unix_nanos` (on the events' time line,
+    /// [`crate::decode::Clock::now_unix_nanos`]) become timeouts.
+    pub fn expire(&mut self, now_unix_nanos: u64, en: &mut Enricher, out: &mut Sink) {
+        for lookup in self.tracker.expire(now_unix_nanos) {
             self.lookup(lookup, en, out);
         }
     }
@@ -99,5 +100,50 @@ impl DnsHandler {
     /// The DNS metrics, cumulative, without side effects.
     pub fn snapshot(&self, now_unix_nanos: u64, host: &HostInfo) -> Vec<ResourceMetrics> {
         self.metrics.snapshot(now_unix_nanos, host)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::CommandLine;
+    use crate::decode::Clock;
+    use crate::protocols::dns::test_support::{golden, udp, SEC};
+
+    /// The pipeline expires lookups with the decoder's clock ([`Clock::now_unix_nanos`]),
+    /// which a wall-clock step does not move: simulated here by a clock an hour off, as the
+    /// wall clock would be after `date -s '+1 hour'`.
+    #[test]
+    fn a_wall_clock_step_neither_times_out_nor_holds_pending_lookups() {
+        let clock = Clock::with_offset(0);
+        let mut h = DnsHandler::new(Duration::from_secs(5), None, false);
+        let mut en = Enricher::new(16, 256, CommandLine::Off, 16);
+        let mut out = Sink::new(false, true, false, Arc::default());
+        let sent = clock.now_unix_nanos();
+        let query = udp(
+            sent,
+            true,
+            "10.0.0.5:40000",
+            "10.0.0.53:53",
+            42,
+            golden("a_query"),
+        );
+        h.packet(query, &mut en, &mut out);
+        // Forward: one second later on the events' line, an hour later on the wall.
+        h.expire(sent + SEC, &mut en, &mut out);
+        assert_eq!(h.tracker.stats().pending, 1, "not timed out by the step");
+        assert!(out.logs.is_empty());
+        // Backward: the wall an hour earlier; the events' line still reaches the timeout.
+        h.expire(sent + 5 * SEC, &mut en, &mut out);
+        assert_eq!(
+            h.tracker.stats().pending,
+            0,
+            "expiry not stalled by the step"
+        );
+        assert_eq!(out.logs.len(), 1, "the timeout's log record");
+        // What the pipeline passes moves with the monotonic clock.
+        assert!(clock.now_unix_nanos() >= sent);
     }
 }

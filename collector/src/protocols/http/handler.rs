@@ -21,7 +21,7 @@ use crate::kernel::contract::{
     DATA_DROP_SERIES_FULL, DATA_DROP_UNPARSED, DATA_HANDED_PIPELINED,
 };
 use crate::signals::sampling::SpanBudget;
-use crate::signals::{unix_nanos_now, HostInfo, Sink};
+use crate::signals::{HostInfo, Sink};
 use crate::telemetry::{HandOver, LostReason, Telemetry};
 
 /// How long a closed connection's HTTP state waits for its last data records (checked after
@@ -235,15 +235,18 @@ impl HttpHandler {
         }
     }
 
-    /// Connections silent for too long are forgotten (their unanswered requests reported).
-    pub fn expire(&mut self, en: &mut Enricher, out: &mut Sink) {
-        for exchange in self.tracker.expire(unix_nanos_now()) {
+    /// Connections silent for too long as of `now_unix_nanos` (on the events' time line,
+    /// [`crate::decode::Clock::now_unix_nanos`]) are forgotten (their unanswered requests
+    /// reported).
+    pub fn expire(&mut self, now_unix_nanos: u64, en: &mut Enricher, out: &mut Sink) {
+        for exchange in self.tracker.expire(now_unix_nanos) {
             self.exchange(exchange, en, out);
         }
     }
 
-    /// Adds what the kernel counted since the last pull to the HTTP metrics.
-    pub fn pull_kernel(&mut self, en: &mut Enricher) {
+    /// Adds what the kernel counted since the last pull to the HTTP metrics; `now` is on
+    /// the events' time line (peer names learnt from lookups expire on it).
+    pub fn pull_kernel(&mut self, now: u64, en: &mut Enricher) {
         let Some(reader) = &mut self.series else {
             return;
         };
@@ -254,7 +257,6 @@ impl HttpHandler {
                 return;
             }
         };
-        let now = unix_nanos_now();
         for k in series {
             let process = en.process_of(k.key.pid, 0);
             let server = k
