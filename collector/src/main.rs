@@ -23,7 +23,7 @@ use sonde::protocols::tcp::{ProbeOptions, Probes};
 use sonde::protocols::KernelEvent;
 use sonde::redact::redact_urls;
 use sonde::signals::HostInfo;
-use sonde::supervise::{Ended, Supervisor};
+use sonde::supervise::{Ended, Endings, Supervisor};
 use sonde::telemetry::{HealthLimits, Signal, Telemetry};
 
 /// The ring-buffer wake-up threshold at most: about 400 connection records.
@@ -136,7 +136,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     }
     let loaded = Loaded::load(&cfg)?;
     let telemetry = Arc::new(Telemetry::default());
-    let (supervisor, mut endings) = Supervisor::new();
+    let (supervisor, endings) = Supervisor::new();
     let (tx, rx) = sonde::kernel::handoff::channel(cfg.pipeline.queue_size);
     let reader = loaded.start_reader(
         tx,
@@ -180,37 +180,13 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         });
         let periodic = start_periodic_reports(&loaded.probes, &cfg, &supervisor)?;
         sonde::supervise::notify_systemd(Arc::clone(&telemetry), limits, &supervisor);
-        let failed = tokio::select! {
-            signal = wait_for_signal() => {
-                eprintln!("sonde: {signal}: detaching probes and flushing");
-                None
-            }
-            Some(ended) = endings.recv() => {
-                eprintln!("sonde: {ended}: detaching probes, flushing and exiting");
-                Some(ended)
-            }
+        let running = Running {
+            reader,
+            loaded,
+            pipeline,
+            periodic,
         };
-        supervisor.stopping();
-        sonde::supervise::notify_systemd_stopping();
-        if let Some(p) = periodic {
-            p.abort();
-        }
-        let stop = stop(reader, loaded, pipeline, &telemetry, failed.is_some());
-        match &failed {
-            None => stop.await?,
-            Some(_) => {
-                if tokio::time::timeout(FAILED_STOP_DEADLINE, stop)
-                    .await
-                    .is_err()
-                {
-                    eprintln!(
-                        "sonde: stopping took longer than {} s; exiting",
-                        FAILED_STOP_DEADLINE.as_secs()
-                    );
-                }
-            }
-        }
-        anyhow::Ok(failed)
+        wait_and_stop(endings, &supervisor, running, &telemetry).await
     });
     // A stalled task must not hold the exit.
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
@@ -220,6 +196,58 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             "exiting with status 1: the {part} stopped unexpectedly ({why})"
         )),
     }
+}
+
+/// What runs until the agent stops.
+struct Running {
+    reader: RingReader,
+    loaded: Loaded,
+    pipeline: tokio::task::JoinHandle<Exporters>,
+    periodic: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Waits for SIGTERM or SIGINT, or for a part to end; then stops everything (in at most
+/// [`FAILED_STOP_DEADLINE`] after a failure). The part that ended, if that was why.
+async fn wait_and_stop(
+    mut endings: Endings,
+    supervisor: &Supervisor,
+    running: Running,
+    telemetry: &Telemetry,
+) -> anyhow::Result<Option<Ended>> {
+    let failed = tokio::select! {
+        signal = wait_for_signal() => {
+            eprintln!("sonde: {signal}: detaching probes and flushing");
+            None
+        }
+        Some(ended) = endings.recv() => {
+            eprintln!("sonde: {ended}: detaching probes, flushing and exiting");
+            Some(ended)
+        }
+    };
+    supervisor.stopping();
+    sonde::supervise::notify_systemd_stopping();
+    if let Some(p) = running.periodic {
+        p.abort();
+    }
+    let stopped = stop(
+        running.reader,
+        running.loaded,
+        running.pipeline,
+        telemetry,
+        failed.is_some(),
+    );
+    if failed.is_none() {
+        stopped.await?;
+    } else if tokio::time::timeout(FAILED_STOP_DEADLINE, stopped)
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "sonde: stopping took longer than {} s; exiting",
+            FAILED_STOP_DEADLINE.as_secs()
+        );
+    }
+    Ok(failed)
 }
 
 /// Stops reading, detaches, lets the pipeline drain what it already has, and flushes the
