@@ -14,7 +14,7 @@ use sonde::config::{self, Config};
 use sonde::decode::Clock;
 use sonde::export::{prometheus, Exporters};
 use sonde::kernel::handoff::EventSender;
-use sonde::kernel::{preflight, RingReader};
+use sonde::kernel::{preflight, privileges, RingReader};
 use sonde::pipeline::{KernelCounters, Pipeline, PipelineSettings};
 use sonde::protocols::dns::{DnsPath, DnsProbeOptions, DnsProbes};
 use sonde::protocols::http::route::{RouteRules, Template};
@@ -135,6 +135,13 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         eprintln!("sonde: {fs} was not mounted; mounted it at {path}");
     }
     let loaded = Loaded::load(&cfg)?;
+    // Before any thread starts: capabilities are per thread, and later ones inherit.
+    let privileges = match privileges::drop_to(privileges::Needs {
+        enter_namespaces: loaded.sweeps_namespaces(&cfg),
+    }) {
+        Ok(dropped) => dropped.to_string(),
+        Err(e) => format!("capabilities not dropped ({e})"),
+    };
     let telemetry = Arc::new(Telemetry::default());
     let (supervisor, endings) = Supervisor::new();
     let (tx, rx) = sonde::kernel::handoff::channel(cfg.pipeline.queue_size);
@@ -144,7 +151,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         supervisor.guard("ring-buffer reader"),
     )?;
     eprintln!(
-        "sonde: {}; {}",
+        "sonde: {}; {}; {privileges}",
         loaded.describe(&cfg),
         describe_outputs(&cfg, addrs)
     );
@@ -432,13 +439,19 @@ impl Loaded {
                 DnsPath::Packets => format!(", DNS on packets (cgroup {})", d.cgroup.display()),
             }),
             // Said because it costs more on a host with many namespaces (see Sweep).
-            match &self.data {
-                Some(d) if d.sweep == Sweep::ByNamespace && parse_per_second(&cfg.http) > 0 => {
-                    ", HTTP connections swept by network namespace (this kernel refuses map iterators)"
-                }
-                _ => "",
+            if self.sweeps_namespaces(cfg) {
+                ", HTTP connections swept by network namespace (this kernel refuses map iterators)"
+            } else {
+                ""
             },
         )
+    }
+
+    /// Whether the HTTP sweep enters network namespaces while the agent runs.
+    fn sweeps_namespaces(&self, cfg: &Config) -> bool {
+        self.data
+            .as_ref()
+            .is_some_and(|d| d.sweep == Sweep::ByNamespace && parse_per_second(&cfg.http) > 0)
     }
 
     /// The kernel counters and histograms the pipeline reads.

@@ -7,6 +7,7 @@
 //!   loaded (privileges, BTF, tracefs, bpffs) and says what to do when something is missing.
 //! - [`skeleton`]: per-CPU drop counters and libbpf's log, for every protocol's loader
 //!   (`protocols::*::probes`), and [`netns`] for the ones that walk network namespaces.
+//! - [`privileges`] drops the capabilities the running agent no longer needs.
 //! - [`RingReader`] polls the ring buffers and hands decoded events to the pipeline in
 //!   batches over a bounded queue ([`handoff`]); when the queue is full it stops reading
 //!   and the records wait in the rings.
@@ -16,6 +17,7 @@ mod error;
 pub mod handoff;
 pub mod netns;
 pub mod preflight;
+pub mod privileges;
 mod ring;
 pub mod skeleton;
 
