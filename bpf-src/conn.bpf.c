@@ -64,6 +64,17 @@ struct {
 	__uint(max_entries, 4 << 20); /* resized by user space before load */
 } events SEC(".maps");
 
+/*
+ * The walk at start: the listening ports of the namespace being walked (the iterator
+ * visits listeners before connections), so a connection on one is the server side.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct listen_key);
+	__type(value, __u8);
+} walk_ports SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SONDE_DROP_MAX);
@@ -74,7 +85,8 @@ struct {
 /* Make the skeleton generate Rust types for the records. */
 struct sonde_conn_event _conn_event = {};
 struct sonde_proc_event _proc_event = {};
-struct sonde_listener_rec _listener_rec = {};
+struct sonde_walk_rec _walk_rec = {};
+enum sonde_walk_kind _walk_kind = 0;
 /* And the values of the enums it shares with user space (events.h). */
 enum sonde_event_kind _event_kind = 0;
 enum sonde_direction _direction = 0;
@@ -471,21 +483,78 @@ int BPF_PROG(sonde_exit, struct task_struct *p)
 }
 
 /*
- * The listening sockets of the network namespace this iterator is opened in, for user
- * space to name their owners at start (struct sonde_listener_rec; user space opens one in
- * each namespace). Run once, before any connection is accepted under the agent: a listener
- * opened after attach is seen by on_listen, which user space's entries never replace.
+ * The sockets of the network namespace this iterator is opened in, at start (user space
+ * opens one in each namespace; struct sonde_walk_rec). Run once, before any connection is
+ * accepted under the agent.
+ * - Listeners, for user space to name their owners: a listener opened after attach is
+ *   seen by on_listen, which user space's entries never replace.
+ * - Connections open before attach (ESTABLISHED and the closing states a full socket
+ *   passes through): put in `conns` here, while the iterator holds the socket, so its
+ *   destroy finds the entry (an entry written by user space could outlive its socket);
+ *   reported from then on like any other, flagged SONDE_F_PREEXISTING, with their
+ *   counters at this moment for user space to subtract. Start time: now (observed from).
+ *   A connection on a port this namespace listens on is the server side. TIME_WAIT and
+ *   request sockets are not full sockets: no counters, nothing left to report.
  */
+static __always_inline int walk_connection(struct bpf_iter__tcp *ctx, struct sock *sk,
+					   struct tcp_sock *tp, struct sonde_walk_rec *r)
+{
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	struct listen_key lk = { .netns = r->netns, .port = r->port };
+	struct conn c = {
+		.sk = (__u64)sk,
+		.start_ns = bpf_ktime_get_ns(),
+		.flags = SONDE_F_ESTABLISHED | SONDE_F_PREEXISTING,
+		.rport = bpf_ntohs(sk->__sk_common.skc_dport),
+	};
+	__u64 sent, retrans;
+	long err;
+
+	c.direction = bpf_map_lookup_elem(&walk_ports, &lk) ? SONDE_DIR_SERVER : SONDE_DIR_CLIENT;
+	/* NOEXIST: a connection the hooks saw open after attach keeps its entry. */
+	err = bpf_map_update_elem(&conns, &cookie, &c, BPF_NOEXIST);
+	if (err) {
+		if (err == -E2BIG)
+			count_drop(SONDE_DROP_CONN_MAP_FULL);
+		return 0;
+	}
+	r->kind = SONDE_WALK_CONNECTION;
+	r->direction = c.direction;
+	r->cookie = cookie;
+	sent = tp->bytes_sent;
+	retrans = tp->bytes_retrans;
+	r->bytes_sent = sent > retrans ? sent - retrans : 0;
+	r->bytes_received = tp->bytes_received;
+	r->segs_out = tp->segs_out;
+	r->segs_in = tp->segs_in;
+	r->total_retrans = tp->total_retrans;
+	bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
+	return 0;
+}
+
 SEC("iter/tcp")
-int sonde_listeners(struct bpf_iter__tcp *ctx)
+int sonde_walk(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
-	struct sonde_listener_rec r = {};
+	struct sonde_walk_rec r = {};
 	struct tcp_sock *tp;
 	struct sock *sk;
+	__u8 one = 1;
 
-	if (!skc || skc->skc_state != TCP_LISTEN)
+	if (!skc)
 		return 0;
+	switch (skc->skc_state) {
+	case TCP_LISTEN:
+	case TCP_ESTABLISHED:
+	case TCP_FIN_WAIT1:
+	case TCP_FIN_WAIT2:
+	case TCP_CLOSE_WAIT:
+	case TCP_CLOSING:
+	case TCP_LAST_ACK:
+		break;
+	default:
+		return 0;
+	}
 	tp = bpf_skc_to_tcp_sock(skc);
 	if (!tp)
 		return 0;
@@ -494,6 +563,14 @@ int sonde_listeners(struct bpf_iter__tcp *ctx)
 	r.netns = sk_netns(sk);
 	r.port = skc->skc_num;
 	r.family = skc->skc_family;
+	if (skc->skc_state != TCP_LISTEN)
+		return walk_connection(ctx, sk, tp, &r);
+	{
+		struct listen_key lk = { .netns = r.netns, .port = r.port };
+
+		bpf_map_update_elem(&walk_ports, &lk, &one, BPF_ANY);
+	}
+	r.kind = SONDE_WALK_LISTENER;
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;
 }

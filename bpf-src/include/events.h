@@ -38,6 +38,7 @@ enum sonde_conn_flags {
 	SONDE_F_FIN_RECEIVED = 1 << 3,	 /* the peer's FIN arrived (SOCK_DONE) */
 	SONDE_F_OWNER_LISTENER = 1 << 4, /* owner taken from the listener, accept() not seen */
 	SONDE_F_OWNER_ACCEPT = 1 << 5,	 /* owner taken in process context (first receive, or accept()) */
+	SONDE_F_PREEXISTING = 1 << 6,	 /* open before the probes attached: found by the walk at start */
 };
 
 /* Where the kernel side can lose data; indexes of the `drops` per-CPU array. */
@@ -48,17 +49,38 @@ enum sonde_drop {
 	SONDE_DROP_MAX = 3,
 };
 
+/* What a `sonde_walk_rec` is. */
+enum sonde_walk_kind {
+	SONDE_WALK_LISTENER = 0,
+	SONDE_WALK_CONNECTION = 1,
+};
+
 /*
- * A listening TCP socket found at start by conn.bpf.c's `sonde_listeners` iterator (one
- * network namespace per run): user space names its owner from the processes holding the
- * socket's inode and fills `listeners`, so that a server started before the agent has an
- * owner to fall back on.
+ * A socket found at start by conn.bpf.c's `sonde_walk` iterator (one network namespace per
+ * run). A listener: user space names its owner from the processes holding the socket's
+ * inode and fills `listeners`, so that a server started before the agent has an owner to
+ * fall back on. A connection (ESTABLISHED or closing): the iterator has put it in `conns`
+ * (flagged SONDE_F_PREEXISTING, reported from then on like any other); the record carries
+ * its counters at that moment, which user space subtracts from its reports (what the
+ * connection moved before the agent started is not counted again), and its inode, for
+ * its owner.
  */
-struct sonde_listener_rec {
+struct sonde_walk_rec {
 	__u64 ino;   /* the socket's inode number (/proc/PID/fd/N -> "socket:[ino]") */
 	__u32 netns; /* network namespace inode number */
 	__u16 port;  /* local port, host order */
 	__u16 family;
+	__u8 kind;	/* enum sonde_walk_kind */
+	__u8 direction; /* a connection's: enum sonde_direction */
+	__u8 _pad[6];
+	/* A connection's, at the walk: */
+	__u64 cookie;
+	__u64 bytes_sent; /* without retransmissions, as sonde_conn_event counts them */
+	__u64 bytes_received;
+	__u32 segs_out;
+	__u32 segs_in;
+	__u32 total_retrans;
+	__u32 _pad2;
 };
 
 /* The process that owns a socket, taken in process context (syscall time). */

@@ -93,6 +93,7 @@ fn flow(i: usize, peers: usize, procs: &[Arc<ProcessInfo>]) -> Flow {
             comm: "python3".into(),
             from_listener: !client,
         },
+        preexisting: false,
     };
     let report = Report {
         delta: Counters::of(&conn),

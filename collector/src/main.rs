@@ -19,7 +19,7 @@ use sonde::pipeline::{KernelCounters, Pipeline, PipelineSettings};
 use sonde::protocols::dns::{DnsPath, DnsProbeOptions, DnsProbes};
 use sonde::protocols::http::route::{RouteRules, Template};
 use sonde::protocols::http::{DataProbeOptions, DataProbes, Sweep};
-use sonde::protocols::tcp::{ProbeOptions, Probes};
+use sonde::protocols::tcp::{Preexisting, ProbeOptions, Probes};
 use sonde::protocols::KernelEvent;
 use sonde::redact::redact_urls;
 use sonde::signals::HostInfo;
@@ -134,7 +134,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     for (fs, path) in &pre.mounted {
         eprintln!("sonde: {fs} was not mounted; mounted it at {path}");
     }
-    let loaded = Loaded::load(&cfg)?;
+    let mut loaded = Loaded::load(&cfg)?;
     // Before any thread starts: capabilities are per thread, and later ones inherit.
     let privileges = match privileges::drop_to(privileges::Needs {
         enter_namespaces: loaded.sweeps_namespaces(&cfg),
@@ -342,6 +342,8 @@ struct Loaded {
     data: Option<DataProbes>,
     /// Kernel time → wall time, measured once: the decoder's and the pipeline's.
     clock: Clock,
+    /// Connections open before start, now tracked (taken by the pipeline).
+    preexisting: Vec<Preexisting>,
 }
 
 impl Loaded {
@@ -382,22 +384,34 @@ impl Loaded {
         } else {
             None
         };
-        // With every program attached: a listener opened from now on is seen by the
-        // kernel, and the ones open before are named from /proc.
-        match probes.seed_listeners() {
-            Ok(s) => eprintln!(
-                "sonde: {} listening sockets were open before start ({} named, {} network namespaces)",
-                s.listeners, s.named, s.namespaces
-            ),
-            Err(e) => eprintln!(
-                "sonde: listening sockets open before start not found ({e}): connections they \
-                 accept are named at their first receive"
-            ),
-        }
+        // With every program attached: a listener or connection opened from now on is
+        // seen by the kernel, and the ones open before are found by the walk.
+        let preexisting = match probes.walk() {
+            Ok(w) => {
+                eprintln!(
+                    "sonde: {} listening sockets ({} named) and {} connections were open \
+                     before start ({} network namespaces)",
+                    w.listeners,
+                    w.named,
+                    w.connections.len(),
+                    w.namespaces
+                );
+                w.connections
+            }
+            Err(e) => {
+                eprintln!(
+                    "sonde: sockets open before start not found ({e}): connections their \
+                     listeners accept are named at their first receive, and connections \
+                     already open are not reported"
+                );
+                Vec::new()
+            }
+        };
         Ok(Loaded {
             probes,
             dns,
             data,
+            preexisting,
             clock: Clock::measure(),
         })
     }
@@ -455,8 +469,9 @@ impl Loaded {
     }
 
     /// The kernel counters and histograms the pipeline reads.
-    fn counters(&self, cfg: &Config) -> anyhow::Result<KernelCounters> {
+    fn counters(&mut self, cfg: &Config) -> anyhow::Result<KernelCounters> {
         Ok(KernelCounters {
+            preexisting: std::mem::take(&mut self.preexisting),
             conn: Some(self.probes.drop_counters()?),
             dns: self.dns.as_ref().map(DnsProbes::counters).transpose()?,
             data: self.data.as_ref().map(DataProbes::counters).transpose()?,

@@ -24,6 +24,10 @@ pub struct Request {
     pub connection: u64,
     /// The client's port of that connection.
     pub remote_port: u16,
+    /// Bytes of the request as received: request line, headers and body.
+    pub request_length: u64,
+    /// Bytes sent to the client: status line, headers and body.
+    pub bytes_sent: u64,
     /// The request's target.
     pub uri: String,
 }
@@ -153,7 +157,7 @@ fn installed() -> anyhow::Result<PathBuf> {
 
 /// One access log line, `$status $pid $connection $remote_port $request_uri`.
 fn parse_line(line: &str) -> anyhow::Result<Request> {
-    let mut f = line.splitn(5, ' ');
+    let mut f = line.splitn(7, ' ');
     let mut next = |what: &str| {
         f.next()
             .with_context(|| format!("no {what} in access log line {line:?}"))
@@ -162,12 +166,16 @@ fn parse_line(line: &str) -> anyhow::Result<Request> {
     let pid = next("pid")?.parse().context("pid")?;
     let connection = next("connection")?.parse().context("connection")?;
     let remote_port = next("remote port")?.parse().context("remote port")?;
+    let request_length = next("request length")?.parse().context("request length")?;
+    let bytes_sent = next("bytes sent")?.parse().context("bytes sent")?;
     let uri = next("uri")?.to_owned();
     Ok(Request {
         status,
         pid,
         connection,
         remote_port,
+        request_length,
+        bytes_sent,
         uri,
     })
 }
@@ -230,7 +238,7 @@ mod tests {
 
     #[test]
     fn parses_access_log_lines() {
-        let r = parse_line("404 1234 17 40112 /missing?x=1 y").ok();
+        let r = parse_line("404 1234 17 40112 77 312 /missing?x=1 y").ok();
         assert_eq!(
             r,
             Some(Request {
@@ -238,6 +246,8 @@ mod tests {
                 pid: 1234,
                 connection: 17,
                 remote_port: 40112,
+                request_length: 77,
+                bytes_sent: 312,
                 uri: "/missing?x=1 y".to_owned(),
             })
         );
@@ -247,6 +257,8 @@ mod tests {
             pid: 1,
             connection: 1,
             remote_port: 1,
+            request_length: 1,
+            bytes_sent: 1,
             uri: "/".to_owned(),
         });
         assert_eq!(by_status(&reqs), BTreeMap::from([(200, 2), (404, 1)]));

@@ -19,7 +19,7 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use sonde_integration_tests::agent::stop_and_count_lost;
-use sonde_integration_tests::nginx::{by_status, http_counts_by_status, Nginx};
+use sonde_integration_tests::nginx::{by_status, http_counts_by_status, Nginx, Request};
 use sonde_integration_tests::otlp::{
     attr_bool, attr_int, attr_str, latest_cumulative_sum, latest_histogram_count,
 };
@@ -218,6 +218,69 @@ fn flow_records(rx: &Receiver) -> Vec<(Resource, Vec<KeyValue>)> {
         })
         .map(|(res, l)| (res, l.attributes))
         .collect()
+}
+
+/// The keep-alive connection opened before the agent, at its close: found by the walk at
+/// start (flagged preexisting), both sides named, and its bytes counted from the start
+/// exactly as nginx logged the requests after it (`after`), not the one before.
+fn preexisting_flows(rx: &Receiver, local_port: u16, after: &[Request]) -> Vec<String> {
+    let requested: u64 = after.iter().map(|r| r.request_length).sum();
+    let answered: u64 = after.iter().map(|r| r.bytes_sent).sum();
+    let workers: BTreeSet<i64> = after.iter().map(|r| i64::from(r.pid)).collect();
+    let port = |at: &[KeyValue], key| attr_int(at, key) == Some(i64::from(local_port));
+    let find = |client: bool| {
+        let key = if client {
+            a::NETWORK_LOCAL_PORT
+        } else {
+            a::NETWORK_PEER_PORT
+        };
+        rx.wait_until(Duration::from_secs(10), |rx| {
+            flow_records(rx).iter().any(|(_, at)| port(at, key))
+        });
+        flow_records(rx).into_iter().find(|(_, at)| port(at, key))
+    };
+    let mut problems = Vec::new();
+    for (client, want_sent, want_received) in
+        [(true, requested, answered), (false, answered, requested)]
+    {
+        let side = if client { "client" } else { "server" };
+        let Some((res, at)) = find(client) else {
+            problems.push(format!(
+                "no {side}-side flow record of the connection opened before start"
+            ));
+            continue;
+        };
+        let got = (
+            attr_bool(&at, a::TCP_PREEXISTING),
+            attr_int(&at, a::TCP_BYTES_SENT),
+            attr_int(&at, a::TCP_BYTES_RECEIVED),
+        );
+        let want = (
+            Some(true),
+            i64::try_from(want_sent).ok(),
+            i64::try_from(want_received).ok(),
+        );
+        if got != want {
+            problems.push(format!(
+                "{side} side (preexisting, bytes sent, received): {got:?}, want {want:?} \
+                 (nginx logged the requests after start)"
+            ));
+        }
+        let named = if client {
+            service(&res) == KA_CLIENT_SERVICE
+        } else {
+            workers.contains(&pid(&res))
+        };
+        if !named {
+            problems.push(format!(
+                "{side} side named {}[{}]; the client is {KA_CLIENT_SERVICE}, nginx's workers \
+                 {workers:?}",
+                service(&res),
+                pid(&res)
+            ));
+        }
+    }
+    problems
 }
 
 /// Server `tcp.connection` spans of every service.
@@ -573,6 +636,7 @@ fn keepalive_opened_before_the_agent(netns: &str, octet: u8, yaml: &str) {
     // The client kept its connection open and idle while Sonde counted; now it closes.
     writeln!(stdin, "close").unwrap();
     assert!(client.0.wait().unwrap().success());
+    problems.extend(preexisting_flows(&receiver, local_port, &after));
     problems.extend(stop_and_count_lost(agent, &receiver));
     eprintln!("[test] took {:?}", started.elapsed());
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));

@@ -93,6 +93,9 @@ pub const TCP_DURATION_MS: &str = "sonde.tcp.duration_ms";
 pub const TCP_SOCKET_COOKIE: &str = "sonde.tcp.socket_cookie";
 /// `true` on a periodic record for a connection that is still open.
 pub const TCP_FLOW_ONGOING: &str = "sonde.tcp.flow_ongoing";
+/// `true` on a connection that was open before the agent started (found at start): its
+/// start time is when the agent found it, and its counters count from then.
+pub const TCP_PREEXISTING: &str = "sonde.tcp.preexisting";
 /// Inode number of the network namespace the socket lives in.
 pub const NETNS_INODE: &str = "sonde.netns.inode";
 /// Cgroup v2 id of the process when it made the call.

@@ -25,7 +25,7 @@ pub mod dns {
     include!(concat!(env!("OUT_DIR"), "/dns.skel.rs"));
 }
 
-pub use conn::types::{sonde_conn_event, sonde_listener_rec, sonde_owner, sonde_proc_event};
+pub use conn::types::{sonde_conn_event, sonde_owner, sonde_proc_event, sonde_walk_rec};
 pub use conn::{ConnSkel, ConnSkelBuilder};
 /// The skeleton of data.bpf.c.
 pub mod data {
@@ -41,7 +41,9 @@ pub use dns::{DnsSkel, DnsSkelBuilder};
 // a global of every enum it shares, so libbpf-cargo generates its constants from the
 // object's BTF): events.h is their one source, and a value renumbered there is renumbered
 // here by the build.
-use conn::types::{sonde_conn_flags, sonde_direction, sonde_drop, sonde_event_kind};
+use conn::types::{
+    sonde_conn_flags, sonde_direction, sonde_drop, sonde_event_kind, sonde_walk_kind,
+};
 use data::types::{sonde_data_drop, sonde_data_flags, sonde_http_method, sonde_http_role};
 use dns::types::{sonde_dns_drop, sonde_dns_flags};
 
@@ -164,6 +166,11 @@ pub const F_RST_SENT: u16 = sonde_conn_flags::SONDE_F_RST_SENT.0 as u16;
 pub const F_RST_RECEIVED: u16 = sonde_conn_flags::SONDE_F_RST_RECEIVED.0 as u16;
 /// The owner was taken from the listener.
 pub const F_OWNER_LISTENER: u16 = sonde_conn_flags::SONDE_F_OWNER_LISTENER.0 as u16;
+/// Open before the probes attached: found by the walk at start.
+pub const F_PREEXISTING: u16 = sonde_conn_flags::SONDE_F_PREEXISTING.0 as u16;
+
+/// `enum sonde_walk_kind`: a connection open before the probes attached.
+pub const WALK_CONNECTION: u8 = sonde_walk_kind::SONDE_WALK_CONNECTION.0 as u8;
 
 const _: () = {
     let mut i = 0;
@@ -180,7 +187,7 @@ const _: () = {
 const _: () = assert!(std::mem::size_of::<sonde_conn_event>() == 152);
 const _: () = assert!(std::mem::size_of::<sonde_proc_event>() == 40);
 const _: () = assert!(std::mem::size_of::<sonde_owner>() == 40);
-const _: () = assert!(std::mem::size_of::<sonde_listener_rec>() == 16);
+const _: () = assert!(std::mem::size_of::<sonde_walk_rec>() == 64);
 const _: () = assert!(std::mem::size_of::<sonde_dns_event>() == 1584);
 const _: () = assert!(std::mem::size_of::<sonde_data_event>() == DATA_HEADER + DATA_MAX as usize);
 const _: () = assert!(std::mem::size_of::<sonde_http_key>() == 28);
@@ -204,6 +211,6 @@ unsafe impl plain::Plain for sonde_http_hist {}
 // SAFETY: as above.
 unsafe impl plain::Plain for sonde_http_event {}
 // SAFETY: as above.
-unsafe impl plain::Plain for sonde_listener_rec {}
+unsafe impl plain::Plain for sonde_walk_rec {}
 // SAFETY: as above.
 unsafe impl plain::Plain for sonde_owner {}

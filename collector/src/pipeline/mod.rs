@@ -25,7 +25,7 @@ use crate::kernel::handoff::EventReceiver;
 use crate::protocols::dns::{DnsCounters, DnsHandler};
 use crate::protocols::http::route::RouteRules;
 use crate::protocols::http::{DataCounters, HttpHandler, HttpSeries, HttpSettings};
-use crate::protocols::tcp::{DropCounters, TcpHandler};
+use crate::protocols::tcp::{DropCounters, Preexisting, TcpHandler};
 use crate::protocols::KernelEvent;
 pub use crate::signals::unix_nanos_now;
 use crate::signals::{agent, HostInfo, Sink};
@@ -83,6 +83,9 @@ pub struct KernelCounters {
     pub data: Option<DataCounters>,
     /// The kernel's HTTP duration histograms (data.bpf.c, with `http.parse_per_second`).
     pub http_series: Option<HttpSeries>,
+    /// Connections the walk at start found open, with their counters then (conn.bpf.c
+    /// reports them from then on).
+    pub preexisting: Vec<Preexisting>,
 }
 
 /// The pipeline's state: the enrichment step, one handler per protocol, the outputs.
@@ -140,7 +143,8 @@ impl Pipeline {
             s.tcp_spans_per_second,
             kernel.conn,
             keep_totals,
-        );
+        )
+        .with_preexisting(kernel.preexisting);
         let dns = DnsHandler::new(s.dns_timeout, kernel.dns, keep_totals);
         let http = HttpHandler::new(
             HttpSettings {

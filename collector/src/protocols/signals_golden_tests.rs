@@ -185,6 +185,7 @@ fn flow(reason: CloseReason, ongoing: bool) -> Flow {
         min_rtt_us: 610,
         reason,
         owner: owner(),
+        preexisting: false,
     };
     let report = Report {
         delta: Counters::of(&conn),

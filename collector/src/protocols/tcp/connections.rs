@@ -177,14 +177,14 @@ impl Connections {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
     use crate::decode::Owner;
     use crate::protocols::tcp::{CloseReason, Direction};
 
-    fn rec(cookie: u64, sent: u64, received: u64) -> ConnRecord {
+    pub(crate) fn rec(cookie: u64, sent: u64, received: u64) -> ConnRecord {
         ConnRecord {
             cookie,
             direction: Direction::Client,
@@ -202,6 +202,7 @@ mod tests {
             min_rtt_us: 5,
             reason: CloseReason::Fin,
             owner: Owner::default(),
+            preexisting: false,
         }
     }
 

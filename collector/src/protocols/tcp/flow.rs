@@ -119,6 +119,9 @@ impl Flow {
         out.display(a::TCP_SOCKET_COOKIE, c.cookie);
         out.int(a::NETNS_INODE, i64::from(c.netns));
         out.display(a::CGROUP_ID, c.owner.cgroup_id);
+        if c.preexisting {
+            out.bool(a::TCP_PREEXISTING, true);
+        }
         if self.ongoing {
             out.bool(a::TCP_FLOW_ONGOING, true);
         } else {

@@ -1,11 +1,12 @@
 //! What the pipeline does with a connection report: remember it, name it, count it, and
 //! queue its flow log record (and its span, at close).
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 
-use super::{ConnRecord, Connections, Direction, DropCounters, Flow, TcpMetrics};
+use super::{ConnRecord, Connections, Direction, DropCounters, Flow, Preexisting, TcpMetrics};
 use crate::enrich::Enricher;
 use crate::kernel::contract::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL};
 use crate::signals::sampling::SpanBudget;
@@ -26,6 +27,9 @@ pub struct TcpHandler {
     metrics: TcpMetrics,
     spans: SpanBudget,
     kernel: Option<DropCounters>,
+    /// Connections open before start, by cookie, until their close: their counters then
+    /// and their owner.
+    preexisting: HashMap<u64, Preexisting>,
 }
 
 impl TcpHandler {
@@ -47,6 +51,40 @@ impl TcpHandler {
             metrics,
             spans: SpanBudget::new(spans_per_second),
             kernel,
+            preexisting: HashMap::new(),
+        }
+    }
+
+    /// The connections the walk at start found open.
+    pub fn with_preexisting(mut self, found: Vec<Preexisting>) -> TcpHandler {
+        self.preexisting = found.into_iter().map(|p| (p.cookie, p)).collect();
+        self
+    }
+
+    /// A connection open before start counts from then: its counters at the walk are
+    /// taken off (what it moved before was not seen by this agent, or was counted by an
+    /// earlier one), and it gets the owner the walk found when the kernel had none.
+    fn count_from_start(&mut self, conn: &mut ConnRecord, ongoing: bool) {
+        if !conn.preexisting {
+            return;
+        }
+        let found = if ongoing {
+            self.preexisting.get(&conn.cookie).cloned()
+        } else {
+            self.preexisting.remove(&conn.cookie)
+        };
+        let Some(p) = found else {
+            return;
+        };
+        conn.bytes_sent = conn.bytes_sent.saturating_sub(p.bytes_sent);
+        conn.bytes_received = conn.bytes_received.saturating_sub(p.bytes_received);
+        conn.segs_out = conn.segs_out.saturating_sub(p.segs_out);
+        conn.segs_in = conn.segs_in.saturating_sub(p.segs_in);
+        conn.retransmits = conn.retransmits.saturating_sub(p.retransmits);
+        if conn.owner.pid == 0 {
+            if let Some(owner) = p.owner {
+                conn.owner = owner;
+            }
         }
     }
 
@@ -59,6 +97,8 @@ impl TcpHandler {
         en: &mut Enricher,
         out: &mut Sink,
     ) {
+        let mut conn = conn;
+        self.count_from_start(&mut conn, ongoing);
         let now = Instant::now();
         let report = if ongoing {
             self.connections.update(&conn, now)
@@ -125,5 +165,49 @@ impl TcpHandler {
     /// The TCP metrics, cumulative, without side effects.
     pub fn snapshot(&self, now_unix_nanos: u64, host: &HostInfo) -> Vec<ResourceMetrics> {
         self.metrics.snapshot(now_unix_nanos, host)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::decode::Owner;
+    use crate::protocols::tcp::connections::tests::rec;
+
+    /// A connection open before start counts from the walk: its counters then come off
+    /// every report, the walk's owner fills in the kernel's unknown one, and the entry goes
+    /// at its close. One that was not found open is left alone.
+    #[test]
+    fn a_preexisting_connection_counts_from_the_walk() {
+        let owner = Owner {
+            pid: 42,
+            comm: "client".into(),
+            ..Owner::default()
+        };
+        let mut h = TcpHandler::new(16, 0, None, false).with_preexisting(vec![Preexisting {
+            cookie: 7,
+            owner: Some(owner.clone()),
+            bytes_sent: 1_000,
+            bytes_received: 50,
+            segs_out: 3,
+            segs_in: 2,
+            retransmits: 1,
+        }]);
+        let mut r = rec(7, 1_500, 80);
+        r.preexisting = true;
+        r.retransmits = 1;
+        h.count_from_start(&mut r, true);
+        assert_eq!((r.bytes_sent, r.bytes_received), (500, 30));
+        assert_eq!((r.segs_out, r.segs_in, r.retransmits), (0, 0, 0));
+        assert_eq!(r.owner, owner);
+        let mut closed = rec(7, 2_000, 80);
+        closed.preexisting = true;
+        h.count_from_start(&mut closed, false);
+        assert_eq!(closed.bytes_sent, 1_000);
+        assert!(h.preexisting.is_empty(), "forgotten at close");
+        let mut other = rec(8, 10, 10);
+        h.count_from_start(&mut other, false);
+        assert_eq!((other.bytes_sent, other.owner.pid), (10, 0));
     }
 }

@@ -64,7 +64,9 @@ impl TcpMetrics {
         set.add_sorted(&m::TCP_RETRANSMITS, svc, &attrs, delta.retransmits, now);
         let established =
             flow.ongoing || !(c.reason.is_failed_connect() || c.reason == CloseReason::Other);
-        if first && established {
+        // A connection found open at start was opened before: counted by an earlier
+        // agent, or by none.
+        if first && established && !c.preexisting {
             set.add_sorted(&m::TCP_CONNECTIONS_OPENED, svc, &attrs, 1, now);
         }
         let closed = !flow.ongoing;

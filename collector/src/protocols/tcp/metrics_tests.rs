@@ -37,6 +37,7 @@ fn flow(remote: &str, reason: CloseReason, sent: u64, srtt_us: u32) -> Flow {
         min_rtt_us: 1,
         reason,
         owner: owner.clone(),
+        preexisting: false,
     };
     let report = Connections::new(1).close(&conn);
     Flow::new(

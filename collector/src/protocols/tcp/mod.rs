@@ -1,8 +1,8 @@
 //! TCP connections (conn.bpf.c): every connection's owner, peer, counters and how it
 //! ended, reported periodically while open and at close.
 //!
-//! - [`probes`] loads and attaches conn.bpf.c; [`listeners`] names the listening sockets
-//!   that were open before the agent started.
+//! - [`probes`] loads and attaches conn.bpf.c; [`walk`] finds the listening sockets and
+//!   connections that were open before the agent started.
 //! - [`record`] decodes the kernel's connection records.
 //! - [`connections`] remembers what each open connection already reported, so metrics add
 //!   only the difference and every report of one connection shares one span id.
@@ -12,15 +12,15 @@
 pub mod connections;
 pub mod flow;
 pub mod handler;
-pub mod listeners;
 pub mod metrics;
 pub mod probes;
 pub mod record;
+pub mod walk;
 
 pub use connections::{Connections, Counters, Report};
 pub use flow::Flow;
 pub use handler::TcpHandler;
-pub use listeners::Seeded;
 pub use metrics::TcpMetrics;
 pub use probes::{DropCounters, OwnerMaps, ProbeOptions, Probes, Reporter};
 pub use record::{classify, CloseReason, ConnRecord, Direction};
+pub use walk::{Preexisting, Walked};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use libbpf_rs::skel::{OpenSkel, Skel};
 use libbpf_rs::{IterOpts, Link, MapCore, MapHandle, OpenMapMut};
 
-use super::listeners::{self, Seeded};
+use super::walk::{self, Walked};
 use crate::kernel::contract::{ConnSkel, ConnSkelBuilder, DROP_MAX};
 use crate::kernel::skeleton::{self, route_libbpf_logs, DropArray};
 use crate::kernel::{has_tracepoint, BpfError};
@@ -109,8 +109,8 @@ impl Probes {
             .set_autoload(at_receive && !opts.owners_from_http);
         // Attached by `attach_owner_recv`, when no other receive program takes owners.
         open.progs.sonde_owner_recv.set_autoattach(false);
-        // Run once, by `seed_listeners`.
-        open.progs.sonde_listeners.set_autoattach(false);
+        // Run once, by `walk`.
+        open.progs.sonde_walk.set_autoattach(false);
         open.progs.sonde_accept4_exit.set_autoload(!at_receive);
         open.progs.sonde_accept_exit.set_autoload(!at_receive);
         let mut skel = open.load().map_err(BpfError::libbpf(
@@ -141,16 +141,17 @@ impl Probes {
         Ok(())
     }
 
-    /// Names the owners of the listening sockets that were open before the probes
-    /// attached, in every network namespace (listeners.rs): call once, after attach.
-    pub fn seed_listeners(&self) -> Result<Seeded, BpfError> {
+    /// Finds the listening sockets and connections that were open before the probes
+    /// attached, in every network namespace (walk.rs): names the listeners' owners, and
+    /// puts the connections under tracking. Call once, after attach.
+    pub fn walk(&self) -> Result<Walked, BpfError> {
         let link = self
             .skel
             .progs
-            .sonde_listeners
+            .sonde_walk
             .attach_iter_with_opts(IterOpts::None)
-            .map_err(BpfError::libbpf("attaching the listener walk"))?;
-        listeners::seed(&link, &self.skel.maps.listeners)
+            .map_err(BpfError::libbpf("attaching the walk at start"))?;
+        walk::walk(&link, &self.skel.maps.listeners)
     }
 
     /// A handle on the ring buffer, for the reader thread.

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use sonde_semconv::attr::close_reason;
 
 use crate::decode::{comm_to_string, ip4, ip6, Clock, DecodeError, Owner, AF_INET, AF_INET6};
-use crate::kernel::contract::sonde_conn_event;
+use crate::kernel::contract::{sonde_conn_event, sonde_owner};
 
 pub(crate) const ECONNREFUSED: u32 = 111;
 pub(crate) const ETIMEDOUT: u32 = 110;
@@ -14,7 +14,7 @@ pub(crate) const EHOSTUNREACH: u32 = 113;
 pub(crate) const ENETUNREACH: u32 = 101;
 
 use crate::kernel::contract::{
-    DIR_SERVER, F_ESTABLISHED, F_OWNER_LISTENER, F_RST_RECEIVED, F_RST_SENT,
+    DIR_SERVER, F_ESTABLISHED, F_OWNER_LISTENER, F_PREEXISTING, F_RST_RECEIVED, F_RST_SENT,
 };
 
 /// Who opened the connection, seen from the owning process.
@@ -120,6 +120,8 @@ pub struct ConnRecord {
     pub reason: CloseReason,
     /// The owning process.
     pub owner: Owner,
+    /// Open before the agent started: found by the walk at start, counted from then.
+    pub preexisting: bool,
 }
 
 impl ConnRecord {
@@ -173,15 +175,21 @@ pub(crate) fn decode(raw: &sonde_conn_event, clock: &Clock) -> Result<ConnRecord
         srtt_us: raw.srtt_us,
         min_rtt_us: raw.min_rtt_us,
         reason: classify(raw.flags, raw.sk_err, direction),
-        owner: Owner {
-            pid: raw.owner.pid,
-            tid: raw.owner.tid,
-            ppid: raw.owner.ppid,
-            cgroup_id: raw.owner.cgroup_id,
-            comm: comm_to_string(&raw.owner.comm),
-            from_listener: raw.flags & F_OWNER_LISTENER != 0,
-        },
+        owner: owner(&raw.owner, raw.flags & F_OWNER_LISTENER != 0),
+        preexisting: raw.flags & F_PREEXISTING != 0,
     })
+}
+
+/// The owner the kernel (or the walk at start) recorded.
+pub(crate) fn owner(raw: &sonde_owner, from_listener: bool) -> Owner {
+    Owner {
+        pid: raw.pid,
+        tid: raw.tid,
+        ppid: raw.ppid,
+        cgroup_id: raw.cgroup_id,
+        comm: comm_to_string(&raw.comm),
+        from_listener,
+    }
 }
 
 /// How the connection ended, from the facts the hooks gathered.

@@ -1,16 +1,21 @@
-//! Listening sockets that were open before the probes attached, named at start.
+//! The walk at start: the sockets that were open before the probes attached.
 //!
-//! An accepted connection falls back on its listener's owner until a process receives on
-//! it (bpf-src/include/owner.h). conn.bpf.c learns listeners when they enter LISTEN, which
-//! a server started before the agent did long ago: its listener is found here instead, by
-//! conn.bpf.c's `sonde_listeners` iterator run once in each network namespace (it walks
-//! the namespace it is opened in), and named after the process holding its inode
-//! (`/proc/PID/fd/N` → `socket:[inode]`). Of the processes holding one listener (a
-//! pre-forked server's master and workers), the one whose parent does not hold it is the
-//! owner: the process that opened it, as the kernel's own `listen()` hook would have said.
-//!
-//! The entries are written with `BPF_NOEXIST`: a listener the kernel saw open after the
-//! probes attached keeps the kernel's owner.
+//! conn.bpf.c's `sonde_walk` iterator runs once in each network namespace (it walks the
+//! namespace it is opened in) and finds:
+//! - **Listeners.** An accepted connection falls back on its listener's owner until a
+//!   process receives on it (bpf-src/include/owner.h). conn.bpf.c learns listeners when
+//!   they enter LISTEN, which a server started before the agent did long ago: its
+//!   listener is named here instead, after the process holding its inode
+//!   (`/proc/PID/fd/N` → `socket:[inode]`). Of the processes holding one listener (a
+//!   pre-forked server's master and workers), the one whose parent does not hold it is the
+//!   owner: the process that opened it, as the kernel's own `listen()` hook would have
+//!   said. The entries are written with `BPF_NOEXIST`: a listener the kernel saw open
+//!   after the probes attached keeps the kernel's owner.
+//! - **Connections** (ESTABLISHED or closing). The iterator has already put each in
+//!   `conns`, flagged preexisting, so the kernel reports it from then on like any other
+//!   (periodically, and at close). What it hands up here: its counters at the walk, which
+//!   the pipeline subtracts from its reports (a restarted agent does not count again what
+//!   the previous one did), and its owner, named the same way as a listener's.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
@@ -20,33 +25,58 @@ use std::path::{Path, PathBuf};
 
 use libbpf_rs::{Iter, Link, MapCore, MapFlags};
 
-use crate::kernel::contract::{sonde_listener_rec, sonde_owner};
+use super::record::owner;
+use crate::decode::Owner;
+use crate::kernel::contract::{sonde_owner, sonde_walk_rec, WALK_CONNECTION};
 use crate::kernel::netns;
 use crate::kernel::BpfError;
 
-/// What the start-up walk found.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Seeded {
+/// What the walk at start found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Walked {
     /// Network namespaces walked.
     pub namespaces: usize,
     /// Listening sockets found.
     pub listeners: usize,
     /// Of those, the ones a process was found for and written to the kernel's map.
     pub named: usize,
+    /// Connections open before the probes attached, now tracked by the kernel.
+    pub connections: Vec<Preexisting>,
 }
 
-/// A listener found by the iterator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Listener {
+/// A connection open before the probes attached.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Preexisting {
+    /// Its socket cookie.
+    pub cookie: u64,
+    /// The process holding it, when one was found.
+    pub owner: Option<Owner>,
+    /// Its counters at the walk.
+    pub bytes_sent: u64,
+    /// Bytes received by then.
+    pub bytes_received: u64,
+    /// Segments sent by then.
+    pub segs_out: u32,
+    /// Segments received by then.
+    pub segs_in: u32,
+    /// Segments retransmitted by then.
+    pub retransmits: u32,
+}
+
+/// A socket the iterator found.
+#[derive(Debug, Clone, Copy)]
+struct Found {
     ino: u64,
     netns: u32,
     port: u16,
+    /// A connection's record; `None`: a listener.
+    connection: Option<sonde_walk_rec>,
 }
 
-/// Finds the listeners of every network namespace a process is in, names their owners
-/// and writes them into `listeners` (conn.bpf.c's map). `iter` is the `sonde_listeners`
-/// iterator, attached.
-pub(super) fn seed<M: MapCore>(iter: &Link, listeners: &M) -> Result<Seeded, BpfError> {
+/// Walks every network namespace a process is in: names the listeners' owners and writes
+/// them into `listeners` (conn.bpf.c's map), and names the connections' owners. `iter` is
+/// the `sonde_walk` iterator, attached.
+pub(super) fn walk<M: MapCore>(iter: &Link, listeners: &M) -> Result<Walked, BpfError> {
     let proc_root = Path::new("/proc");
     let namespaces = namespaces(proc_root);
     let own = netns::own_inode().map_err(|e| BpfError::Io("reading /proc/self/ns/net", e))?;
@@ -76,62 +106,77 @@ pub(super) fn seed<M: MapCore>(iter: &Link, listeners: &M) -> Result<Seeded, Bpf
                 .join()
                 .unwrap_or_else(|_| {
                     Err(BpfError::Io(
-                        "walking listeners by namespace",
+                        "walking network namespaces at start",
                         std::io::Error::other("the walk's thread panicked"),
                     ))
                 })
         })?;
         found.extend(more);
     }
-    let wanted: HashSet<u64> = found.iter().map(|l| l.ino).collect();
+    let wanted: HashSet<u64> = found.iter().map(|f| f.ino).collect();
     let holders = holders(proc_root, &wanted);
     let cgroup_root = cgroup2_root(proc_root);
-    let mut named = 0;
-    for l in &found {
-        let Some(pids) = holders.get(&l.ino) else {
+    let owner_of = |ino| {
+        holders
+            .get(&ino)
+            .and_then(|pids| owner_of(proc_root, pids, cgroup_root.as_deref()))
+    };
+    let mut walked = Walked {
+        namespaces: namespaces.len(),
+        ..Walked::default()
+    };
+    for f in &found {
+        if let Some(c) = &f.connection {
+            walked.connections.push(Preexisting {
+                cookie: c.cookie,
+                owner: owner_of(f.ino).map(|o| owner(&o, false)),
+                bytes_sent: c.bytes_sent,
+                bytes_received: c.bytes_received,
+                segs_out: c.segs_out,
+                segs_in: c.segs_in,
+                retransmits: c.total_retrans,
+            });
             continue;
-        };
-        let Some(owner) = owner_of(proc_root, pids, cgroup_root.as_deref()) else {
+        }
+        walked.listeners += 1;
+        let Some(owner) = owner_of(f.ino) else {
             continue;
         };
         let mut key = [0u8; 8];
-        key[..4].copy_from_slice(&l.netns.to_ne_bytes());
-        key[4..6].copy_from_slice(&l.port.to_ne_bytes());
+        key[..4].copy_from_slice(&f.netns.to_ne_bytes());
+        key[4..6].copy_from_slice(&f.port.to_ne_bytes());
         // SAFETY: sonde_owner is `Plain` (types.rs): a `#[repr(C)]` struct of integers
         // and bytes whose every byte is a named field; its bytes are what the map holds.
         let value = unsafe { plain::as_bytes(&owner) };
         // Seen by the kernel since attach (EEXIST: the kernel's owner stands), or the map
         // is full (the listener keeps no fallback; `named` says how many were written).
         if listeners.update(&key, value, MapFlags::NO_EXIST).is_ok() {
-            named += 1;
+            walked.named += 1;
         }
     }
-    Ok(Seeded {
-        namespaces: namespaces.len(),
-        listeners: found.len(),
-        named,
-    })
+    Ok(walked)
 }
 
 /// Runs the iterator in the calling thread's namespace and decodes its records.
-fn run(link: &Link) -> Result<Vec<Listener>, BpfError> {
-    let mut iter = Iter::new(link).map_err(BpfError::libbpf("opening the listener walk"))?;
+fn run(link: &Link) -> Result<Vec<Found>, BpfError> {
+    let mut iter = Iter::new(link).map_err(BpfError::libbpf("opening the walk at start"))?;
     let mut raw = Vec::new();
     iter.read_to_end(&mut raw)
-        .map_err(|e| BpfError::Io("running the listener walk", e))?;
+        .map_err(|e| BpfError::Io("running the walk at start", e))?;
     Ok(decode(&raw))
 }
 
-/// The iterator's output: whole `sonde_listener_rec`s, back to back.
-fn decode(raw: &[u8]) -> Vec<Listener> {
-    raw.chunks_exact(std::mem::size_of::<sonde_listener_rec>())
+/// The iterator's output: whole `sonde_walk_rec`s, back to back.
+fn decode(raw: &[u8]) -> Vec<Found> {
+    raw.chunks_exact(std::mem::size_of::<sonde_walk_rec>())
         .filter_map(|chunk| {
-            let mut r = sonde_listener_rec::default();
+            let mut r = sonde_walk_rec::default();
             plain::copy_from_bytes(&mut r, chunk).ok()?;
-            Some(Listener {
+            Some(Found {
                 ino: r.ino,
                 netns: r.netns,
                 port: r.port,
+                connection: (r.kind == WALK_CONNECTION).then_some(r),
             })
         })
         .collect()
