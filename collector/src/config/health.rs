@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::error::ConfigError;
-use super::prometheus::parse_listen;
+use super::prometheus::{listen, listen_option};
 use super::types::Config;
 use super::units::duration;
 
@@ -46,28 +46,8 @@ impl Default for HealthConfig {
 impl Config {
     /// Applies `--health-listen`, which wins over the file and the environment.
     pub fn set_health_listen(&mut self, value: &str) -> Result<(), ConfigError> {
-        self.health.listen = parse_listen(value).map_err(|reason| ConfigError::BadOption {
-            option: HEALTH_LISTEN_OPTION.to_owned(),
-            value: value.to_owned(),
-            reason,
-        })?;
+        self.health.listen = listen_option(HEALTH_LISTEN_OPTION, value)?;
         Ok(())
-    }
-}
-
-/// `#[serde(with = "listen")]`: an address string, empty for none.
-mod listen {
-    use std::net::SocketAddr;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
-        let text = String::deserialize(d)?;
-        super::parse_listen(&text).map_err(serde::de::Error::custom)
-    }
-
-    pub fn serialize<S: Serializer>(addr: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&addr.map(|a| a.to_string()).unwrap_or_default())
     }
 }
 

@@ -52,20 +52,25 @@ pub fn parse_listen(text: &str) -> Result<Option<SocketAddr>, String> {
     })
 }
 
+/// A command-line `option`'s address (`parse_listen`), its error naming the option.
+pub(super) fn listen_option(option: &str, value: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    parse_listen(value).map_err(|reason| ConfigError::BadOption {
+        option: option.to_owned(),
+        value: value.to_owned(),
+        reason,
+    })
+}
+
 impl Config {
     /// Applies `--prometheus-listen`, which wins over the file and the environment.
     pub fn set_prometheus_listen(&mut self, value: &str) -> Result<(), ConfigError> {
-        self.prometheus.listen = parse_listen(value).map_err(|reason| ConfigError::BadOption {
-            option: LISTEN_OPTION.to_owned(),
-            value: value.to_owned(),
-            reason,
-        })?;
+        self.prometheus.listen = listen_option(LISTEN_OPTION, value)?;
         Ok(())
     }
 }
 
-/// `#[serde(with = "listen")]`: an address string, empty for none.
-mod listen {
+/// `#[serde(with = "listen")]`: an address string, empty for none (also `health.listen`).
+pub(super) mod listen {
     use std::net::SocketAddr;
 
     use serde::{Deserialize, Deserializer, Serializer};
