@@ -2,8 +2,8 @@
 //! owning task as the kernel saw it ([`Owner`]), addresses, and [`DecodeError`].
 //!
 //! Pure: each protocol's decoder (`protocols::*::decode`) takes a byte slice and a
-//! [`Clock`] and gives a typed record or a [`DecodeError`]; [`crate::protocols::decode`]
-//! picks the decoder by the record's kind byte.
+//! [`Clock`] and gives a typed record or a [`DecodeError`]; `protocols::decode`, a stage
+//! above, picks the decoder by the record's kind byte.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
