@@ -68,12 +68,7 @@ impl TcpHandler {
         if !conn.preexisting {
             return;
         }
-        let found = if ongoing {
-            self.preexisting.get(&conn.cookie).cloned()
-        } else {
-            self.preexisting.remove(&conn.cookie)
-        };
-        let Some(p) = found else {
+        let Some(p) = self.preexisting.get(&conn.cookie) else {
             return;
         };
         conn.bytes_sent = conn.bytes_sent.saturating_sub(p.bytes_sent);
@@ -82,9 +77,12 @@ impl TcpHandler {
         conn.segs_in = conn.segs_in.saturating_sub(p.segs_in);
         conn.retransmits = conn.retransmits.saturating_sub(p.retransmits);
         if conn.owner.pid == 0 {
-            if let Some(owner) = p.owner {
-                conn.owner = owner;
+            if let Some(owner) = &p.owner {
+                conn.owner = owner.clone();
             }
+        }
+        if !ongoing {
+            self.preexisting.remove(&conn.cookie);
         }
     }
 
@@ -92,12 +90,11 @@ impl TcpHandler {
     /// and queue its log record (and its span, at close).
     pub fn report(
         &mut self,
-        conn: Box<ConnRecord>,
+        mut conn: Box<ConnRecord>,
         ongoing: bool,
         en: &mut Enricher,
         out: &mut Sink,
     ) {
-        let mut conn = conn;
         self.count_from_start(&mut conn, ongoing);
         let now = Instant::now();
         let report = if ongoing {
