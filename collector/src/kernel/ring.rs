@@ -237,8 +237,8 @@ impl RingReader {
                         return;
                     }
                 };
+                // Said once, by main, with the part that ended and why.
                 if let Err(e) = read_until_stopped(&rb, &batcher, &stop_flag) {
-                    tracing::error!("ring buffer polling failed: {e}; stopping the reader");
                     guard.failed(format_args!("ring buffer polling failed: {e}"));
                 }
                 drain_at_stop(&rb, &batcher);
