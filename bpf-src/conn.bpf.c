@@ -454,7 +454,7 @@ static __always_inline void emit_proc(__u8 kind, struct task_struct *p)
 	e->_pad[0] = e->_pad[1] = e->_pad[2] = 0;
 	e->pid = BPF_CORE_READ(p, tgid);
 	e->ppid = BPF_CORE_READ(p, real_parent, tgid);
-	e->_pad1 = 0;
+	e->start = sonde_start_ticks(p);
 	e->ts_ns = bpf_ktime_get_ns();
 	BPF_CORE_READ_STR_INTO(&e->comm, p, comm);
 	/*

@@ -12,6 +12,7 @@
 #include "counters.h"
 #include "wakeup.h"
 #include "syscall_buf.h"
+#include "task.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -71,6 +72,7 @@ static __always_inline void dns_query_owner(struct sonde_dns_event *e)
 
 	e->owner.pid = id >> 32;
 	e->owner.tid = (__u32)id;
+	e->owner.start = sonde_start_ticks((struct task_struct *)bpf_get_current_task());
 	e->owner.cgroup_id = e->cgroup_id;
 	bpf_get_current_comm(e->owner.comm, sizeof(e->owner.comm));
 }

@@ -89,7 +89,8 @@ struct sonde_owner {
 	__u32 pid;	 /* tgid: the process */
 	__u32 tid;	 /* the thread */
 	__u32 ppid;	 /* parent's tgid */
-	__u32 _pad;
+	__u32 start;	 /* the process's start, clock ticks since boot (task.h): with pid,
+			    the process's identity (a pid is reused, never with its start) */
 	char comm[SONDE_COMM_LEN];
 };
 
@@ -129,7 +130,7 @@ struct sonde_proc_event {
 	__u8 _pad[3];
 	__u32 pid;
 	__u32 ppid;
-	__u32 _pad1;
+	__u32 start; /* as sonde_owner.start */
 	__u64 ts_ns;
 	char comm[SONDE_COMM_LEN];
 };

@@ -59,6 +59,7 @@ static __always_inline void fill_owner(struct sonde_owner *o)
 	o->pid = id >> 32;
 	o->tid = (__u32)id;
 	o->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	o->start = sonde_start_ticks(task);
 	o->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(o->comm, sizeof(o->comm));
 }

@@ -89,6 +89,7 @@ fn flow(i: usize, peers: usize, procs: &[Arc<ProcessInfo>]) -> Flow {
             pid: process.pid,
             tid: process.pid,
             ppid: 1,
+            start: 0,
             cgroup_id: 77,
             comm: "python3".into(),
             from_listener: !client,

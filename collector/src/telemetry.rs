@@ -269,6 +269,7 @@ pub struct Telemetry {
     tracked_connections: AtomicU64,
     spans_sampled_out: AtomicU64,
     connections_unattributed: AtomicU64,
+    process_metadata_late: AtomicU64,
     http_handed_over: [AtomicU64; HandOver::ALL.len()],
     exporter: exporter::ExportCounters,
     prometheus_scrapes: [AtomicU64; ScrapeOutcome::ALL.len()],
@@ -294,6 +295,8 @@ pub struct Snapshot {
     pub spans_sampled_out: u64,
     /// Connections reported with no owning process.
     pub connections_unattributed: u64,
+    /// Processes whose signals went out before what `/proc` says of them could be read.
+    pub process_metadata_late: u64,
     /// HTTP connections the kernel handed to the agent's parser, in [`HandOver::ALL`]
     /// order.
     pub http_handed_over: [u64; HandOver::ALL.len()],
@@ -362,6 +365,11 @@ impl Telemetry {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a process whose signals went out before its `/proc` read came back.
+    pub fn process_metadata_late(&self) {
+        self.process_metadata_late.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Sets how many HTTP connections the kernel handed over for `reason` (the kernel
     /// keeps the count).
     pub fn set_http_handed_over(&self, reason: HandOver, total: u64) {
@@ -389,6 +397,7 @@ impl Telemetry {
             tracked_connections: load(&self.tracked_connections),
             spans_sampled_out: load(&self.spans_sampled_out),
             connections_unattributed: load(&self.connections_unattributed),
+            process_metadata_late: load(&self.process_metadata_late),
             http_handed_over: std::array::from_fn(|i| load(&self.http_handed_over[i])),
             exporter: self.exporter.snapshot(),
             prometheus_scrapes: std::array::from_fn(|i| load(&self.prometheus_scrapes[i])),

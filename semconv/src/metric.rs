@@ -493,6 +493,21 @@ pub mod agent {
         buckets: &[],
     };
 
+    /// Times a process's signals went out before what `/proc` says of it (executable,
+    /// command line, container, `OTEL_SERVICE_NAME`) could be read, named by the task name
+    /// the kernel recorded: its read took longer than 500 ms (its memory map was locked:
+    /// a hung NFS or FUSE mount, a stuck page fault), or too many events were waiting.
+    /// Zero on a healthy host.
+    pub const PROCESS_METADATA_LATE: MetricDef = MetricDef {
+        name: "sonde.agent.process.metadata_late",
+        unit: "{process}",
+        description: "Times a process's signals went out named only by its task name because reading its /proc entry took longer than 500 ms (a locked memory map) or the hold for such reads was full.",
+        instrument: Instrument::Counter,
+        attributes: &[],
+        max_series: 1,
+        buckets: &[],
+    };
+
     /// HTTP connections the kernel stopped timing and counting itself and handed to the
     /// agent's parser for the rest of their life, by `sonde.reason`: `pipelined` (a
     /// request came while another was open, or one operation held more than one request).
@@ -520,6 +535,7 @@ pub mod agent {
         &TRACKED_CONNECTIONS,
         &SPANS_SAMPLED_OUT,
         &CONNECTIONS_UNATTRIBUTED,
+        &PROCESS_METADATA_LATE,
         &HTTP_HANDED_OVER,
         &PROMETHEUS_SCRAPES,
         &PROMETHEUS_LEFT_OUT,

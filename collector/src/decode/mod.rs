@@ -21,6 +21,9 @@ pub struct Owner {
     pub tid: u32,
     /// Parent process id.
     pub ppid: u32,
+    /// When the process started, clock ticks since boot cut to 32 bits (0: unknown): with
+    /// `pid`, which process this is (a pid is reused, never with its start).
+    pub start: u32,
     /// Cgroup v2 id.
     pub cgroup_id: u64,
     /// The kernel's 16-byte task name.

@@ -2,17 +2,22 @@
 //! line, container) and the name its peer was resolved from. Every signal's builder asks
 //! here; Kubernetes identity is the next step of the same kind.
 //!
-//! - [`process`]: `/proc` read once per process and cached, kept a while after exit.
+//! - [`process`]: who a process is, cached; [`procfs`] reads it from `/proc` on the
+//!   [`reader`] threads, never on the pipeline.
 //! - [`names`]: IP → DNS name, learned from the lookups the DNS protocol completes.
 
 pub mod names;
 pub mod process;
+pub mod procfs;
+pub mod reader;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 pub use names::NameCache;
 pub use process::{ProcessCache, ProcessInfo};
+pub use reader::ReadReply;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::config::CommandLine;
 use crate::decode::Owner;
@@ -20,7 +25,7 @@ use crate::decode::Owner;
 /// The enrichment step: every protocol's handler names its signal's process and peer here.
 #[derive(Debug)]
 pub struct Enricher {
-    /// Processes by pid, read from `/proc` once.
+    /// Processes by pid and start.
     pub processes: ProcessCache,
     /// IP → the name a process resolved it from (taught by `protocols::dns`).
     pub names: NameCache,
@@ -28,20 +33,32 @@ pub struct Enricher {
 
 impl Enricher {
     /// An empty step: `processes` processes cached (command lines cut at
-    /// `command_line_max`, exported as `command_line` says), `names` addresses remembered.
+    /// `command_line_max`, exported as `command_line` says) and read by reader threads
+    /// whose replies come on the channel returned; `names` addresses remembered.
     pub fn new(
         processes: usize,
         command_line_max: usize,
         command_line: CommandLine,
         names: usize,
-    ) -> Enricher {
+    ) -> (Enricher, UnboundedReceiver<ReadReply>) {
+        let (processes, replies) = ProcessCache::new(processes, command_line_max, command_line);
+        let enricher = Enricher {
+            processes,
+            names: NameCache::new(names),
+        };
+        (enricher, replies)
+    }
+
+    /// A step whose processes are read at once from `cache`'s root (tests).
+    pub fn with_cache(processes: ProcessCache, names: usize) -> Enricher {
         Enricher {
-            processes: ProcessCache::new(processes, command_line_max).command_lines(command_line),
+            processes,
             names: NameCache::new(names),
         }
     }
 
-    /// The process behind `owner` (read now when it is not cached).
+    /// The process behind `owner` (asked for when it is not known: named by the kernel's
+    /// record meanwhile).
     pub fn process(&mut self, owner: &Owner) -> Arc<ProcessInfo> {
         self.processes.lookup(owner)
     }

@@ -1,24 +1,32 @@
 //! pid → who the process is: executable, command line, parent, container, service name.
 //!
-//! Read from `/proc` the first time a pid is seen, cached, refreshed when the kernel
-//! reports an exec, evicted a grace period after it reports the exit (closes of the
-//! process's sockets can arrive after its exit), and bounded in size.
+//! A process is its pid and its start time (the kernel's records carry both; a pid is
+//! reused, never with its start). What `/proc` says of it is read by the reader threads
+//! ([`super::reader`]) the first time it is seen and again after an exec, cached, kept a
+//! grace period after it exits (closes of its sockets can arrive after its exit), and
+//! bounded in size. The pipeline holds a process's events while its read is in flight
+//! ([`ProcessCache::must_wait`]) and gives up after a bounded time
+//! ([`ProcessCache::settle`]): they go out named by what the kernel recorded.
 
 use std::collections::VecDeque;
-use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::config::CommandLine;
 use crate::decode::Owner;
-use crate::redact::redact_args;
 
-/// Environment variables read from a process, at most this many bytes of its environ.
-const ENVIRON_MAX: usize = 64 * 1024;
-/// How long an exited process stays cached for records still in flight.
+use super::procfs::{read_process, Read, ReadOptions};
+use super::reader::{ReadReply, ReadRequest, Reader};
+
+pub use super::procfs::{
+    command_line, container_id_from_cgroup, parse_cmdline, service_name_from_environ,
+};
+
+/// How long an exited (or replaced) process stays cached for records still in flight.
 const EXIT_GRACE: Duration = Duration::from_secs(30);
 
 /// Who a process is.
@@ -64,280 +72,348 @@ impl ProcessInfo {
     }
 }
 
+/// The process now holding a pid.
+#[derive(Debug)]
+struct Live {
+    /// Its start (0: unknown, for one settled from a record without it).
+    start: u32,
+    /// Its task name when it was read.
+    comm: String,
+    /// Who it is: as read, or as the kernel recorded it when its read failed or was
+    /// given up on (a reply still replaces that).
+    info: Arc<ProcessInfo>,
+}
+
+/// Where reads are done.
+#[derive(Debug)]
+enum Reads {
+    /// By the reader threads.
+    Pool(Reader),
+    /// Here, at once (tests, and tools that own no pipeline).
+    Inline(ReadOptions),
+}
+
 /// The bounded cache.
 #[derive(Debug)]
 pub struct ProcessCache {
-    proc_root: PathBuf,
     capacity: usize,
-    command_line_max: usize,
-    command_line: CommandLine,
-    entries: FxHashMap<u32, Arc<ProcessInfo>>,
+    reads: Reads,
+    live: FxHashMap<u32, Live>,
     /// Insertion order, for eviction when over capacity. May hold stale pids.
     order: VecDeque<u32>,
-    /// Exited processes and when to forget them.
-    exited: VecDeque<(Instant, u32)>,
-    /// The names of exited processes that were never looked up while they ran (started
-    /// before the agent, or with no socket until then), for records of theirs still in
-    /// flight: at most `capacity`, forgotten with `exited`.
-    exited_names: FxHashMap<u32, String>,
+    /// Processes that exited or whose pid now names another, by pid: `(start, who)`, for
+    /// records of theirs still in flight. At most `capacity` in all.
+    gone: FxHashMap<u32, Vec<(u32, Arc<ProcessInfo>)>>,
+    gone_len: usize,
+    /// When to forget a process: `(when, pid, start)`.
+    exited: VecDeque<(Instant, u32, u32)>,
+    /// Reads asked for and not answered, with the record that asked (what names the
+    /// process if the read fails or is given up on).
+    in_flight: FxHashMap<ReadRequest, Owner>,
 }
 
 impl ProcessCache {
-    /// A cache reading `/proc`.
-    pub fn new(capacity: usize, command_line_max: usize) -> ProcessCache {
-        ProcessCache::with_proc_root(PathBuf::from("/proc"), capacity, command_line_max)
-    }
-
-    /// Exports command lines as `mode` says (redacted unless set).
-    pub fn command_lines(mut self, mode: CommandLine) -> Self {
-        self.command_line = mode;
-        self
-    }
-
-    /// A cache reading another procfs root (tests).
-    pub fn with_proc_root(proc_root: PathBuf, capacity: usize, command_line_max: usize) -> Self {
-        ProcessCache {
-            proc_root,
-            capacity: capacity.max(1),
+    /// A cache whose reads are done by reader threads, and the channel their replies come
+    /// on (for [`ProcessCache::on_reply`]).
+    pub fn new(
+        capacity: usize,
+        command_line_max: usize,
+        command_line: CommandLine,
+    ) -> (ProcessCache, UnboundedReceiver<ReadReply>) {
+        let (reader, replies) = Reader::start(ReadOptions {
+            proc_root: PathBuf::from("/proc"),
             command_line_max,
-            command_line: CommandLine::Redacted,
-            entries: FxHashMap::default(),
+            command_line,
+        });
+        (
+            ProcessCache::with_reads(capacity, Reads::Pool(reader)),
+            replies,
+        )
+    }
+
+    /// A cache reading `proc_root` at once, on the caller's thread (tests).
+    pub fn with_proc_root(proc_root: PathBuf, capacity: usize, command_line_max: usize) -> Self {
+        ProcessCache::with_reads(
+            capacity,
+            Reads::Inline(ReadOptions {
+                proc_root,
+                command_line_max,
+                command_line: CommandLine::Redacted,
+            }),
+        )
+    }
+
+    fn with_reads(capacity: usize, reads: Reads) -> Self {
+        ProcessCache {
+            capacity: capacity.max(1),
+            reads,
+            live: FxHashMap::default(),
             order: VecDeque::new(),
+            gone: FxHashMap::default(),
+            gone_len: 0,
             exited: VecDeque::new(),
-            exited_names: FxHashMap::default(),
+            in_flight: FxHashMap::default(),
         }
     }
 
-    /// Who owns a socket. Never fails: a process gone from /proc is named by its `comm`.
-    pub fn lookup(&mut self, owner: &Owner) -> Arc<ProcessInfo> {
+    /// What is known of `owner`'s process, if enough to name its signals.
+    fn known(&self, owner: &Owner) -> Option<Arc<ProcessInfo>> {
         if owner.pid == 0 {
-            return Arc::new(ProcessInfo::from_owner(owner));
+            return Some(Arc::new(ProcessInfo::from_owner(owner)));
         }
-        if let Some(info) = self.entries.get(&owner.pid) {
-            // A reused pid or a missed exec shows as a different comm — but only the main
-            // thread's comm names the process: workers name themselves ("isc-net-0000").
-            let worker = owner.tid != 0 && owner.tid != owner.pid;
-            if worker || comm_matches(&info.exe_name, &owner.comm) || info.service_name_from_env {
-                return Arc::clone(info);
+        if let Some(live) = self.live.get(&owner.pid) {
+            if starts_agree(live.start, owner.start) && names_agree(live, owner) {
+                return Some(Arc::clone(&live.info));
             }
         }
-        let info =
-            Arc::new(self.read(owner.pid).unwrap_or_else(
-                || match self.exited_names.get(&owner.pid) {
-                    Some(comm) if owner.comm.is_empty() => ProcessInfo::from_owner(&Owner {
-                        comm: comm.clone(),
-                        ..owner.clone()
-                    }),
-                    _ => ProcessInfo::from_owner(owner),
-                },
-            ));
-        self.insert(owner.pid, Arc::clone(&info));
-        info
+        let gone = self.gone.get(&owner.pid)?;
+        gone.iter()
+            .rev()
+            .find(|(start, _)| starts_agree(*start, owner.start))
+            .map(|(_, info)| Arc::clone(info))
     }
 
-    /// The process replaced its image: read it again now, while it runs. If it is already
-    /// gone (a short-lived `dig`), remember what the kernel said at the exec: its name
-    /// then is the new executable's, which a worker thread's name later is not.
-    pub fn on_exec(&mut self, pid: u32, ppid: u32, comm: &str) {
-        self.entries.remove(&pid);
-        let info = self.read(pid).unwrap_or_else(|| {
-            ProcessInfo::from_owner(&Owner {
-                pid,
-                tid: pid,
-                ppid,
-                comm: comm.to_owned(),
-                ..Owner::default()
-            })
-        });
-        self.insert(pid, Arc::new(info));
+    /// Whether `owner`'s events must wait for its process to be read: it is not known and
+    /// a read is in flight (asked now if it was not). False when nothing can be waited
+    /// for (pid 0, no room for another read: then it is settled now).
+    pub fn must_wait(&mut self, owner: &Owner) -> bool {
+        if self.known(owner).is_some() {
+            return false;
+        }
+        let request = ReadRequest {
+            pid: owner.pid,
+            start: owner.start,
+        };
+        if self.in_flight.contains_key(&request) {
+            return true;
+        }
+        match &mut self.reads {
+            Reads::Inline(opts) => {
+                let read = read_process(opts, request.pid, request.start);
+                self.in_flight.insert(request, owner.clone());
+                self.on_reply(ReadReply { request, read });
+                false
+            }
+            Reads::Pool(reader) => {
+                if reader.request(request) {
+                    self.in_flight.insert(request, owner.clone());
+                    true
+                } else {
+                    self.settle(owner);
+                    false
+                }
+            }
+        }
+    }
+
+    /// Who owns a socket, from what is known now: a process not read yet is asked for and
+    /// named by what the kernel recorded meanwhile. Never fails.
+    pub fn lookup(&mut self, owner: &Owner) -> Arc<ProcessInfo> {
+        if self.must_wait(owner) {
+            self.settle(owner);
+        }
+        self.known(owner)
+            .unwrap_or_else(|| Arc::new(ProcessInfo::from_owner(owner)))
+    }
+
+    /// A read came back: what it found replaces what was settled, or names a process gone.
+    pub fn on_reply(&mut self, reply: ReadReply) {
+        let hint = self.in_flight.remove(&reply.request);
+        match reply.read {
+            Some(Read { stat, info }) => self.insert(
+                reply.request.pid,
+                Live {
+                    start: stat.start,
+                    comm: stat.comm,
+                    info: Arc::new(info),
+                },
+            ),
+            None => {
+                let owner = hint.unwrap_or(Owner {
+                    pid: reply.request.pid,
+                    start: reply.request.start,
+                    ..Owner::default()
+                });
+                if self.known(&owner).is_none() {
+                    self.settle(&owner);
+                }
+            }
+        }
+    }
+
+    /// `owner`'s process is named by what the kernel recorded (its read failed, is late, or
+    /// could not be asked for) until a read says more.
+    pub fn settle(&mut self, owner: &Owner) {
+        if owner.pid == 0 {
+            return;
+        }
+        let named = self.named_by_exit(owner);
+        let info = Arc::new(ProcessInfo::from_owner(&named));
+        let agrees = self
+            .live
+            .get(&owner.pid)
+            .is_none_or(|live| starts_agree(live.start, owner.start));
+        if agrees {
+            self.insert(
+                owner.pid,
+                Live {
+                    start: owner.start,
+                    comm: named.comm.clone(),
+                    info,
+                },
+            );
+        } else {
+            self.add_gone(owner.pid, owner.start, info, Instant::now());
+        }
+    }
+
+    /// `owner`, named by its exit when its record has no name (one that names only its
+    /// pid, read after it exited).
+    fn named_by_exit(&self, owner: &Owner) -> Owner {
+        if !owner.comm.is_empty() {
+            return owner.clone();
+        }
+        let comm = self
+            .gone
+            .get(&owner.pid)
+            .and_then(|g| g.iter().rev().find(|(s, _)| starts_agree(*s, owner.start)))
+            .map(|(_, info)| info.exe_name.clone())
+            .unwrap_or_default();
+        Owner {
+            comm,
+            ..owner.clone()
+        }
+    }
+
+    /// The process replaced its image: read it again now, while it runs (a short-lived
+    /// `dig` may be gone soon). Until the read comes back its events wait; if it is
+    /// already gone, it is named by what the kernel said at the exec: its name then is the
+    /// new executable's, which a worker thread's name later is not.
+    pub fn on_exec(&mut self, pid: u32, start: u32, ppid: u32, comm: &str) {
+        self.live.remove(&pid);
+        let owner = Owner {
+            pid,
+            tid: pid,
+            ppid,
+            start,
+            comm: comm.to_owned(),
+            ..Owner::default()
+        };
+        // A read asked before the exec would answer with the old image.
+        self.in_flight.remove(&ReadRequest { pid, start });
+        self.must_wait(&owner);
     }
 
     /// The process exited, named `comm`: forget it after the grace period. One never
-    /// looked up keeps its name until then, for records that name only its pid.
-    pub fn on_exit(&mut self, pid: u32, comm: &str, now: Instant) {
-        if !self.entries.contains_key(&pid)
-            && !comm.is_empty()
-            && self.exited_names.len() < self.capacity
-        {
-            self.exited_names.insert(pid, comm.to_owned());
+    /// read keeps its name until then, for records that name only its pid.
+    pub fn on_exit(&mut self, pid: u32, start: u32, comm: &str, now: Instant) {
+        let owner = Owner {
+            pid,
+            start,
+            ..Owner::default()
+        };
+        if self.known(&owner).is_none() && !comm.is_empty() {
+            let named = Owner {
+                comm: comm.to_owned(),
+                ..owner
+            };
+            self.add_gone(pid, start, Arc::new(ProcessInfo::from_owner(&named)), now);
         }
-        self.exited.push_back((now + EXIT_GRACE, pid));
+        self.exited.push_back((now + EXIT_GRACE, pid, start));
         self.expire(now);
     }
 
     /// Forgets exited processes whose grace period is over.
     pub fn expire(&mut self, now: Instant) {
-        while let Some(&(when, pid)) = self.exited.front() {
+        while let Some(&(when, pid, start)) = self.exited.front() {
             if when > now {
                 break;
             }
             self.exited.pop_front();
-            self.entries.remove(&pid);
-            self.exited_names.remove(&pid);
+            if self.live.get(&pid).is_some_and(|l| l.start == start) {
+                self.live.remove(&pid);
+            }
+            if let Some(g) = self.gone.get_mut(&pid) {
+                let before = g.len();
+                g.retain(|(s, _)| *s != start);
+                self.gone_len -= before - g.len();
+                if g.is_empty() {
+                    self.gone.remove(&pid);
+                }
+            }
         }
     }
 
-    /// Cached processes.
+    /// Cached processes (running ones).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.live.len()
     }
 
     /// Whether nothing is cached.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.live.is_empty()
     }
 
-    fn insert(&mut self, pid: u32, info: Arc<ProcessInfo>) {
-        if self.entries.insert(pid, info).is_none() {
-            self.order.push_back(pid);
+    /// Reads in flight.
+    pub fn reads_in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    fn insert(&mut self, pid: u32, live: Live) {
+        let now = Instant::now();
+        match self.live.insert(pid, live) {
+            None => self.order.push_back(pid),
+            // The pid names another process now: the one it named stays a while, for its
+            // records still in flight.
+            Some(old) if !starts_agree(old.start, self.live[&pid].start) => {
+                self.add_gone(pid, old.start, old.info, now);
+            }
+            Some(_) => {}
         }
-        while self.entries.len() > self.capacity {
+        while self.live.len() > self.capacity {
             match self.order.pop_front() {
                 Some(old) => {
-                    self.entries.remove(&old);
+                    self.live.remove(&old);
                 }
                 None => break,
             }
         }
         // Keep `order` from growing with stale pids.
         if self.order.len() > self.capacity * 2 {
-            let entries = &self.entries;
-            self.order.retain(|p| entries.contains_key(p));
+            let live = &self.live;
+            self.order.retain(|p| live.contains_key(p));
         }
     }
 
-    fn read(&self, pid: u32) -> Option<ProcessInfo> {
-        let dir = self.proc_root.join(pid.to_string());
-        let status = fs::read_to_string(dir.join("status")).ok()?;
-        let ppid = status_field(&status, "PPid:").unwrap_or(0);
-        let comm = status_text(&status, "Name:").unwrap_or_default();
-        let exe_path = fs::read_link(dir.join("exe")).ok().map(|p| {
-            p.to_string_lossy()
-                .trim_end_matches(" (deleted)")
-                .to_owned()
-        });
-        let exe_name = exe_path
-            .as_deref()
-            .and_then(|p| p.rsplit('/').next())
-            .filter(|n| !n.is_empty())
-            .map_or_else(|| comm.clone(), str::to_owned);
-        let command_line = match self.command_line {
-            CommandLine::Off => None,
-            mode => fs::read(dir.join("cmdline"))
-                .ok()
-                .and_then(|raw| command_line(&raw, self.command_line_max, mode)),
-        };
-        let container_id = fs::read_to_string(dir.join("cgroup"))
-            .ok()
-            .and_then(|c| container_id_from_cgroup(&c));
-        let env_service = read_prefix(dir.join("environ"), ENVIRON_MAX)
-            .and_then(|env| service_name_from_environ(&env));
-        Some(ProcessInfo {
-            pid,
-            ppid,
-            service_name: env_service.clone().unwrap_or_else(|| exe_name.clone()),
-            service_name_from_env: env_service.is_some(),
-            exe_name,
-            exe_path,
-            command_line,
-            container_id,
-        })
+    fn add_gone(&mut self, pid: u32, start: u32, info: Arc<ProcessInfo>, now: Instant) {
+        if self.gone_len >= self.capacity {
+            return;
+        }
+        self.gone.entry(pid).or_default().push((start, info));
+        self.gone_len += 1;
+        self.exited.push_back((now + EXIT_GRACE, pid, start));
     }
+}
+
+/// Two starts name the same process unless both are known and differ.
+fn starts_agree(a: u32, b: u32) -> bool {
+    a == 0 || b == 0 || a == b
+}
+
+/// Whether a record's task name fits the process as read. A missed exec shows as another
+/// name on the main thread — but only the main thread's name names the process: workers
+/// name themselves ("isc-net-0000"). A process named by its environment keeps its name.
+fn names_agree(live: &Live, owner: &Owner) -> bool {
+    let worker = owner.tid != 0 && owner.tid != owner.pid;
+    worker
+        || live.info.service_name_from_env
+        || comm_matches(&live.info.exe_name, &owner.comm)
+        || comm_matches(&live.comm, &owner.comm)
 }
 
 /// `comm` is the first 15 bytes of the executable name (or what the process set).
 fn comm_matches(exe_name: &str, comm: &str) -> bool {
     comm.is_empty() || exe_name.starts_with(comm) || comm.starts_with(exe_name)
-}
-
-fn status_text(status: &str, key: &str) -> Option<String> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .map(|v| v.trim().to_owned())
-}
-
-fn status_field(status: &str, key: &str) -> Option<u32> {
-    status_text(status, key)?.parse().ok()
-}
-
-fn read_prefix(path: PathBuf, max: usize) -> Option<Vec<u8>> {
-    use std::io::Read;
-    let mut buf = Vec::new();
-    fs::File::open(path)
-        .ok()?
-        .take(max as u64)
-        .read_to_end(&mut buf)
-        .ok()?;
-    Some(buf)
-}
-
-/// NUL-separated argv → one line as it is, capped at `max` bytes on a char boundary.
-pub fn parse_cmdline(raw: &[u8], max: usize) -> Option<String> {
-    command_line(raw, max, CommandLine::Full)
-}
-
-/// NUL-separated argv → one line, secrets redacted unless `mode` is full, capped at `max`
-/// bytes on a char boundary (after redaction, so a cut never reveals a value).
-pub fn command_line(raw: &[u8], max: usize, mode: CommandLine) -> Option<String> {
-    let mut joined: Vec<String> = raw
-        .split(|&b| b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    if joined.is_empty() {
-        return None;
-    }
-    if mode != CommandLine::Full {
-        joined = redact_args(&joined);
-    }
-    let mut line = joined.join(" ");
-    if line.len() > max {
-        let mut cut = max;
-        while !line.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        line.truncate(cut);
-    }
-    Some(line)
-}
-
-/// `OTEL_SERVICE_NAME`, else `service.name` inside `OTEL_RESOURCE_ATTRIBUTES`.
-pub fn service_name_from_environ(environ: &[u8]) -> Option<String> {
-    let mut from_attrs = None;
-    for var in environ.split(|&b| b == 0) {
-        let var = String::from_utf8_lossy(var);
-        if let Some(v) = var.strip_prefix("OTEL_SERVICE_NAME=") {
-            if !v.trim().is_empty() {
-                return Some(v.trim().to_owned());
-            }
-        } else if let Some(attrs) = var.strip_prefix("OTEL_RESOURCE_ATTRIBUTES=") {
-            from_attrs = attrs.split(',').find_map(|kv| {
-                let (k, v) = kv.split_once('=')?;
-                (k.trim() == "service.name" && !v.trim().is_empty()).then(|| v.trim().to_owned())
-            });
-        }
-    }
-    from_attrs
-}
-
-/// The container id in a `/proc/<pid>/cgroup` file: the 64-hex-digit id that Docker,
-/// containerd, CRI-O and Podman put in the cgroup path (`docker-<id>.scope`,
-/// `cri-containerd-<id>.scope`, `crio-<id>.scope`, `libpod-<id>.scope`, `/docker/<id>`,
-/// `/kubepods/.../<id>`).
-pub fn container_id_from_cgroup(cgroup: &str) -> Option<String> {
-    for line in cgroup.lines() {
-        // hierarchy-id:controllers:path
-        let path = line.splitn(3, ':').nth(2)?;
-        for part in path.rsplit('/') {
-            let part = part.strip_suffix(".scope").unwrap_or(part);
-            let id = part.rsplit(['-', ':']).next().unwrap_or(part);
-            if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Some(id.to_ascii_lowercase());
-            }
-        }
-    }
-    None
 }
 
 #[cfg(test)]

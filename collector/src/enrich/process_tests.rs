@@ -1,5 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
+use std::fs;
+
 use super::*;
 
 const ID: &str = "3f5a1c2b9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
@@ -57,7 +59,7 @@ fn service_name_prefers_otel_service_name() {
 fn fake_proc(dir: &std::path::Path, pid: u32, comm: &str, env: &[u8]) {
     let p = dir.join(pid.to_string());
     fs::create_dir_all(&p).unwrap();
-    fs::write(p.join("status"), format!("Name:\t{comm}\nPPid:\t7\n")).unwrap();
+    fake_stat(dir, pid, comm, 1000);
     fs::write(p.join("cmdline"), format!("/usr/bin/{comm}\0--flag\0")).unwrap();
     fs::write(
         p.join("cgroup"),
@@ -65,6 +67,13 @@ fn fake_proc(dir: &std::path::Path, pid: u32, comm: &str, env: &[u8]) {
     )
     .unwrap();
     fs::write(p.join("environ"), env).unwrap();
+}
+
+/// `/proc/<pid>/stat` of a process named `comm`, child of 7, started at `start`.
+fn fake_stat(dir: &std::path::Path, pid: u32, comm: &str, start: u32) {
+    let line =
+        format!("{pid} ({comm}) S 7 {pid} {pid} 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 1 1\n");
+    fs::write(dir.join(pid.to_string()).join("stat"), line).unwrap();
 }
 
 fn owner(pid: u32, comm: &str) -> Owner {
@@ -107,7 +116,7 @@ fn cache_reads_proc_and_falls_back_to_comm() {
 
     // Exit: kept through the grace period, then forgotten.
     let now = Instant::now();
-    cache.on_exit(300, "dig", now);
+    cache.on_exit(300, 0, "dig", now);
     assert_eq!(cache.len(), 2);
     cache.expire(now + EXIT_GRACE + Duration::from_secs(1));
     assert_eq!(cache.len(), 1);
@@ -138,7 +147,7 @@ fn a_process_gone_before_its_first_lookup_is_named_by_its_exit() {
     fs::create_dir_all(&dir).unwrap();
     let mut cache = ProcessCache::with_proc_root(dir.clone(), 8, 64);
     let now = Instant::now();
-    cache.on_exit(4242, "python3", now);
+    cache.on_exit(4242, 0, "python3", now);
     let by_pid = Owner {
         pid: 4242,
         tid: 4243,
@@ -153,7 +162,7 @@ fn a_process_gone_before_its_first_lookup_is_named_by_its_exit() {
 
 #[test]
 fn unknown_owner_is_unknown_service() {
-    let mut cache = ProcessCache::new(4, 64);
+    let (mut cache, _replies) = ProcessCache::new(4, 64, CommandLine::Redacted);
     let p = cache.lookup(&Owner::default());
     assert_eq!(p.service_name, "unknown_service");
     assert!(cache.is_empty());
@@ -162,7 +171,7 @@ fn unknown_owner_is_unknown_service() {
 #[test]
 fn an_exec_names_a_process_gone_before_its_worker_thread_is_seen() {
     let mut cache = ProcessCache::with_proc_root(PathBuf::from("/nonexistent"), 8, 64);
-    cache.on_exec(500, 4, "dig");
+    cache.on_exec(500, 0, 4, "dig");
     let worker = Owner {
         pid: 500,
         tid: 501,
@@ -179,4 +188,85 @@ fn an_exec_names_a_process_gone_before_its_worker_thread_is_seen() {
         ..Default::default()
     };
     assert_eq!(cache.lookup(&main).exe_name, "bash");
+}
+
+fn by_start(pid: u32, start: u32, comm: &str) -> Owner {
+    Owner {
+        pid,
+        tid: pid,
+        start,
+        comm: comm.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_reused_pid_is_told_by_its_start_even_under_the_same_name() {
+    // Two `python3` with different OTEL_SERVICE_NAME hold pid 100 one after the other: the
+    // name cannot tell them apart, their start can.
+    let dir = std::env::temp_dir().join(format!("sonde-proc-start-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fake_proc(&dir, 100, "python3", b"OTEL_SERVICE_NAME=first\0");
+    fake_stat(&dir, 100, "python3", 500);
+    let mut cache = ProcessCache::with_proc_root(dir.clone(), 8, 64);
+    let first = by_start(100, 500, "python3");
+    assert!(!cache.must_wait(&first), "read at once (inline)");
+    assert_eq!(cache.lookup(&first).service_name, "first");
+
+    let now = Instant::now();
+    cache.on_exit(100, 500, "python3", now);
+    fake_proc(&dir, 100, "python3", b"OTEL_SERVICE_NAME=second\0");
+    fake_stat(&dir, 100, "python3", 700);
+    let second = by_start(100, 700, "python3");
+    assert_eq!(cache.lookup(&second).service_name, "second");
+    // The first one's records still in flight keep its name through the grace period.
+    assert_eq!(cache.lookup(&first).service_name, "first");
+    cache.expire(now + EXIT_GRACE + Duration::from_secs(1));
+    assert_eq!(cache.lookup(&second).service_name, "second");
+
+    // A read under a start /proc does not show finds the process gone: named by its record.
+    let stale = by_start(100, 600, "python3");
+    let p = cache.lookup(&stale);
+    assert_eq!(
+        (p.service_name.as_str(), p.command_line.as_deref()),
+        ("python3", None)
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn with_reader_threads_events_wait_for_the_read_and_a_late_one_is_settled() {
+    let (mut cache, mut replies) = ProcessCache::new(8, 64, CommandLine::Redacted);
+    let me = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let stat = crate::enrich::procfs::parse_stat(&me).unwrap();
+    let owner = Owner {
+        pid: std::process::id(),
+        tid: std::process::id(),
+        start: stat.start,
+        comm: stat.comm.clone(),
+        ..Default::default()
+    };
+    assert!(cache.must_wait(&owner), "not read yet: wait");
+    assert!(cache.must_wait(&owner), "still in flight: one read");
+    assert_eq!(cache.reads_in_flight(), 1);
+    let reply = replies.blocking_recv().unwrap();
+    cache.on_reply(reply);
+    assert!(!cache.must_wait(&owner));
+    assert!(cache.lookup(&owner).exe_path.is_some(), "read from /proc");
+
+    // A process whose read is given up on is named by its record until the reply comes.
+    let ghost = Owner {
+        pid: u32::MAX - 1,
+        tid: u32::MAX - 1,
+        start: 9,
+        comm: "ghost".into(),
+        ..Default::default()
+    };
+    assert!(cache.must_wait(&ghost));
+    cache.settle(&ghost);
+    assert!(!cache.must_wait(&ghost));
+    assert_eq!(cache.lookup(&ghost).service_name, "ghost");
+    cache.on_reply(replies.blocking_recv().unwrap());
+    assert_eq!(cache.reads_in_flight(), 0);
+    assert_eq!(cache.lookup(&ghost).service_name, "ghost");
 }

@@ -11,14 +11,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{interval, interval_at, MissedTickBehavior};
 
+mod hold;
 mod metrics;
 
 use crate::config::{CommandLine, UrlPath};
 use crate::console;
 use crate::decode::Clock;
-use crate::enrich::Enricher;
+use crate::enrich::{Enricher, ReadReply};
 use crate::export::prometheus::Publisher;
 use crate::export::Exporters;
 use crate::kernel::handoff::EventReceiver;
@@ -96,6 +98,10 @@ pub struct Pipeline {
     host: HostInfo,
     start_unix_nanos: u64,
     enrich: Enricher,
+    /// Replies of the `/proc` reader threads.
+    process_reads: Option<UnboundedReceiver<ReadReply>>,
+    /// Events waiting for their process to be read.
+    held: hold::Held,
     out: Sink,
     tcp: TcpHandler,
     dns: DnsHandler,
@@ -126,7 +132,7 @@ impl Pipeline {
         // The endpoint is cumulative: keep what the delta exports hand out.
         let keep_totals = prometheus.is_some() && host.temporality.delta_for(false);
         let s = &settings;
-        let enrich = Enricher::new(
+        let (enrich, process_reads) = Enricher::new(
             s.process_cache_size,
             s.command_line_max,
             s.command_line,
@@ -164,6 +170,8 @@ impl Pipeline {
             host,
             start_unix_nanos: unix_nanos_now(),
             enrich,
+            process_reads: Some(process_reads),
+            held: hold::Held::default(),
             out,
             tcp,
             dns,
@@ -201,6 +209,9 @@ impl Pipeline {
         );
         refresh_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let prometheus = self.prometheus.is_some();
+        let mut hold_tick = interval(hold::WAIT / 5);
+        hold_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut process_reads = self.process_reads.take();
         // Events come in batches (handoff): one wake-up and one pass through select! per
         // batch, not per event (at 150k events/s that overhead alone kept the pipeline
         // behind the ring buffer).
@@ -212,8 +223,7 @@ impl Pipeline {
                         break;
                     };
                     for ev in events {
-                        self.handle(ev);
-                        self.flush_full();
+                        self.admit(ev);
                     }
                     self.http.close_due(Instant::now(), false, &mut self.enrich, &mut self.out);
                 }
@@ -223,6 +233,10 @@ impl Pipeline {
                     self.expire(Instant::now());
                     self.flush_full();
                 }
+                Some(reply) = recv_reply(&mut process_reads) => self.process_read(reply),
+                _ = hold_tick.tick(), if !self.held.is_empty() => {
+                    self.release_overdue(Instant::now(), false);
+                }
                 _ = metric_tick.tick() => self.export_metrics(),
                 _ = refresh_tick.tick(), if prometheus => {
                     self.http
@@ -231,11 +245,83 @@ impl Pipeline {
                 }
             }
         }
+        self.release_overdue(Instant::now(), true);
         self.http
             .close_due(Instant::now(), true, &mut self.enrich, &mut self.out);
         self.flush(true);
         self.export_metrics();
         self.exporters
+    }
+
+    /// Handles an event now, or holds it while its process is read (behind any of its
+    /// process's events already held: one process's events keep their order).
+    fn admit(&mut self, ev: KernelEvent) {
+        let pid = ev.pid();
+        let wait = self.held.holds(pid)
+            || ev
+                .owner()
+                .is_some_and(|owner| self.enrich.processes.must_wait(&owner));
+        if wait {
+            match self.held.push(pid, ev, Instant::now()) {
+                Ok(()) => return,
+                Err(ev) => {
+                    // The hold is full: the event goes out with what is known now.
+                    if let Some(owner) = ev.owner() {
+                        self.enrich.processes.settle(&owner);
+                    }
+                    self.telemetry.process_metadata_late();
+                    self.handle(ev);
+                }
+            }
+        } else {
+            self.handle(ev);
+        }
+        self.flush_full();
+    }
+
+    /// A process was read: its events go on.
+    fn process_read(&mut self, reply: ReadReply) {
+        let pid = reply.request.pid;
+        self.enrich.processes.on_reply(reply);
+        self.release(pid, Instant::now());
+    }
+
+    /// Handles `pid`'s held events in order, until one must wait again (its process is
+    /// another now, or was replaced by an exec).
+    fn release(&mut self, pid: u32, now: Instant) {
+        while let Some(ev) = self.held.pop(pid) {
+            if ev
+                .owner()
+                .is_some_and(|owner| self.enrich.processes.must_wait(&owner))
+            {
+                self.held.unpop(pid, ev, now);
+                return;
+            }
+            self.handle(ev);
+            self.flush_full();
+        }
+    }
+
+    /// Events that waited too long for their process's read (all of them when `all`)
+    /// go out named by what the kernel recorded; counted.
+    fn release_overdue(&mut self, now: Instant, all: bool) {
+        let pids = if all {
+            self.held.pids()
+        } else {
+            self.held.overdue(now)
+        };
+        for pid in pids {
+            if let Some(owner) = self.held.head_owner(pid) {
+                self.enrich.processes.settle(&owner);
+                self.telemetry.process_metadata_late();
+            }
+            // All of them: one of another process behind (the pid reused) is named at
+            // once by what its record says, and asked for.
+            while let Some(ev) = self.held.pop(pid) {
+                self.handle(ev);
+                self.flush_full();
+            }
+        }
     }
 
     /// Hands an event to its protocol, with the enrichment step and the outputs.
@@ -250,8 +336,15 @@ impl Pipeline {
                 self.tcp.report(conn, false, en, out);
             }
             KernelEvent::ConnUpdate(conn) => self.tcp.report(conn, true, en, out),
-            KernelEvent::ProcExec { pid, ppid, comm } => en.processes.on_exec(pid, ppid, &comm),
-            KernelEvent::ProcExit { pid, comm } => en.processes.on_exit(pid, &comm, Instant::now()),
+            KernelEvent::ProcExec {
+                pid,
+                ppid,
+                start,
+                comm,
+            } => en.processes.on_exec(pid, start, ppid, &comm),
+            KernelEvent::ProcExit { pid, start, comm } => {
+                en.processes.on_exit(pid, start, &comm, Instant::now());
+            }
             KernelEvent::DnsPacket(packet) => self.dns.packet(*packet, en, out),
             KernelEvent::Data(segment) => self.http.segment(segment, en, out),
             KernelEvent::HttpKernel(exchange) => self.http.kernel_exchange(*exchange, en, out),
@@ -303,6 +396,14 @@ impl Pipeline {
                 tx.send_encoded(request, items);
             }
         }
+    }
+}
+
+/// The next reply of the `/proc` readers (never, once they are gone).
+async fn recv_reply(replies: &mut Option<UnboundedReceiver<ReadReply>>) -> Option<ReadReply> {
+    match replies {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

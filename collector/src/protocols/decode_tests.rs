@@ -122,12 +122,14 @@ fn decodes_process_events() {
     let mut raw = sonde_proc_event {
         kind: types::EV_PROC_EXIT,
         pid: 9,
+        start: 31_337,
         ..Default::default()
     };
     assert_eq!(
         decode(bytes_of(&raw), &Clock::with_offset(0)),
         Ok(KernelEvent::ProcExit {
             pid: 9,
+            start: 31_337,
             comm: String::new()
         })
     );
@@ -139,6 +141,7 @@ fn decodes_process_events() {
         Ok(KernelEvent::ProcExec {
             pid: 9,
             ppid: 1,
+            start: 31_337,
             comm: "dig".into()
         })
     );

@@ -11,7 +11,9 @@ pub mod dns;
 pub mod http;
 pub mod tcp;
 
-use crate::decode::{comm_to_string, from_bytes, Clock, DecodeError};
+use std::borrow::Cow;
+
+use crate::decode::{comm_to_string, from_bytes, Clock, DecodeError, Owner};
 use crate::kernel::contract::{
     self, sonde_conn_event, sonde_dns_event, sonde_http_event, sonde_proc_event,
 };
@@ -33,6 +35,8 @@ pub enum KernelEvent {
         pid: u32,
         /// Its parent.
         ppid: u32,
+        /// Its start (clock ticks since boot, 32 bits): an exec keeps it.
+        start: u32,
         /// Its name after the exec (the new executable's base name, 15 bytes at most).
         comm: String,
     },
@@ -40,6 +44,8 @@ pub enum KernelEvent {
     ProcExit {
         /// The process.
         pid: u32,
+        /// Its start (clock ticks since boot, 32 bits).
+        start: u32,
         /// Its name at the exit (15 bytes at most): what names it once /proc no longer
         /// can, for records still in flight.
         comm: String,
@@ -51,6 +57,40 @@ pub enum KernelEvent {
     Data(DataSegment),
     /// An HTTP exchange the kernel timed and counted, to become an exemplar span.
     HttpKernel(Box<http::kernel::KernelExchange>),
+}
+
+impl KernelEvent {
+    /// The process the event is about (0: none): its events are handled in order.
+    pub fn pid(&self) -> u32 {
+        match self {
+            KernelEvent::ConnClose(c) | KernelEvent::ConnUpdate(c) => c.owner.pid,
+            KernelEvent::ProcExec { pid, .. } | KernelEvent::ProcExit { pid, .. } => *pid,
+            KernelEvent::DnsPacket(p) => p.owner.pid,
+            KernelEvent::Data(d) => d.pid,
+            KernelEvent::HttpKernel(x) => x.key.pid,
+        }
+    }
+
+    /// The process whose signal the event becomes, as the kernel recorded it (the data
+    /// records carry only its pid and thread): what must be known of it before the event
+    /// is handled. `None` for an event that names no process or that tells of one.
+    pub fn owner(&self) -> Option<Cow<'_, Owner>> {
+        let by_ids = |pid: u32, tid: u32| {
+            Cow::Owned(Owner {
+                pid,
+                tid,
+                ..Owner::default()
+            })
+        };
+        let owner = match self {
+            KernelEvent::ConnClose(c) | KernelEvent::ConnUpdate(c) => Cow::Borrowed(&c.owner),
+            KernelEvent::DnsPacket(p) => Cow::Borrowed(&p.owner),
+            KernelEvent::Data(d) => by_ids(d.pid, d.tid),
+            KernelEvent::HttpKernel(x) => by_ids(x.key.pid, x.tid),
+            KernelEvent::ProcExec { .. } | KernelEvent::ProcExit { .. } => return None,
+        };
+        (owner.pid != 0).then_some(owner)
+    }
 }
 
 /// Decodes one ring-buffer record.
@@ -71,11 +111,13 @@ pub fn decode(data: &[u8], clock: &Clock) -> Result<KernelEvent, DecodeError> {
                 KernelEvent::ProcExec {
                     pid: raw.pid,
                     ppid: raw.ppid,
+                    start: raw.start,
                     comm: comm_to_string(&raw.comm),
                 }
             } else {
                 KernelEvent::ProcExit {
                     pid: raw.pid,
+                    start: raw.start,
                     comm: comm_to_string(&raw.comm),
                 }
             })

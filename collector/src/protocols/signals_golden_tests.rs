@@ -161,6 +161,7 @@ fn owner() -> Owner {
         pid: 4242,
         tid: 4242,
         ppid: 1,
+        start: 0,
         cgroup_id: 77,
         comm: "curl".into(),
         from_listener: false,

@@ -252,12 +252,13 @@ impl<'a> Window<'a> {
         duration
     }
 
-    /// Connections tracked, spans sampled out, connections with no owning process, and
-    /// HTTP connections handed to the agent's parser by reason.
+    /// Connections tracked, spans sampled out, connections with no owning process, processes
+    /// named late, and HTTP connections handed to the agent's parser by reason.
     fn collection(&self) -> Vec<Metric> {
         let tracked = self.gauge_point(self.snap.tracked_connections);
         let sampled_out = self.counter_point(|s| s.spans_sampled_out);
         let unattributed = self.counter_point(|s| s.connections_unattributed);
+        let late = self.counter_point(|s| s.process_metadata_late);
         let http_handed = self.per_label(
             m::REASON,
             HandOver::ALL.iter().map(|r| (*r as usize, r.as_str())),
@@ -267,6 +268,7 @@ impl<'a> Window<'a> {
             self.gauge_metric(&m::TRACKED_CONNECTIONS, &[(vec![], tracked)]),
             self.counter_metric(&m::SPANS_SAMPLED_OUT, &[(vec![], sampled_out)]),
             self.counter_metric(&m::CONNECTIONS_UNATTRIBUTED, &[(vec![], unattributed)]),
+            self.counter_metric(&m::PROCESS_METADATA_LATE, &[(vec![], late)]),
             self.counter_metric(&m::HTTP_HANDED_OVER, &http_handed),
         ]
     }

@@ -42,6 +42,7 @@ pub(crate) fn decode_dns(raw: &sonde_dns_event, clock: &Clock) -> Result<DnsPack
             pid: raw.owner.pid,
             tid: raw.owner.tid,
             ppid: raw.owner.ppid,
+            start: raw.owner.start,
             cgroup_id: raw.owner.cgroup_id,
             comm: comm_to_string(&raw.owner.comm),
             from_listener: false,

@@ -108,8 +108,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::config::CommandLine;
     use crate::decode::Clock;
+    use crate::enrich::ProcessCache;
     use crate::protocols::dns::test_support::{golden, udp, SEC};
 
     /// The pipeline expires lookups with the decoder's clock ([`Clock::now_unix_nanos`]),
@@ -119,7 +119,8 @@ mod tests {
     fn a_wall_clock_step_neither_times_out_nor_holds_pending_lookups() {
         let clock = Clock::with_offset(0);
         let mut h = DnsHandler::new(Duration::from_secs(5), None, false);
-        let mut en = Enricher::new(16, 256, CommandLine::Off, 16);
+        let mut en =
+            Enricher::with_cache(ProcessCache::with_proc_root("/proc".into(), 16, 256), 16);
         let mut out = Sink::new(false, true, false, Arc::default());
         let sent = clock.now_unix_nanos();
         let query = udp(

@@ -186,6 +186,7 @@ pub(crate) fn owner(raw: &sonde_owner, from_listener: bool) -> Owner {
         pid: raw.pid,
         tid: raw.tid,
         ppid: raw.ppid,
+        start: raw.start,
         cgroup_id: raw.cgroup_id,
         comm: comm_to_string(&raw.comm),
         from_listener,

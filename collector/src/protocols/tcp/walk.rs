@@ -27,6 +27,7 @@ use libbpf_rs::{Iter, Link, MapCore, MapFlags};
 
 use super::record::owner;
 use crate::decode::Owner;
+use crate::enrich::procfs::{read_stat, ProcStat};
 use crate::kernel::contract::{sonde_owner, sonde_walk_rec, WALK_CONNECTION};
 use crate::kernel::netns;
 use crate::kernel::BpfError;
@@ -240,15 +241,16 @@ fn socket_inode(link: &str) -> Option<u64> {
 /// The owner of a listener held by `pids`: the holder whose parent is not a holder (the
 /// process that opened it and forked the others), the lowest pid among several.
 fn owner_of(proc_root: &Path, pids: &[u32], cgroup_root: Option<&Path>) -> Option<sonde_owner> {
-    let stats: Vec<(u32, Stat)> = pids
+    let stats: Vec<(u32, ProcStat)> = pids
         .iter()
-        .filter_map(|&pid| Some((pid, stat(proc_root, pid)?)))
+        .filter_map(|&pid| Some((pid, read_stat(proc_root, pid)?)))
         .collect();
     let (pid, st) = pick_owner(&stats)?;
     let mut owner = sonde_owner {
         pid,
         tid: pid,
         ppid: st.ppid,
+        start: st.start,
         cgroup_id: cgroup_root.map_or(0, |root| cgroup_id(proc_root, pid, root)),
         ..sonde_owner::default()
     };
@@ -259,35 +261,12 @@ fn owner_of(proc_root: &Path, pids: &[u32], cgroup_root: Option<&Path>) -> Optio
 }
 
 /// Of `(pid, stat)` holders, the root of their tree (lowest pid first).
-fn pick_owner(stats: &[(u32, Stat)]) -> Option<(u32, &Stat)> {
+fn pick_owner(stats: &[(u32, ProcStat)]) -> Option<(u32, &ProcStat)> {
     let held: HashSet<u32> = stats.iter().map(|(pid, _)| *pid).collect();
     stats
         .iter()
         .min_by_key(|(pid, st)| (held.contains(&st.ppid), *pid))
         .map(|(pid, st)| (*pid, st))
-}
-
-/// What `/proc/PID/stat` says of a process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Stat {
-    comm: String,
-    ppid: u32,
-}
-
-fn stat(proc_root: &Path, pid: u32) -> Option<Stat> {
-    parse_stat(&std::fs::read_to_string(proc_root.join(format!("{pid}/stat"))).ok()?)
-}
-
-/// `pid (comm) state ppid …`; the comm may hold spaces and parentheses, so it runs to
-/// the last `)`.
-fn parse_stat(s: &str) -> Option<Stat> {
-    let open = s.find('(')?;
-    let close = s.rfind(')')?;
-    let comm = s.get(open + 1..close)?.to_owned();
-    let mut rest = s.get(close + 1..)?.split_ascii_whitespace();
-    let _state = rest.next()?;
-    let ppid = rest.next()?.parse().ok()?;
-    Some(Stat { comm, ppid })
 }
 
 /// Where the cgroup v2 hierarchy is mounted, from the agent's mount table.
@@ -317,18 +296,7 @@ fn cgroup_id(proc_root: &Path, pid: u32, root: &Path) -> u64 {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{parse_stat, pick_owner, socket_inode, Stat};
-
-    #[test]
-    fn a_stat_line_gives_comm_and_parent_even_with_parentheses_in_the_name() {
-        let st = parse_stat("4242 (nginx: worker) S 4241 4241 4241 0 -1").unwrap();
-        assert_eq!(st.comm, "nginx: worker");
-        assert_eq!(st.ppid, 4241);
-        let odd = parse_stat("7 (a) b) (c) R 1 7 7").unwrap();
-        assert_eq!(odd.comm, "a) b) (c");
-        assert_eq!(odd.ppid, 1);
-        assert!(parse_stat("garbage").is_none());
-    }
+    use super::{pick_owner, socket_inode, ProcStat};
 
     #[test]
     fn socket_links_name_their_inode() {
@@ -339,9 +307,10 @@ mod tests {
 
     #[test]
     fn the_master_owns_a_listener_its_workers_share() {
-        let st = |ppid| Stat {
+        let st = |ppid| ProcStat {
             comm: "nginx".into(),
             ppid,
+            start: 0,
         };
         // The master (10, child of 1) and its workers 11 and 12.
         let holders = [(12, st(10)), (10, st(1)), (11, st(10))];
