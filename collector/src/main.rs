@@ -530,6 +530,7 @@ fn pipeline_settings(cfg: &Config, clock: Clock) -> anyhow::Result<PipelineSetti
         tcp_spans_per_second: cfg.tcp.max_spans_per_second,
         prometheus_refresh: cfg.prometheus.refresh,
         clock,
+        memory_limit: usize::try_from(cfg.pipeline.memory_limit).unwrap_or(usize::MAX),
     })
 }
 

@@ -74,6 +74,10 @@ pub enum LostReason {
     /// counted: it started beyond the bytes captured (`http.capture_bytes`), was cut
     /// before its first line ended, or grew past 8 KiB.
     HttpHeadLost,
+    /// An HTTP head split over syscalls that was not buffered, so its request or response
+    /// is not counted: every connection's buffered heads together had reached
+    /// `pipeline.memory_limit`.
+    HttpMemoryBudget,
     /// An HTTP response with no request waiting for it on its connection (the request
     /// was lost): not counted.
     HttpUnmatchedResponse,
@@ -93,7 +97,7 @@ pub enum LostReason {
 
 impl LostReason {
     /// Every reason, in index order.
-    pub const ALL: [LostReason; 26] = [
+    pub const ALL: [LostReason; 27] = [
         LostReason::KernelRingbufFull,
         LostReason::KernelConnMapFull,
         LostReason::KernelListenMapFull,
@@ -115,6 +119,7 @@ impl LostReason {
         LostReason::KernelHttpPipelined,
         LostReason::KernelHttpUnparsed,
         LostReason::HttpHeadLost,
+        LostReason::HttpMemoryBudget,
         LostReason::HttpUnmatchedResponse,
         LostReason::HttpPipelineOverflow,
         LostReason::KernelHttpExemplarRingbufFull,
@@ -146,6 +151,7 @@ impl LostReason {
             LostReason::KernelHttpPipelined => "kernel_http_pipelined",
             LostReason::KernelHttpUnparsed => "kernel_http_unparsed",
             LostReason::HttpHeadLost => "http_head_lost",
+            LostReason::HttpMemoryBudget => "http_memory_budget",
             LostReason::HttpUnmatchedResponse => "http_unmatched_response",
             LostReason::HttpPipelineOverflow => "http_pipeline_overflow",
             LostReason::KernelHttpExemplarRingbufFull => "kernel_http_exemplar_ringbuf_full",

@@ -317,6 +317,15 @@ fn memory_budget_is_a_size() {
 }
 
 #[test]
+fn the_tracker_memory_limit_is_a_size() {
+    assert_eq!(load("", &[]).pipeline.memory_limit, 16 << 20);
+    let c = load("pipeline:\n  memory_limit: 64MiB\n", &[]);
+    assert_eq!(c.pipeline.memory_limit, 64 << 20);
+    let e = load_err("pipeline:\n  memory_limit: lots\n", &[]);
+    assert!(e.contains("pipeline.memory_limit"), "{e}");
+}
+
+#[test]
 fn rendered_config_shows_tls_and_hides_credentials() {
     let yaml = format!(
         "{HTTPS}  tls:\n    insecure_skip_verify: true\n  auth:\n    basic:\n      username: \"123\"\n      password: pa55\n"

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::secure::TlsSettings;
-use super::units::{duration, nonzero};
+use super::units::{duration, nonzero, size};
 use crate::redact::{MaskedHeaders, RedactedUrl};
 
 pub use super::capture::{DnsCapture, DnsConfig, HttpConfig, RoutesConfig, TcpConfig, UrlPath};
@@ -384,11 +384,19 @@ pub struct PipelineConfig {
     /// Events queued between the ring-buffer thread and the pipeline.
     #[serde(deserialize_with = "nonzero")]
     pub queue_size: usize,
+    /// Bytes of tracker state that grows with the traffic (HTTP heads split over
+    /// syscalls), every connection together, at most; past it such state is not kept and
+    /// what it would have counted is lost under its own reason.
+    #[serde(with = "size")]
+    pub memory_limit: u64,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        PipelineConfig { queue_size: 8192 }
+        PipelineConfig {
+            queue_size: 8192,
+            memory_limit: 16 << 20,
+        }
     }
 }
 

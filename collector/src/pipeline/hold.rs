@@ -56,16 +56,21 @@ impl Held {
         if self.events >= MAX_EVENTS {
             return Err(ev);
         }
-        self.queues
+        self.queue(pid, now).push_back(ev);
+        self.events += 1;
+        Ok(())
+    }
+
+    /// `pid`'s queue, made (waiting since `now`) if it has none.
+    fn queue(&mut self, pid: u32, now: Instant) -> &mut VecDeque<KernelEvent> {
+        &mut self
+            .queues
             .entry(pid)
             .or_insert_with(|| Queue {
                 since: now,
                 events: VecDeque::new(),
             })
             .events
-            .push_back(ev);
-        self.events += 1;
-        Ok(())
     }
 
     /// `pid`'s first waiting event's owner.
@@ -92,14 +97,7 @@ impl Held {
 
     /// Puts `ev` back at the head of `pid`'s queue (it must wait again).
     pub fn unpop(&mut self, pid: u32, ev: KernelEvent, now: Instant) {
-        self.queues
-            .entry(pid)
-            .or_insert_with(|| Queue {
-                since: now,
-                events: VecDeque::new(),
-            })
-            .events
-            .push_front(ev);
+        self.queue(pid, now).push_front(ev);
         self.events += 1;
     }
 

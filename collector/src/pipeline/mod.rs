@@ -72,6 +72,9 @@ pub struct PipelineSettings {
     pub prometheus_refresh: Duration,
     /// The decoder's clock: event times and the "now" expiry compares them with.
     pub clock: Clock,
+    /// Bytes of per-connection state that grows with the traffic (HTTP heads split over
+    /// syscalls), every connection together, at most (`pipeline.memory_limit`).
+    pub memory_limit: usize,
 }
 
 /// The kernel side's loss counters, of each part that is loaded.
@@ -159,6 +162,7 @@ impl Pipeline {
                 spans_per_second: s.http_spans_per_second,
                 keep_totals,
                 url_path: s.http_url_path,
+                head_budget: s.memory_limit,
             },
             kernel.data,
             kernel.http_series,

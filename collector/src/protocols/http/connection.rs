@@ -2,8 +2,9 @@
 //! for their responses (first in, first out: HTTP/1 answers in order).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
-use super::stream::{Event, Reply, Start, Stream};
+use super::stream::{Event, HeadBudget, Reply, Start, Stream};
 use super::{Exchange, HttpSegment, HttpStats, Role};
 use crate::protocols::http::wire::{response_body, Body, Method, Request, Response};
 
@@ -51,10 +52,10 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    pub(super) fn new(cookie: u64, role: Role) -> Self {
+    pub(super) fn new(cookie: u64, role: Role, budget: &Arc<HeadBudget>) -> Self {
         Self {
-            requests: Stream::new(),
-            responses: Stream::new(),
+            requests: Stream::new(Arc::clone(budget)),
+            responses: Stream::new(Arc::clone(budget)),
             pairing: Pairing {
                 cookie,
                 role,

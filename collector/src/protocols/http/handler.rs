@@ -63,6 +63,8 @@ pub struct HttpSettings {
     pub keep_totals: bool,
     /// What of a request's path goes on its span.
     pub url_path: UrlPath,
+    /// Bytes of heads split over syscalls buffered at most, every connection together.
+    pub head_budget: usize,
 }
 
 /// The HTTP protocol's state in the pipeline.
@@ -99,7 +101,8 @@ impl HttpHandler {
             metrics.keep_totals();
         }
         HttpHandler {
-            tracker: HttpTracker::new(settings.max_connections, IDLE_TIMEOUT),
+            tracker: HttpTracker::new(settings.max_connections, IDLE_TIMEOUT)
+                .with_head_budget(settings.head_budget),
             metrics,
             threads: ServingThreads::default(),
             router: Router::new(settings.routes),
@@ -277,6 +280,7 @@ impl HttpHandler {
         }
         let http = self.tracker.stats();
         t.set_lost(LostReason::HttpHeadLost, http.heads_lost);
+        t.set_lost(LostReason::HttpMemoryBudget, http.budget_heads);
         t.set_lost(LostReason::HttpUnmatchedResponse, http.unmatched_responses);
         t.set_lost(LostReason::HttpPipelineOverflow, http.pipeline_overflow);
     }

@@ -30,6 +30,9 @@ pub struct HttpStats {
     /// Heads not read at all, so their message is not counted: starting beyond the
     /// captured bytes, cut before their first line ended, or oversized.
     pub heads_lost: u64,
+    /// Heads split over syscalls not buffered because every stream's buffered heads
+    /// together had reached `pipeline.memory_limit`: their message is not counted.
+    pub budget_heads: u64,
     /// Bodies whose framing was lost (uncaptured bytes past a chunk, corrupt chunking).
     pub framing_lost: u64,
     /// Final responses with no request waiting for them.

@@ -4,6 +4,8 @@
 
 use std::marker::PhantomData;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use super::HttpStats;
 use crate::protocols::http::wire::{
@@ -13,6 +15,68 @@ use crate::protocols::http::wire::{
 
 /// Most bytes of an incomplete head kept while waiting for the rest.
 pub(super) const MAX_HEAD_BUFFER: usize = 8 * 1024;
+
+/// Bytes of incomplete heads that all of a tracker's streams hold together, at most
+/// (`pipeline.memory_limit`): without it, 65,536 connections each holding 8 KiB in both
+/// directions would be 1 GiB. A head that would pass it is not buffered: its message is
+/// not counted (`http_memory_budget`).
+#[derive(Debug)]
+pub struct HeadBudget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl HeadBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Arc<HeadBudget> {
+        Arc::new(HeadBudget {
+            limit,
+            used: AtomicUsize::new(0),
+        })
+    }
+
+    /// Bytes held now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+/// An incomplete head's bytes, held against the budget until dropped.
+#[derive(Debug)]
+struct HeldBytes {
+    bytes: Vec<u8>,
+    held: usize,
+    budget: Arc<HeadBudget>,
+}
+
+impl HeldBytes {
+    /// `bytes`, copied, if the budget has room for them.
+    fn take(budget: &Arc<HeadBudget>, bytes: &[u8]) -> Option<HeldBytes> {
+        let n = bytes.len();
+        budget
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(n).filter(|&after| after <= budget.limit)
+            })
+            .ok()?;
+        Some(HeldBytes {
+            bytes: bytes.to_vec(),
+            held: n,
+            budget: Arc::clone(budget),
+        })
+    }
+
+    /// The bytes, given back to the budget.
+    fn into_bytes(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.bytes)
+    }
+}
+
+impl Drop for HeldBytes {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.held, Ordering::Relaxed);
+    }
+}
 
 /// The syscall a message started in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,9 +146,9 @@ enum Framing {
 
 #[derive(Debug)]
 enum Stage {
-    /// Between messages (`buf` empty) or inside a head split over syscalls.
+    /// Between messages (`buf` none) or inside a head split over syscalls.
     Head {
-        buf: Vec<u8>,
+        buf: Option<HeldBytes>,
         start: Option<Start>,
     },
     Body(Framing),
@@ -98,7 +162,7 @@ impl Stage {
     /// Between messages, nothing buffered.
     fn idle() -> Stage {
         Stage::Head {
-            buf: Vec::new(),
+            buf: None,
             start: None,
         }
     }
@@ -135,15 +199,18 @@ pub(super) struct Stream<M> {
     open: bool,
     /// The last syscall that carried bytes of the open message.
     last_ts: u64,
+    /// What a head split over syscalls is held against.
+    budget: Arc<HeadBudget>,
     _msg: PhantomData<fn() -> M>,
 }
 
 impl<M: Wire> Stream<M> {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(budget: Arc<HeadBudget>) -> Self {
         Self {
             stage: Stage::idle(),
             open: false,
             last_ts: 0,
+            budget,
             _msg: PhantomData,
         }
     }
@@ -152,7 +219,7 @@ impl<M: Wire> Stream<M> {
     #[cfg(test)]
     pub(super) fn buffered(&self) -> usize {
         match &self.stage {
-            Stage::Head { buf, .. } => buf.len(),
+            Stage::Head { buf, .. } => buf.as_ref().map_or(0, |b| b.bytes.len()),
             _ => 0,
         }
     }
@@ -177,8 +244,8 @@ impl<M: Wire> Stream<M> {
             buffered: false,
         };
         if let Stage::Head { buf, .. } = &mut self.stage {
-            if !buf.is_empty() {
-                let mut head = std::mem::take(buf);
+            if let Some(held) = buf.take() {
+                let mut head = held.into_bytes();
                 head.extend_from_slice(data);
                 joined = head;
                 input.rest = &joined;
@@ -290,10 +357,15 @@ impl<M: Wire> Stream<M> {
                 Err(ControlFlow::Break(()))
             }
             Ok(Parsed::Partial) => {
-                self.stage = Stage::Head {
-                    buf: input.rest.to_vec(),
-                    start: Some(start),
-                };
+                match HeldBytes::take(&self.budget, input.rest) {
+                    Some(buf) => {
+                        self.stage = Stage::Head {
+                            buf: Some(buf),
+                            start: Some(start),
+                        };
+                    }
+                    None => stats.budget_heads += 1,
+                }
                 Err(ControlFlow::Break(()))
             }
             Err(_) if input.buffered && M::check(input.data) => {

@@ -2,11 +2,13 @@
 //! dropped on close, after the idle timeout, or least recently active first when full.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustc_hash::FxHashMap;
 
 use super::connection::Connection;
+use super::stream::HeadBudget;
 use super::{Exchange, HttpSegment, HttpStats, Role};
 use crate::protocols::http::wire::check_request;
 
@@ -26,9 +28,14 @@ struct Entry {
     seq: u64,
 }
 
+/// Split heads buffered by every connection together, at most, unless set
+/// (`pipeline.memory_limit`'s default).
+pub const DEFAULT_HEAD_BUDGET: usize = 16 << 20;
+
 /// Pairs the HTTP/1 requests and responses of captured syscalls into [`Exchange`]s.
 /// Bounded: at most `max_connections` connections, each with at most 64 waiting requests
-/// and 8 KiB of buffered head per direction.
+/// and 8 KiB of buffered head per direction, and all buffered heads together within a
+/// [`HeadBudget`].
 #[derive(Debug)]
 pub struct HttpTracker {
     max_connections: usize,
@@ -39,6 +46,7 @@ pub struct HttpTracker {
     idle: BTreeMap<(u64, u64), u64>,
     next_seq: u64,
     stats: HttpStats,
+    head_budget: Arc<HeadBudget>,
 }
 
 impl HttpTracker {
@@ -53,7 +61,19 @@ impl HttpTracker {
             idle: BTreeMap::new(),
             next_seq: 0,
             stats: HttpStats::default(),
+            head_budget: HeadBudget::new(DEFAULT_HEAD_BUDGET),
         }
+    }
+
+    /// Holds every connection's buffered heads, together, to `limit` bytes.
+    pub fn with_head_budget(mut self, limit: usize) -> Self {
+        self.head_budget = HeadBudget::new(limit);
+        self
+    }
+
+    /// Bytes of split heads buffered now, every connection together.
+    pub fn head_bytes(&self) -> usize {
+        self.head_budget.used()
     }
 
     /// One captured syscall; returns the exchanges it completed (and those of a
@@ -84,7 +104,7 @@ impl HttpTracker {
             self.next_seq += 1;
             self.idle.insert((s.ts_unix_nanos, seq), s.cookie);
             let entry = Entry {
-                conn: Connection::new(s.cookie, role),
+                conn: Connection::new(s.cookie, role, &self.head_budget),
                 last_seen: s.ts_unix_nanos,
                 indexed: s.ts_unix_nanos,
                 seq,

@@ -452,3 +452,27 @@ fn a_gap_ends_what_was_open_at_the_last_segment_and_starts_afresh() {
     assert!(t.segment(fresh).is_empty());
     assert_eq!((t.stats().gaps, t.stats().connections), (1, 2));
 }
+
+#[test]
+fn split_heads_are_held_within_one_budget_for_every_connection() {
+    // Three connections each start a request head and stop mid-way (a slow client, or a
+    // scanner trickling bytes): a budget for two holds two; the third is counted, and
+    // frees nothing it never took. Completing a head gives its bytes back.
+    let partial = b"GET /a HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+    let per_head = partial.len();
+    let mut t = HttpTracker::new(16, Duration::from_secs(30)).with_head_budget(2 * per_head);
+    for cookie in 1..=3 {
+        t.segment(seg(10, cookie, false, &partial));
+    }
+    assert_eq!(t.head_bytes(), 2 * per_head);
+    assert_eq!(t.stats().budget_heads, 1);
+    assert_eq!(t.stats().heads_lost, 0, "counted under its own reason only");
+    // The first connection's head completes: its bytes go back to the budget, and the
+    // exchange is counted.
+    t.segment(seg(11, 1, false, b"1\r\n\r\n"));
+    assert_eq!(t.head_bytes(), per_head);
+    assert_eq!(t.stats().requests, 1);
+    // A closed connection gives back what it held.
+    t.close(2, 12);
+    assert_eq!(t.head_bytes(), 0);
+}
