@@ -531,6 +531,7 @@ fn pipeline_settings(cfg: &Config, clock: Clock) -> anyhow::Result<PipelineSetti
         prometheus_refresh: cfg.prometheus.refresh,
         clock,
         memory_limit: usize::try_from(cfg.pipeline.memory_limit).unwrap_or(usize::MAX),
+        idle_intervals: cfg.metrics.idle_intervals,
     })
 }
 

@@ -308,3 +308,48 @@ fn root_kernel_reads_the_protocol_version_at_every_end_of_the_request_line() {
     drop(agent);
     let _ = std::fs::remove_file(config);
 }
+
+/// A path scanner fills a service's route budget; the routes it learnt are forgotten once
+/// unused for `metrics.idle_intervals` export intervals, and a real route first requested
+/// during the scan (`_OTHER` then) gets its own name again.
+#[test]
+#[ignore = "needs root: loads BPF"]
+fn root_a_scanners_routes_expire_and_a_real_route_gets_its_name() {
+    require_root();
+    let receiver = Receiver::start().unwrap();
+    let pair = NetnsPair::create("hroute", 96).unwrap();
+    let b = pair.addr(Side::B).to_string();
+    let config = "http:\n  enabled: true\n  routes:\n    heuristic: true\n    max_per_service: 5\n\
+                  metrics:\n  idle_intervals: 2\n";
+    // Metrics are exported every second: two idle intervals are two seconds.
+    let (agent, config) = Agent::start_exporting_to(&receiver, "hroute", config).unwrap();
+    let _backend = serve(&pair, "sonde-route-backend", &["backend", "9510"]);
+    let url = |path: &str| format!("http://{b}:9510{path}");
+
+    for i in 0..12 {
+        curl(&pair, &url(&format!("/scan-{i}")), &[]);
+    }
+    curl(&pair, &url("/users/1"), &[]);
+    // The scan is over; its routes go unused for more than two intervals.
+    std::thread::sleep(Duration::from_millis(3_500));
+    curl(&pair, &url("/users/2"), &[]);
+
+    let route_of = |rx: &Receiver, path: &str| {
+        http_spans(rx, "sonde-route-backend", SpanKind::Server)
+            .into_iter()
+            .find(|s| attr_str(&s.attributes, a::URL_PATH).as_deref() == Some(path))
+            .and_then(|s| attr_str(&s.attributes, a::HTTP_ROUTE))
+    };
+    let arrived = receiver.wait_until(Duration::from_secs(20), |rx| {
+        route_of(rx, "/users/2").is_some()
+    });
+    let (during, after) = (
+        route_of(&receiver, "/users/1"),
+        route_of(&receiver, "/users/2"),
+    );
+    agent.stop().unwrap();
+    let _ = std::fs::remove_file(config);
+    assert!(arrived, "no span for /users/2");
+    assert_eq!(during.as_deref(), Some("_OTHER"), "during the scan");
+    assert_eq!(after.as_deref(), Some("/users/{id}"), "after the scan");
+}

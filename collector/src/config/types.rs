@@ -262,6 +262,9 @@ pub struct MetricsConfig {
     /// Cumulative or delta sums and histograms
     /// (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` overrides).
     pub temporality: Temporality,
+    /// Export intervals after which what was learnt and not used since is forgotten: the
+    /// routes `http.routes` learnt (0: never).
+    pub idle_intervals: u64,
 }
 
 impl Default for MetricsConfig {
@@ -269,6 +272,7 @@ impl Default for MetricsConfig {
         MetricsConfig {
             interval: Duration::from_secs(60),
             temporality: Temporality::Cumulative,
+            idle_intervals: 10,
         }
     }
 }

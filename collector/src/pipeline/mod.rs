@@ -75,6 +75,8 @@ pub struct PipelineSettings {
     /// Bytes of per-connection state that grows with the traffic (HTTP heads split over
     /// syscalls), every connection together, at most (`pipeline.memory_limit`).
     pub memory_limit: usize,
+    /// Export intervals after which what was learnt and not used since is forgotten.
+    pub idle_intervals: u64,
 }
 
 /// The kernel side's loss counters, of each part that is loaded.
@@ -163,6 +165,7 @@ impl Pipeline {
                 keep_totals,
                 url_path: s.http_url_path,
                 head_budget: s.memory_limit,
+                idle_intervals: s.idle_intervals,
             },
             kernel.data,
             kernel.http_series,

@@ -65,6 +65,8 @@ pub struct HttpSettings {
     pub url_path: UrlPath,
     /// Bytes of heads split over syscalls buffered at most, every connection together.
     pub head_budget: usize,
+    /// Export intervals after which an unused learnt route is forgotten (0: never).
+    pub idle_intervals: u64,
 }
 
 /// The HTTP protocol's state in the pipeline.
@@ -77,6 +79,8 @@ pub struct HttpHandler {
     spans: SpanBudget,
     /// What of a request's path goes on its span.
     url_path: UrlPath,
+    /// Export intervals after which an unused learnt route is forgotten (0: never).
+    idle_intervals: u64,
     /// The route cap was reported once.
     warned_route_cap: bool,
     /// Connections closed by the kernel whose HTTP state closes after a grace period.
@@ -108,6 +112,7 @@ impl HttpHandler {
             router: Router::new(settings.routes),
             spans: SpanBudget::new(settings.spans_per_second),
             url_path: settings.url_path,
+            idle_intervals: settings.idle_intervals,
             warned_route_cap: false,
             closes: VecDeque::new(),
             salt: rand::random(),
@@ -287,6 +292,7 @@ impl HttpHandler {
 
     /// The HTTP metrics for an export.
     pub fn export(&mut self, now_unix_nanos: u64, host: &HostInfo) -> Vec<ResourceMetrics> {
+        self.router.end_interval(self.idle_intervals);
         self.metrics.export(now_unix_nanos, host)
     }
 

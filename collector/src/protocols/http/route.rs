@@ -10,7 +10,7 @@
 //! Cost: matching is linear in the number of templates (each compared segment by segment,
 //! after a segment-count check); the bench `http_route` measures it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::config::route::split;
 pub use crate::config::route::{BadTemplate, Template};
@@ -65,11 +65,16 @@ pub struct RouteRules {
     pub max_per_service: usize,
 }
 
-/// Finds routes and enforces the per-service cap.
+/// Finds routes and enforces the per-service cap. A route unused for a number of export
+/// intervals is forgotten, so the slots a path scanner took come back to the service's
+/// real routes.
 #[derive(Debug, Default)]
 pub struct Router {
     rules: RouteRules,
-    seen: HashMap<String, HashSet<String>>,
+    /// Service → its routes, each with the interval it was last used in.
+    seen: HashMap<String, HashMap<String, u64>>,
+    /// The current export interval.
+    interval: u64,
     capped: u64,
 }
 
@@ -79,6 +84,7 @@ impl Router {
         Router {
             rules,
             seen: HashMap::new(),
+            interval: 0,
             capped: 0,
         }
     }
@@ -97,24 +103,39 @@ impl Router {
     }
 
     fn cap(&mut self, service: &str, route: String) -> String {
-        let max = self.rules.max_per_service;
+        let (max, now) = (self.rules.max_per_service, self.interval);
         if let Some(routes) = self.seen.get_mut(service) {
-            if routes.contains(&route) {
+            if let Some(used) = routes.get_mut(&route) {
+                *used = now;
                 return route;
             }
             if routes.len() < max {
-                routes.insert(route.clone());
+                routes.insert(route.clone(), now);
                 return route;
             }
         } else if self.seen.len() < MAX_SERVICES && max > 0 {
             self.seen
                 .entry(service.to_owned())
                 .or_default()
-                .insert(route.clone());
+                .insert(route.clone(), now);
             return route;
         }
         self.capped += 1;
         OTHER.to_owned()
+    }
+
+    /// An export interval ended: routes unused for the last `idle` intervals (0: never)
+    /// are forgotten, and services left with none.
+    pub fn end_interval(&mut self, idle: u64) {
+        self.interval += 1;
+        if idle == 0 {
+            return;
+        }
+        let now = self.interval;
+        self.seen.retain(|_, routes| {
+            routes.retain(|_, used| now - *used < idle);
+            !routes.is_empty()
+        });
     }
 
     /// Requests reported as [`OTHER`] because their service had reached its cap.
@@ -138,6 +159,8 @@ fn heuristic(segments: &[&str]) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     fn rules(templates: &[&str], heuristic: bool, max: usize) -> Router {
@@ -242,6 +265,31 @@ mod tests {
         assert_eq!(r.capped(), 1);
         let mut none = rules(&[], true, 0);
         assert_eq!(none.route("a", "/x").as_deref(), Some(OTHER));
+    }
+
+    #[test]
+    fn a_scanners_routes_expire_and_the_real_ones_come_back() {
+        let mut r = rules(&[], true, 3);
+        assert_eq!(r.route("web", "/users/1").as_deref(), Some("/users/{id}"));
+        for i in 0..100 {
+            r.route("web", &format!("/scan-{i}"));
+        }
+        assert_eq!(r.route("web", "/orders/7").as_deref(), Some(OTHER));
+        // The scan ends; the real routes keep being used through two intervals.
+        for _ in 0..2 {
+            assert_eq!(r.route("web", "/users/2").as_deref(), Some("/users/{id}"));
+            r.end_interval(2);
+        }
+        // The scanner's routes, unused for two intervals, are gone: a new real route fits.
+        assert_eq!(r.route("web", "/orders/7").as_deref(), Some("/orders/{id}"));
+        assert_eq!(r.route("web", "/users/3").as_deref(), Some("/users/{id}"));
+        // 0: nothing expires.
+        let mut keep = rules(&[], true, 1);
+        keep.route("web", "/a");
+        for _ in 0..10 {
+            keep.end_interval(0);
+        }
+        assert_eq!(keep.route("web", "/b").as_deref(), Some(OTHER));
     }
 
     #[test]
