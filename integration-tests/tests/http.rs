@@ -347,9 +347,49 @@ fn root_a_scanners_routes_expire_and_a_real_route_gets_its_name() {
         route_of(&receiver, "/users/1"),
         route_of(&receiver, "/users/2"),
     );
+    // The scan's series (its five routes and _OTHER) go unused too: the exports stop
+    // carrying them, and the duration metric is down to the real route.
+    let mut seen = Vec::new();
+    let only_real = receiver.wait_until(Duration::from_secs(10), |rx| {
+        seen = latest_server_routes(rx, "sonde-route-backend");
+        seen == ["/users/{id}"]
+    });
     agent.stop().unwrap();
     let _ = std::fs::remove_file(config);
     assert!(arrived, "no span for /users/2");
     assert_eq!(during.as_deref(), Some("_OTHER"), "during the scan");
     assert_eq!(after.as_deref(), Some("/users/{id}"), "after the scan");
+    assert!(only_real, "the latest export's routes: {seen:?}");
+}
+
+/// The `http.route`s of `service`'s server duration series in the latest export that
+/// carries them, sorted.
+fn latest_server_routes(rx: &Receiver, service: &str) -> Vec<String> {
+    for req in rx.metrics().iter().rev() {
+        let mut routes: Vec<String> = req
+            .resource_metrics
+            .iter()
+            .filter(|rm| {
+                rm.resource
+                    .as_ref()
+                    .and_then(|res| attr_str(&res.attributes, r::SERVICE_NAME))
+                    .as_deref()
+                    == Some(service)
+            })
+            .flat_map(|rm| &rm.scope_metrics)
+            .flat_map(|sm| &sm.metrics)
+            .filter(|metric| metric.name == m::HTTP_SERVER_DURATION.name)
+            .filter_map(|metric| match &metric.data {
+                Some(Data::Histogram(h)) => Some(&h.data_points),
+                _ => None,
+            })
+            .flatten()
+            .filter_map(|p| attr_str(&p.attributes, a::HTTP_ROUTE))
+            .collect();
+        if !routes.is_empty() {
+            routes.sort();
+            return routes;
+        }
+    }
+    Vec::new()
 }

@@ -262,8 +262,8 @@ pub struct MetricsConfig {
     /// Cumulative or delta sums and histograms
     /// (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` overrides).
     pub temporality: Temporality,
-    /// Export intervals after which what was learnt and not used since is forgotten: the
-    /// routes `http.routes` learnt (0: never).
+    /// Export intervals after which what was learnt and not used since is forgotten: metric
+    /// series nothing was recorded into, and the routes `http.routes` learnt (0: never).
     pub idle_intervals: u64,
 }
 

@@ -29,6 +29,7 @@ use crate::protocols::http::route::RouteRules;
 use crate::protocols::http::{DataCounters, HttpHandler, HttpSeries, HttpSettings};
 use crate::protocols::tcp::{DropCounters, Preexisting, TcpHandler};
 use crate::protocols::KernelEvent;
+use crate::signals::metric_set::Retention;
 pub use crate::signals::unix_nanos_now;
 use crate::signals::{agent, HostInfo, Sink};
 use crate::supervise::fault_injected;
@@ -137,6 +138,10 @@ impl Pipeline {
         // The endpoint is cumulative: keep what the delta exports hand out.
         let keep_totals = prometheus.is_some() && host.temporality.delta_for(false);
         let s = &settings;
+        let retention = Retention {
+            keep_totals,
+            expire_after: s.idle_intervals,
+        };
         let (enrich, process_reads) = Enricher::new(
             s.process_cache_size,
             s.command_line_max,
@@ -153,10 +158,10 @@ impl Pipeline {
             s.max_connections,
             s.tcp_spans_per_second,
             kernel.conn,
-            keep_totals,
+            retention,
         )
         .with_preexisting(kernel.preexisting);
-        let dns = DnsHandler::new(s.dns_timeout, kernel.dns, keep_totals);
+        let dns = DnsHandler::new(s.dns_timeout, kernel.dns, retention);
         let http = HttpHandler::new(
             HttpSettings {
                 max_connections: s.max_connections,

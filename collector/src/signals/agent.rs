@@ -118,18 +118,15 @@ impl<'a> Window<'a> {
     /// A counter's point from the running total `total` picks out of a snapshot.
     fn counter_point(&self, total: impl Fn(&Snapshot) -> u64) -> Point {
         let old = self.counter_base.map(&total);
-        Point {
-            start_unix_nanos: self.counter_start,
-            value: Value::Sum(total(self.snap).saturating_sub(old.unwrap_or(0))),
-        }
+        Point::with_value(
+            self.counter_start,
+            Value::Sum(total(self.snap).saturating_sub(old.unwrap_or(0))),
+        )
     }
 
     /// A gauge's point holding `value`.
     fn gauge_point(&self, value: u64) -> Point {
-        Point {
-            start_unix_nanos: self.counter_start,
-            value: Value::Sum(value),
-        }
+        Point::with_value(self.counter_start, Value::Sum(value))
     }
 
     /// One counter point per `(index, label)` of `labels`, the label as attribute `key`
@@ -317,9 +314,9 @@ fn refs(v: &[(Vec<KeyValue>, Point)]) -> Vec<(Vec<KeyValue>, &Point)> {
 fn histogram_point(h: &DurationSnapshot, start_unix_nanos: u64) -> Point {
     let counts: Vec<u64> = h.counts.to_vec();
     debug_assert_eq!(counts.len(), DURATION_BUCKETS);
-    Point {
+    Point::with_value(
         start_unix_nanos,
-        value: Value::Hist {
+        Value::Hist {
             exemplars: vec![None; counts.len()],
             sum: h.sum_secs,
             count: h.count(),
@@ -327,7 +324,7 @@ fn histogram_point(h: &DurationSnapshot, start_unix_nanos: u64) -> Point {
             max: h.max_secs,
             counts,
         },
-    }
+    )
 }
 
 fn clear_extremes(metric: &mut Metric) {

@@ -24,6 +24,9 @@ pub(crate) enum Value {
 pub(crate) struct Point {
     pub(crate) start_unix_nanos: u64,
     pub(crate) value: Value,
+    /// Exports since a value was last recorded into it (see [`MetricSet::expire_after`](
+    /// super::metric_set::MetricSet::expire_after)).
+    pub(crate) idle: u32,
 }
 
 impl Point {
@@ -39,9 +42,15 @@ impl Point {
             },
             Instrument::Counter | Instrument::Gauge => Value::Sum(0),
         };
+        Point::with_value(start_unix_nanos, value)
+    }
+
+    /// A point holding `value` since `start_unix_nanos`.
+    pub(crate) fn with_value(start_unix_nanos: u64, value: Value) -> Point {
         Point {
             start_unix_nanos,
             value,
+            idle: 0,
         }
     }
 
@@ -58,10 +67,7 @@ impl Point {
                 max: f64::NEG_INFINITY,
             },
         };
-        Point {
-            start_unix_nanos: self.start_unix_nanos,
-            value,
-        }
+        Point::with_value(self.start_unix_nanos, value)
     }
 
     /// Adds what `later` recorded (after this point's values) into this point; its

@@ -85,12 +85,32 @@ impl Series {
         new: impl FnOnce() -> Point,
     ) -> &mut Point {
         let full = self.points.len() >= def.max_series;
-        match self.points.entry_ref(&SeriesRef(service, attrs)) {
+        let p = match self.points.entry_ref(&SeriesRef(service, attrs)) {
             EntryRef::Occupied(e) => e.into_mut(),
             EntryRef::Vacant(e) if !full => {
                 e.insert_with_key((service.to_key(), attrs.clone()), new())
             }
             EntryRef::Vacant(_) => self.overflow.get_or_insert_with(new),
+        };
+        p.idle = 0;
+        p
+    }
+
+    /// Forgets the points nothing was recorded into for `after` exports (0: never).
+    fn expire(&mut self, after: u32) {
+        if after == 0 {
+            return;
+        }
+        self.points.retain(|_, p| p.idle < after);
+        if self.overflow.as_ref().is_some_and(|p| p.idle >= after) {
+            self.overflow = None;
+        }
+    }
+
+    /// One more export has seen every point.
+    fn age(&mut self) {
+        for p in self.points.values_mut().chain(self.overflow.as_mut()) {
+            p.idle = p.idle.saturating_add(1);
         }
     }
 
@@ -145,6 +165,17 @@ struct Store {
     totals: Option<Series>,
 }
 
+/// How long a [`MetricSet`] keeps what it recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Keep running totals beside delta intervals ([`MetricSet::keep_totals`]): a
+    /// cumulative reader (the Prometheus endpoint) needs them.
+    pub keep_totals: bool,
+    /// Forget a series after this many exports with nothing new in it
+    /// ([`MetricSet::expire_after`]), 0: never.
+    pub expire_after: u64,
+}
+
 /// The series of several metrics.
 #[derive(Debug)]
 pub struct MetricSet {
@@ -152,6 +183,8 @@ pub struct MetricSet {
     stores: Vec<Store>,
     /// When the previous export happened: the start of a delta interval.
     last_export_unix_nanos: Option<u64>,
+    /// Exports without a new value after which a series is forgotten (0: never).
+    expire_after: u32,
 }
 
 impl MetricSet {
@@ -168,7 +201,26 @@ impl MetricSet {
                 })
                 .collect(),
             last_export_unix_nanos: None,
+            expire_after: 0,
         }
+    }
+
+    /// Applies `retention`.
+    pub fn retain(&mut self, retention: Retention) {
+        if retention.keep_totals {
+            self.keep_totals();
+        }
+        self.expire_after(retention.expire_after);
+    }
+
+    /// Forgets a series (and its running total) once `exports` exports in a row found
+    /// nothing new recorded into it, 0: never. A series that comes back starts again from
+    /// zero with a new start time, which cumulative readers (Prometheus' `rate`, OTLP
+    /// backends) take as a counter reset; with delta temporality nothing changes on the
+    /// wire, only memory is given back. A path scanner's or a finished job's series thus
+    /// stop taking room under `max_series` from the live ones.
+    pub fn expire_after(&mut self, exports: u64) {
+        self.expire_after = u32::try_from(exports).unwrap_or(u32::MAX);
     }
 
     /// Keeps running totals beside the delta intervals, so that [`MetricSet::snapshot`] is
@@ -315,9 +367,11 @@ impl MetricSet {
         let delta = host.temporality.delta_for(false);
         let interval_start = self.last_export_unix_nanos.replace(now_unix_nanos);
         let mut by_service: BTreeMap<Option<ServiceKey>, Vec<Metric>> = BTreeMap::new();
+        let after = self.expire_after;
         for store in &mut self.stores {
             let resets = delta && store.def.instrument != Instrument::Gauge;
             let series = &mut store.series;
+            series.expire(after);
             if let (true, Some(start)) = (resets, interval_start) {
                 for p in series.points.values_mut().chain(series.overflow.as_mut()) {
                     p.start_unix_nanos = start;
@@ -334,9 +388,12 @@ impl MetricSet {
             if resets {
                 if let Some(totals) = &mut store.totals {
                     totals.absorb(store.def, series);
+                    totals.expire(after);
+                    totals.age();
                 }
                 *series = Series::default();
             }
+            series.age();
             for p in series.points.values_mut().chain(series.overflow.as_mut()) {
                 if let Value::Hist { exemplars, .. } = &mut p.value {
                     exemplars.iter_mut().for_each(|e| *e = None);

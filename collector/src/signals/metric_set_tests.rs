@@ -263,3 +263,84 @@ fn insert_sorted_keeps_key_order_and_says_where() {
     let keys: Vec<&str> = at.iter().map(|(k, _)| *k).collect();
     assert_eq!(keys, ["a", "b", "c", "d", "e"]);
 }
+
+/// The counter points of an export or a view, as "k -> value start=".
+fn counts(rms: &[ResourceMetrics]) -> Vec<String> {
+    let mut out: Vec<String> = points(rms)
+        .into_iter()
+        .filter(|p| p.starts_with("test.count"))
+        .map(|p| p.split(" t=").next().unwrap_or_default().to_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_series_idle_for_its_exports_is_forgotten_and_comes_back_from_zero() {
+    let h = host(Temporality::Cumulative);
+    let mut set = MetricSet::new(DEFS);
+    set.expire_after(2);
+    set.add(&COUNT, svc().as_ref(), attrs("a"), 5, 100);
+    set.add(&COUNT, svc().as_ref(), attrs("b"), 7, 100);
+    assert_eq!(counts(&set.export(200, &h)).len(), 2);
+    set.add(&COUNT, svc().as_ref(), attrs("a"), 1, 250);
+    // "b" is sent unchanged once more: one idle export is not enough.
+    assert_eq!(counts(&set.export(300, &h)).len(), 2);
+    let sent = counts(&set.export(400, &h));
+    assert_eq!(
+        sent,
+        vec!["test.count k=Some(StringValue(\"a\")) -> 6 start=100"],
+        "b had nothing new for two exports"
+    );
+    // Its slot under max_series (2) is free again: "c" gets a series, not the overflow.
+    set.add(&COUNT, svc().as_ref(), attrs("c"), 1, 410);
+    set.add(&COUNT, svc().as_ref(), attrs("a"), 1, 420);
+    // "b" comes back: a new series, from zero, with a new start time (a reset).
+    set.add(&COUNT, svc().as_ref(), attrs("b"), 2, 450);
+    let sent = counts(&set.export(500, &h));
+    assert_eq!(
+        sent,
+        vec![
+            "test.count k=Some(StringValue(\"a\")) -> 7 start=100",
+            "test.count k=Some(StringValue(\"c\")) -> 1 start=410",
+            "test.count otel.metric.overflow=Some(BoolValue(true)) -> 2 start=450",
+        ],
+        "a and c fill the bound, so b is on the overflow series"
+    );
+}
+
+#[test]
+fn delta_running_totals_forget_idle_series_for_the_cumulative_view() {
+    let h = host(Temporality::Delta);
+    let mut set = MetricSet::new(DEFS);
+    set.retain(Retention {
+        keep_totals: true,
+        expire_after: 2,
+    });
+    set.add(&COUNT, svc().as_ref(), attrs("a"), 5, 100);
+    set.export(200, &h);
+    assert_eq!(counts(&set.snapshot(250, &h)).len(), 1);
+    set.export(300, &h);
+    assert_eq!(counts(&set.snapshot(350, &h)).len(), 1, "one idle export");
+    set.export(400, &h);
+    assert_eq!(counts(&set.snapshot(450, &h)), Vec::<String>::new());
+    set.add(&COUNT, svc().as_ref(), attrs("a"), 1, 460);
+    set.export(500, &h);
+    assert_eq!(
+        counts(&set.snapshot(550, &h)),
+        vec!["test.count k=Some(StringValue(\"a\")) -> 1 start=400"],
+        "restarted: the interval's start, not the first one"
+    );
+}
+
+#[test]
+fn without_expiry_idle_series_stay() {
+    let h = host(Temporality::Cumulative);
+    let mut set = MetricSet::new(DEFS);
+    set.retain(Retention::default());
+    set.add(&COUNT, svc().as_ref(), attrs("a"), 5, 100);
+    for t in 1..50 {
+        set.export(100 + t, &h);
+    }
+    assert_eq!(counts(&set.export(200, &h)).len(), 1);
+}

@@ -12,6 +12,7 @@ use crate::kernel::contract::{
     DNS_DROP_LOAD_FAILED, DNS_DROP_NO_BUFFER, DNS_DROP_NO_STORAGE, DNS_DROP_RINGBUF_FULL,
     DNS_DROP_TRUNCATED, DNS_DROP_UNPARSED_L3,
 };
+use crate::signals::metric_set::Retention;
 use crate::signals::{unix_nanos_now, HostInfo, Sink};
 use crate::telemetry::{LostReason, Telemetry};
 
@@ -38,12 +39,10 @@ pub struct DnsHandler {
 
 impl DnsHandler {
     /// A query unanswered for `timeout` is a timeout; `kernel` reads dns.bpf.c's counters
-    /// when it is loaded; `keep_totals` when a cumulative reader needs them.
-    pub fn new(timeout: Duration, kernel: Option<DnsCounters>, keep_totals: bool) -> DnsHandler {
+    /// when it is loaded; its metrics are kept as `retention` says.
+    pub fn new(timeout: Duration, kernel: Option<DnsCounters>, retention: Retention) -> DnsHandler {
         let mut metrics = DnsMetrics::default();
-        if keep_totals {
-            metrics.keep_totals();
-        }
+        metrics.retain(retention);
         DnsHandler {
             tracker: DnsTracker::new(MAX_PENDING, timeout),
             metrics,
@@ -118,7 +117,7 @@ mod tests {
     #[test]
     fn a_wall_clock_step_neither_times_out_nor_holds_pending_lookups() {
         let clock = Clock::with_offset(0);
-        let mut h = DnsHandler::new(Duration::from_secs(5), None, false);
+        let mut h = DnsHandler::new(Duration::from_secs(5), None, Retention::default());
         let mut en =
             Enricher::with_cache(ProcessCache::with_proc_root("/proc".into(), 16, 256), 16);
         let mut out = Sink::new(false, true, false, Arc::default());

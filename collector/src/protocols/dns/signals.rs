@@ -17,7 +17,7 @@ use crate::enrich::process::ProcessInfo;
 use crate::protocols::dns::wire::RecordData;
 use crate::protocols::dns::{Lookup, Outcome};
 use crate::signals::kv::Attributes;
-use crate::signals::metric_set::{AttrValue, ExemplarRef, MetricSet};
+use crate::signals::metric_set::{AttrValue, ExemplarRef, MetricSet, Retention};
 use crate::signals::new_ids;
 use crate::signals::proto::LogRecordWriter;
 use crate::signals::resource::{HostInfo, ServiceRef};
@@ -288,10 +288,10 @@ impl DnsMetrics {
         self.set.snapshot(now_unix_nanos, host)
     }
 
-    /// Keeps running totals for [`Self::snapshot`] with delta temporality (see
-    /// [`MetricSet::keep_totals`]).
-    pub fn keep_totals(&mut self) {
-        self.set.keep_totals();
+    /// Keeps running totals and forgets idle series as `retention` says (see
+    /// [`MetricSet::retain`]).
+    pub fn retain(&mut self, retention: Retention) {
+        self.set.retain(retention);
     }
 }
 

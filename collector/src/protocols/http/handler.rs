@@ -20,6 +20,7 @@ use crate::kernel::contract::{
     DATA_DROP_NO_STORAGE, DATA_DROP_PIPELINED, DATA_DROP_READ_FAILED, DATA_DROP_RINGBUF_FULL,
     DATA_DROP_SERIES_FULL, DATA_DROP_UNPARSED, DATA_HANDED_PIPELINED,
 };
+use crate::signals::metric_set::Retention;
 use crate::signals::sampling::SpanBudget;
 use crate::signals::{HostInfo, Sink};
 use crate::telemetry::{HandOver, LostReason, Telemetry};
@@ -101,9 +102,10 @@ impl HttpHandler {
         series: Option<HttpSeries>,
     ) -> HttpHandler {
         let mut metrics = HttpMetrics::default();
-        if settings.keep_totals {
-            metrics.keep_totals();
-        }
+        metrics.retain(Retention {
+            keep_totals: settings.keep_totals,
+            expire_after: settings.idle_intervals,
+        });
         HttpHandler {
             tracker: HttpTracker::new(settings.max_connections, IDLE_TIMEOUT)
                 .with_head_budget(settings.head_budget),

@@ -24,7 +24,7 @@ use crate::enrich::process::ProcessInfo;
 use crate::protocols::http::kernel::KernelHistogram;
 use crate::protocols::http::{Exchange, Role};
 use crate::signals::kv;
-use crate::signals::metric_set::{AttrValue, Attrs, ExemplarRef, MetricSet};
+use crate::signals::metric_set::{AttrValue, Attrs, ExemplarRef, MetricSet, Retention};
 use crate::signals::new_ids;
 use crate::signals::resource::{HostInfo, ServiceRef};
 
@@ -459,10 +459,10 @@ impl HttpMetrics {
         self.set.snapshot(now_unix_nanos, host)
     }
 
-    /// Keeps running totals for [`Self::snapshot`] with delta temporality (see
-    /// [`MetricSet::keep_totals`]).
-    pub fn keep_totals(&mut self) {
-        self.set.keep_totals();
+    /// Keeps running totals and forgets idle series as `retention` says (see
+    /// [`MetricSet::retain`]).
+    pub fn retain(&mut self, retention: Retention) {
+        self.set.retain(retention);
     }
 }
 

@@ -9,6 +9,7 @@ use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use super::{ConnRecord, Connections, Direction, DropCounters, Flow, Preexisting, TcpMetrics};
 use crate::enrich::Enricher;
 use crate::kernel::contract::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL};
+use crate::signals::metric_set::Retention;
 use crate::signals::sampling::SpanBudget;
 use crate::signals::{unix_nanos_now, HostInfo, Sink};
 use crate::telemetry::{LostReason, Telemetry};
@@ -35,17 +36,15 @@ pub struct TcpHandler {
 impl TcpHandler {
     /// Up to `max_connections` open connections remembered, `spans_per_second` connection
     /// spans (0: all); `kernel` reads conn.bpf.c's counters when it is loaded;
-    /// `keep_totals` when a cumulative reader (the Prometheus endpoint) needs them.
+    /// its metrics kept as `retention` says.
     pub fn new(
         max_connections: usize,
         spans_per_second: u32,
         kernel: Option<DropCounters>,
-        keep_totals: bool,
+        retention: Retention,
     ) -> TcpHandler {
         let mut metrics = TcpMetrics::default();
-        if keep_totals {
-            metrics.keep_totals();
-        }
+        metrics.retain(retention);
         TcpHandler {
             connections: Connections::new(max_connections),
             metrics,
@@ -182,15 +181,17 @@ mod tests {
             comm: "client".into(),
             ..Owner::default()
         };
-        let mut h = TcpHandler::new(16, 0, None, false).with_preexisting(vec![Preexisting {
-            cookie: 7,
-            owner: Some(owner.clone()),
-            bytes_sent: 1_000,
-            bytes_received: 50,
-            segs_out: 3,
-            segs_in: 2,
-            retransmits: 1,
-        }]);
+        let mut h = TcpHandler::new(16, 0, None, Retention::default()).with_preexisting(vec![
+            Preexisting {
+                cookie: 7,
+                owner: Some(owner.clone()),
+                bytes_sent: 1_000,
+                bytes_received: 50,
+                segs_out: 3,
+                segs_in: 2,
+                retransmits: 1,
+            },
+        ]);
         let mut r = rec(7, 1_500, 80);
         r.preexisting = true;
         r.retransmits = 1;

@@ -7,7 +7,9 @@ use sonde_semconv::metric as m;
 use super::Flow;
 use crate::protocols::tcp::Counters;
 use crate::protocols::tcp::{CloseReason, Direction};
-use crate::signals::metric_set::{insert_sorted, sorted, AttrValue, Attrs, ExemplarRef, MetricSet};
+use crate::signals::metric_set::{
+    insert_sorted, sorted, AttrValue, Attrs, ExemplarRef, MetricSet, Retention,
+};
 use crate::signals::resource::{HostInfo, ServiceRef};
 
 /// The TCP metrics of every service on the host.
@@ -121,10 +123,10 @@ impl TcpMetrics {
         self.set.snapshot(now_unix_nanos, host)
     }
 
-    /// Keeps running totals for [`Self::snapshot`] with delta temporality (see
-    /// [`MetricSet::keep_totals`]).
-    pub fn keep_totals(&mut self) {
-        self.set.keep_totals();
+    /// Keeps running totals and forgets idle series as `retention` says (see
+    /// [`MetricSet::retain`]).
+    pub fn retain(&mut self, retention: Retention) {
+        self.set.retain(retention);
     }
 }
 
