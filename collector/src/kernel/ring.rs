@@ -60,6 +60,9 @@ struct Batcher<E> {
     logged: bool,
     /// Records read since the reader last looked (see [`BUSY_RECORDS`]).
     read: u64,
+    /// A callback stopped the read because the pipeline's queue was full: the poll's
+    /// error is that, not a failure.
+    paused: bool,
 }
 
 impl<E> Batcher<E> {
@@ -92,6 +95,7 @@ fn callback<E, D: std::fmt::Display>(
                 if b.events.len() >= BATCH && !b.flush() {
                     // The pipeline's queue is full: stop reading (this record is already
                     // out of the ring, and kept); the rest wait in the ring.
+                    b.paused = true;
                     return -libc::EAGAIN;
                 }
             }
@@ -136,10 +140,11 @@ fn read_until_stopped<E>(
         } else {
             wait_for_wakeup(rb.epoll_fd(), POLL_TIMEOUT).and_then(|()| rb.consume())
         };
-        let flushed = {
+        let paused = {
             let mut b = batcher.borrow_mut();
             busy = std::mem::take(&mut b.read) >= BUSY_RECORDS;
-            b.flush()
+            b.flush();
+            std::mem::take(&mut b.paused)
         };
         let polled = match polled {
             Ok(()) if fault_injected("ring-reader") => Err(libbpf_rs::Error::from(
@@ -147,15 +152,20 @@ fn read_until_stopped<E>(
             )),
             polled => polled,
         };
-        match polled {
-            Ok(()) => {}
-            // A callback stopped the read: the queue is full (above).
-            Err(_) if !flushed => {}
-            Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+        failure(polled, paused)?;
     }
     Ok(())
+}
+
+/// What a poll's result means for the reader: `paused`, a callback stopped the read
+/// because the queue was full, so its error is no failure, whether or not the queue has
+/// room again by now (it was taken for one when the pipeline caught up in between, and the
+/// agent exited under load); an interrupted wait is none either.
+fn failure(polled: libbpf_rs::Result<()>, paused: bool) -> libbpf_rs::Result<()> {
+    match polled {
+        Err(e) if !paused && e.kind() != libbpf_rs::ErrorKind::Interrupted => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// At stop, hands over what is still in the rings, for as long as the pipeline takes it
@@ -216,6 +226,7 @@ impl RingReader {
                     telemetry,
                     logged: false,
                     read: 0,
+                    paused: false,
                 }));
                 let mut builder = RingBufferBuilder::new();
                 let mut added = Ok(());
@@ -282,5 +293,25 @@ impl RingReader {
 impl Drop for RingReader {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(kind: std::io::ErrorKind) -> libbpf_rs::Result<()> {
+        Err(libbpf_rs::Error::from(std::io::Error::from(kind)))
+    }
+
+    #[test]
+    fn a_read_stopped_for_a_full_queue_is_no_failure_even_once_the_queue_has_room() {
+        // libbpf hands back the callback's -EAGAIN.
+        assert!(failure(err(std::io::ErrorKind::WouldBlock), true).is_ok());
+        assert!(failure(err(std::io::ErrorKind::Interrupted), false).is_ok());
+        assert!(failure(Ok(()), false).is_ok());
+        // The same error with no callback behind it is the ring failing.
+        assert!(failure(err(std::io::ErrorKind::WouldBlock), false).is_err());
+        assert!(failure(err(std::io::ErrorKind::InvalidData), false).is_err());
     }
 }
