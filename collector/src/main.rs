@@ -73,7 +73,26 @@ enum Command {
     },
 }
 
+/// Makes glibc's malloc keep one arena for every thread, unless `MALLOC_ARENA_MAX` says
+/// otherwise. Records are allocated on the ring-buffer thread and freed on the pipeline's,
+/// and with an arena per thread each arena kept the peak of what passed through it: under
+/// 65,536 slow-header connections and a path scan (tests/memory_budget.rs) the peak
+/// resident memory was 109 MB with the default arenas, 105 MB with two, 94 MB with one.
+/// The allocations on the hot path are small enough for glibc's per-thread cache, which
+/// takes no arena lock.
+fn one_malloc_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: called first thing in main, before any other thread exists; mallopt
+        // only changes a malloc tunable.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    one_malloc_arena();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         // No colour escapes into journald or a log file.

@@ -56,6 +56,30 @@ impl Nginx {
         name: &str,
         exe: Option<&str>,
     ) -> anyhow::Result<Nginx> {
+        let workers_text = workers.to_string();
+        let values = [("@LISTEN@", listen), ("@WORKERS@", workers_text.as_str())];
+        Self::start_conf(
+            pair,
+            side,
+            "nginx_workers.conf",
+            &values,
+            workers,
+            name,
+            exe,
+        )
+    }
+
+    /// Like [`Nginx::start`], from the fixture `conf` with each `(placeholder, value)` of
+    /// `values` filled in (and `@DIR@`); `workers` is how many worker processes it starts.
+    pub fn start_conf(
+        pair: &NetnsPair,
+        side: Side,
+        conf: &str,
+        values: &[(&str, &str)],
+        workers: u32,
+        name: &str,
+        exe: Option<&str>,
+    ) -> anyhow::Result<Nginx> {
         if workers == 0 {
             bail!("nginx needs at least one worker");
         }
@@ -64,11 +88,12 @@ impl Nginx {
         std::fs::create_dir_all(dir.join("tmp"))
             .with_context(|| format!("creating {}", dir.display()))?;
         let d = dir.to_str().context("a temp path that is UTF-8")?;
-        let conf = std::fs::read_to_string(fixture("nginx_workers.conf"))
-            .context("reading fixtures/nginx_workers.conf")?
-            .replace("@DIR@", d)
-            .replace("@LISTEN@", listen)
-            .replace("@WORKERS@", &workers.to_string());
+        let mut conf = std::fs::read_to_string(fixture(conf))
+            .with_context(|| format!("reading fixtures/{conf}"))?
+            .replace("@DIR@", d);
+        for (placeholder, value) in values {
+            conf = conf.replace(placeholder, value);
+        }
         let conf_path = dir.join("nginx.conf");
         std::fs::write(&conf_path, conf).context("writing nginx.conf")?;
         let conf_arg = conf_path.to_str().context("a temp path that is UTF-8")?;

@@ -388,9 +388,10 @@ pub struct PipelineConfig {
     /// Events queued between the ring-buffer thread and the pipeline.
     #[serde(deserialize_with = "nonzero")]
     pub queue_size: usize,
-    /// Bytes of tracker state that grows with the traffic (HTTP heads split over
-    /// syscalls), every connection together, at most; past it such state is not kept and
-    /// what it would have counted is lost under its own reason.
+    /// Bytes of HTTP tracker state (connections, requests waiting for their response,
+    /// heads split over syscalls), every connection together, at most: past it the least
+    /// recently active connections make room for a new one, and a head or a request that
+    /// does not fit is not kept (counted as lost under its own reason).
     #[serde(with = "size")]
     pub memory_limit: u64,
 }

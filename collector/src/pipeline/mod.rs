@@ -169,7 +169,7 @@ impl Pipeline {
                 spans_per_second: s.http_spans_per_second,
                 keep_totals,
                 url_path: s.http_url_path,
-                head_budget: s.memory_limit,
+                memory_budget: s.memory_limit,
                 idle_intervals: s.idle_intervals,
             },
             kernel.data,

@@ -4,9 +4,12 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::stream::{Event, HeadBudget, Reply, Start, Stream};
+use super::budget::{Charge, MemoryBudget};
+use super::stream::{Event, Reply, Start, Stream};
 use super::{Exchange, HttpSegment, HttpStats, Role};
-use crate::protocols::http::wire::{response_body, Body, Method, Request, Response};
+use crate::protocols::http::wire::{
+    response_body, Body, Method, Request, Response, MAX_HOST_LEN, MAX_PATH_LEN, MAX_TRACESTATE_LEN,
+};
 
 /// Most requests waiting for a response on one connection (pipelining depth).
 pub(super) const MAX_PENDING: usize = 64;
@@ -17,6 +20,20 @@ struct Pending {
     request: Request,
     start: Start,
     response: Option<Response>,
+    /// Its bytes, held against the tracker's budget.
+    _charge: Charge,
+}
+
+/// The most bytes a waiting request holds.
+pub(super) const PENDING_ROOM: usize =
+    std::mem::size_of::<Pending>() + MAX_PATH_LEN + MAX_HOST_LEN + MAX_TRACESTATE_LEN;
+
+/// The bytes a waiting request holds: its slot and its strings.
+fn pending_bytes(request: &Request) -> usize {
+    std::mem::size_of::<Pending>()
+        + request.path.capacity()
+        + request.host.as_ref().map_or(0, String::capacity)
+        + request.tracestate.as_ref().map_or(0, String::capacity)
 }
 
 /// What the response being read answers.
@@ -38,6 +55,7 @@ struct Pairing {
     cookie: u64,
     role: Role,
     pending: VecDeque<Pending>,
+    budget: Arc<MemoryBudget>,
     answering: Answering,
     /// The connection left HTTP/1 (101, or 2xx to CONNECT).
     upgraded: bool,
@@ -52,7 +70,7 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    pub(super) fn new(cookie: u64, role: Role, budget: &Arc<HeadBudget>) -> Self {
+    pub(super) fn new(cookie: u64, role: Role, budget: &Arc<MemoryBudget>) -> Self {
         Self {
             requests: Stream::new(Arc::clone(budget)),
             responses: Stream::new(Arc::clone(budget)),
@@ -60,6 +78,7 @@ impl Connection {
                 cookie,
                 role,
                 pending: VecDeque::new(),
+                budget: Arc::clone(budget),
                 answering: Answering::Nothing,
                 upgraded: false,
             },
@@ -135,9 +154,17 @@ impl Pairing {
         };
         stats.requests += 1;
         let body = request.body;
-        if self.pending.len() >= MAX_PENDING {
+        let charge = if self.pending.len() >= MAX_PENDING {
             stats.pipeline_overflow += 1;
+            None
         } else {
+            let charge = Charge::take(&self.budget, pending_bytes(&request));
+            if charge.is_none() {
+                stats.budget_requests += 1;
+            }
+            charge
+        };
+        if let Some(charge) = charge {
             // Sent before the previous request's response began (the front request may
             // already have its response head while its body is on its way).
             if self.pending.back().is_some_and(|p| p.response.is_none()) {
@@ -153,6 +180,7 @@ impl Pairing {
                 request,
                 start,
                 response: None,
+                _charge: charge,
             });
         }
         if cut {

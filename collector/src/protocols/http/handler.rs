@@ -64,8 +64,9 @@ pub struct HttpSettings {
     pub keep_totals: bool,
     /// What of a request's path goes on its span.
     pub url_path: UrlPath,
-    /// Bytes of heads split over syscalls buffered at most, every connection together.
-    pub head_budget: usize,
+    /// Bytes of tracker state (connections, waiting requests, split heads), every
+    /// connection together, at most.
+    pub memory_budget: usize,
     /// Export intervals after which an unused learnt route is forgotten (0: never).
     pub idle_intervals: u64,
 }
@@ -108,7 +109,7 @@ impl HttpHandler {
         });
         HttpHandler {
             tracker: HttpTracker::new(settings.max_connections, IDLE_TIMEOUT)
-                .with_head_budget(settings.head_budget),
+                .with_memory_budget(settings.memory_budget),
             metrics,
             threads: ServingThreads::default(),
             router: Router::new(settings.routes),
@@ -287,7 +288,10 @@ impl HttpHandler {
         }
         let http = self.tracker.stats();
         t.set_lost(LostReason::HttpHeadLost, http.heads_lost);
-        t.set_lost(LostReason::HttpMemoryBudget, http.budget_heads);
+        t.set_lost(
+            LostReason::HttpMemoryBudget,
+            http.budget_heads + http.budget_requests + http.budget_connections,
+        );
         t.set_lost(LostReason::HttpUnmatchedResponse, http.unmatched_responses);
         t.set_lost(LostReason::HttpPipelineOverflow, http.pipeline_overflow);
     }

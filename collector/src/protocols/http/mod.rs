@@ -29,6 +29,7 @@
 //! space only reads its histograms and exemplar exchanges ([`kernel`]); the tracker then
 //! sees a connection's exchanges with gaps between them ([`HttpSegment::gap`]).
 
+mod budget;
 mod connection;
 pub(crate) mod decode;
 mod exchange;

@@ -33,6 +33,11 @@ pub struct HttpStats {
     /// Heads split over syscalls not buffered because every stream's buffered heads
     /// together had reached `pipeline.memory_limit`: their message is not counted.
     pub budget_heads: u64,
+    /// Requests not kept to wait for their response: the memory budget was spent.
+    pub budget_requests: u64,
+    /// Connections not tracked: the memory budget was spent on heads and waiting
+    /// requests the oldest connections hold, even with those evicted.
+    pub budget_connections: u64,
     /// Bodies whose framing was lost (uncaptured bytes past a chunk, corrupt chunking).
     pub framing_lost: u64,
     /// Final responses with no request waiting for them.

@@ -4,9 +4,9 @@
 
 use std::marker::PhantomData;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::budget::{Charge, MemoryBudget};
 use super::HttpStats;
 use crate::protocols::http::wire::{
     self as http1, Body, ChunkedDecoder, ChunkedProgress, HttpError, Parsed, Request, Response,
@@ -16,65 +16,26 @@ use crate::protocols::http::wire::{
 /// Most bytes of an incomplete head kept while waiting for the rest.
 pub(super) const MAX_HEAD_BUFFER: usize = 8 * 1024;
 
-/// Bytes of incomplete heads that all of a tracker's streams hold together, at most
-/// (`pipeline.memory_limit`): without it, 65,536 connections each holding 8 KiB in both
-/// directions would be 1 GiB. A head that would pass it is not buffered: its message is
-/// not counted (`http_memory_budget`).
-#[derive(Debug)]
-pub struct HeadBudget {
-    limit: usize,
-    used: AtomicUsize,
-}
-
-impl HeadBudget {
-    /// A budget of `limit` bytes.
-    pub fn new(limit: usize) -> Arc<HeadBudget> {
-        Arc::new(HeadBudget {
-            limit,
-            used: AtomicUsize::new(0),
-        })
-    }
-
-    /// Bytes held now.
-    pub fn used(&self) -> usize {
-        self.used.load(Ordering::Relaxed)
-    }
-}
-
 /// An incomplete head's bytes, held against the budget until dropped.
 #[derive(Debug)]
 struct HeldBytes {
     bytes: Vec<u8>,
-    held: usize,
-    budget: Arc<HeadBudget>,
+    _charge: Charge,
 }
 
 impl HeldBytes {
     /// `bytes`, copied, if the budget has room for them.
-    fn take(budget: &Arc<HeadBudget>, bytes: &[u8]) -> Option<HeldBytes> {
-        let n = bytes.len();
-        budget
-            .used
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
-                used.checked_add(n).filter(|&after| after <= budget.limit)
-            })
-            .ok()?;
+    fn take(budget: &Arc<MemoryBudget>, bytes: &[u8]) -> Option<HeldBytes> {
+        let charge = Charge::take(budget, bytes.len())?;
         Some(HeldBytes {
             bytes: bytes.to_vec(),
-            held: n,
-            budget: Arc::clone(budget),
+            _charge: charge,
         })
     }
 
     /// The bytes, given back to the budget.
-    fn into_bytes(mut self) -> Vec<u8> {
-        std::mem::take(&mut self.bytes)
-    }
-}
-
-impl Drop for HeldBytes {
-    fn drop(&mut self) {
-        self.budget.used.fetch_sub(self.held, Ordering::Relaxed);
+    fn into_bytes(self) -> Vec<u8> {
+        self.bytes
     }
 }
 
@@ -200,12 +161,12 @@ pub(super) struct Stream<M> {
     /// The last syscall that carried bytes of the open message.
     last_ts: u64,
     /// What a head split over syscalls is held against.
-    budget: Arc<HeadBudget>,
+    budget: Arc<MemoryBudget>,
     _msg: PhantomData<fn() -> M>,
 }
 
 impl<M: Wire> Stream<M> {
-    pub(super) fn new(budget: Arc<HeadBudget>) -> Self {
+    pub(super) fn new(budget: Arc<MemoryBudget>) -> Self {
         Self {
             stage: Stage::idle(),
             open: false,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use rustc_hash::FxHashMap;
 
-use super::connection::Connection;
-use super::stream::HeadBudget;
+use super::budget::{Charge, MemoryBudget};
+use super::connection::{Connection, PENDING_ROOM};
 use super::{Exchange, HttpSegment, HttpStats, Role};
 use crate::protocols::http::wire::check_request;
 
@@ -18,7 +18,11 @@ pub(super) const SHRINK_SLACK: usize = 1024;
 
 #[derive(Debug)]
 struct Entry {
-    conn: Connection,
+    /// Boxed: the table's slots stay small (a table grown to 65,536 connections has
+    /// 131,072 slots, and holds the old ones while it grows).
+    conn: Box<Connection>,
+    /// Its [`CONNECTION_BYTES`], held against the budget.
+    _charge: Charge,
     /// The latest segment timestamp seen on it.
     last_seen: u64,
     /// Its key in `HttpTracker::idle` is `(indexed, seq)`: `last_seen` as of when the key
@@ -28,14 +32,21 @@ struct Entry {
     seq: u64,
 }
 
-/// Split heads buffered by every connection together, at most, unless set
+/// The tracker's state, every connection together, at most, unless set
 /// (`pipeline.memory_limit`'s default).
-pub const DEFAULT_HEAD_BUDGET: usize = 16 << 20;
+pub const DEFAULT_MEMORY_BUDGET: usize = 16 << 20;
+
+/// What a tracked connection holds with no split head or waiting request: its state, and
+/// its slots in the table and in the idle index, twice each (a hash table is at most 7/8
+/// full and doubles as it grows; a B-tree's nodes are at least half full).
+pub(super) const CONNECTION_BYTES: usize = std::mem::size_of::<Connection>()
+    + 2 * (std::mem::size_of::<(u64, Entry)>() + std::mem::size_of::<((u64, u64), u64)>());
 
 /// Pairs the HTTP/1 requests and responses of captured syscalls into [`Exchange`]s.
 /// Bounded: at most `max_connections` connections, each with at most 64 waiting requests
-/// and 8 KiB of buffered head per direction, and all buffered heads together within a
-/// [`HeadBudget`].
+/// and 8 KiB of buffered head per direction, and all of that together within one
+/// [`MemoryBudget`]: a new connection the budget has no room for evicts the least recently
+/// active ones (as when the table is full) until it has.
 #[derive(Debug)]
 pub struct HttpTracker {
     max_connections: usize,
@@ -46,7 +57,7 @@ pub struct HttpTracker {
     idle: BTreeMap<(u64, u64), u64>,
     next_seq: u64,
     stats: HttpStats,
-    head_budget: Arc<HeadBudget>,
+    budget: Arc<MemoryBudget>,
 }
 
 impl HttpTracker {
@@ -61,19 +72,20 @@ impl HttpTracker {
             idle: BTreeMap::new(),
             next_seq: 0,
             stats: HttpStats::default(),
-            head_budget: HeadBudget::new(DEFAULT_HEAD_BUDGET),
+            budget: MemoryBudget::new(DEFAULT_MEMORY_BUDGET),
         }
     }
 
-    /// Holds every connection's buffered heads, together, to `limit` bytes.
-    pub fn with_head_budget(mut self, limit: usize) -> Self {
-        self.head_budget = HeadBudget::new(limit);
+    /// Holds the tracker's state (connections, waiting requests, split heads), every
+    /// connection together, to `limit` bytes.
+    pub fn with_memory_budget(mut self, limit: usize) -> Self {
+        self.budget = MemoryBudget::new(limit);
         self
     }
 
-    /// Bytes of split heads buffered now, every connection together.
-    pub fn head_bytes(&self) -> usize {
-        self.head_budget.used()
+    /// Bytes of the budget held now, every connection together.
+    pub fn memory_used(&self) -> usize {
+        self.budget.used()
     }
 
     /// One captured syscall; returns the exchanges it completed (and those of a
@@ -99,12 +111,17 @@ impl HttpTracker {
             if self.conns.len() >= self.max_connections {
                 self.evict_oldest(s.ts_unix_nanos, &mut out);
             }
+            let Some(charge) = self.charge_connection(s.ts_unix_nanos, &mut out) else {
+                self.stats.budget_connections += 1;
+                return out;
+            };
             let role = if s.egress { Role::Client } else { Role::Server };
             let seq = self.next_seq;
             self.next_seq += 1;
             self.idle.insert((s.ts_unix_nanos, seq), s.cookie);
             let entry = Entry {
-                conn: Connection::new(s.cookie, role, &self.head_budget),
+                conn: Box::new(Connection::new(s.cookie, role, &self.budget)),
+                _charge: charge,
                 last_seen: s.ts_unix_nanos,
                 indexed: s.ts_unix_nanos,
                 seq,
@@ -190,13 +207,27 @@ impl HttpTracker {
         self.conns.remove(&cookie)
     }
 
-    fn evict_oldest(&mut self, now: u64, out: &mut Vec<Exchange>) {
+    /// Room for one more connection in the budget, and for the request it starts with,
+    /// made by evicting the least recently active ones if need be; `None` if even an
+    /// empty table has none.
+    fn charge_connection(&mut self, now: u64, out: &mut Vec<Exchange>) -> Option<Charge> {
+        while !self.budget.has_room(CONNECTION_BYTES + PENDING_ROOM) {
+            if !self.evict_oldest(now, out) {
+                break;
+            }
+        }
+        Charge::take(&self.budget, CONNECTION_BYTES)
+    }
+
+    /// Evicts the least recently active connection; whether there was one.
+    fn evict_oldest(&mut self, now: u64, out: &mut Vec<Exchange>) -> bool {
         while let Some((_, cookie)) = self.idle.pop_first() {
             if let Some(e) = self.take_if_current(cookie) {
                 self.stats.evicted_connections += 1;
                 e.conn.close(now, &mut self.stats, out);
-                return;
+                return true;
             }
         }
+        false
     }
 }

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
+use super::connection::PENDING_ROOM;
 use super::test_support::*;
+use super::tracker::CONNECTION_BYTES;
 use super::*;
 use crate::protocols::http::wire::{Body, Method};
 
@@ -456,23 +458,93 @@ fn a_gap_ends_what_was_open_at_the_last_segment_and_starts_afresh() {
 #[test]
 fn split_heads_are_held_within_one_budget_for_every_connection() {
     // Three connections each start a request head and stop mid-way (a slow client, or a
-    // scanner trickling bytes): a budget for two holds two; the third is counted, and
-    // frees nothing it never took. Completing a head gives its bytes back.
-    let partial = b"GET /a HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+    // scanner trickling bytes): a budget for three connections, two heads, and the room
+    // a new connection keeps for its first request holds two heads; the third is counted,
+    // and frees nothing it never took. Completing a head gives its bytes back.
+    let mut partial = b"GET /a HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+    partial.resize(PENDING_ROOM + 100, b'p');
     let per_head = partial.len();
-    let mut t = HttpTracker::new(16, Duration::from_secs(30)).with_head_budget(2 * per_head);
+    let budget = 3 * CONNECTION_BYTES + 2 * per_head + PENDING_ROOM;
+    let mut t = HttpTracker::new(16, Duration::from_secs(30)).with_memory_budget(budget);
     for cookie in 1..=3 {
         t.segment(seg(10, cookie, false, &partial));
     }
-    assert_eq!(t.head_bytes(), 2 * per_head);
+    assert_eq!(t.memory_used(), 3 * CONNECTION_BYTES + 2 * per_head);
     assert_eq!(t.stats().budget_heads, 1);
+    assert_eq!(t.stats().evicted_connections, 0);
     assert_eq!(t.stats().heads_lost, 0, "counted under its own reason only");
-    // The first connection's head completes: its bytes go back to the budget, and the
-    // exchange is counted.
-    t.segment(seg(11, 1, false, b"1\r\n\r\n"));
-    assert_eq!(t.head_bytes(), per_head);
-    assert_eq!(t.stats().requests, 1);
     // A closed connection gives back what it held.
-    t.close(2, 12);
-    assert_eq!(t.head_bytes(), 0);
+    t.close(2, 11);
+    assert_eq!(t.memory_used(), 2 * CONNECTION_BYTES + per_head);
+    // The first connection's head completes: its bytes go back to the budget, and the
+    // request waits for its response, holding its own.
+    t.segment(seg(12, 1, false, b"1\r\n\r\n"));
+    assert_eq!(t.stats().requests, 1);
+    let waiting = t.memory_used() - 2 * CONNECTION_BYTES;
+    assert!(waiting > 0 && waiting < 512, "{waiting}");
+    t.close(1, 13);
+    t.close(3, 13);
+    assert_eq!(t.memory_used(), 0);
+}
+
+#[test]
+fn a_connection_the_budget_has_no_room_for_evicts_the_least_recently_active() {
+    let mut probe = HttpTracker::new(16, Duration::from_secs(30));
+    probe.segment(seg(10, 1, false, GET));
+    let waiting = probe.memory_used() - CONNECTION_BYTES;
+    assert!(waiting < CONNECTION_BYTES, "{waiting}");
+    // Room for two connections with a request each, and for the first request of a
+    // second one.
+    let mut t = HttpTracker::new(16, Duration::from_secs(30))
+        .with_memory_budget(2 * CONNECTION_BYTES + waiting + PENDING_ROOM);
+    t.segment(seg(10, 1, false, GET));
+    t.segment(seg(20, 2, false, GET));
+    // Connection 1 answers later than 2 was last seen: 2 is now the least recent.
+    t.segment(seg(30, 1, true, OK5));
+    let out = t.segment(seg(40, 3, false, GET));
+    assert_eq!(out.len(), 1, "2's request comes out unanswered");
+    let st = t.stats();
+    assert_eq!((st.connections, st.evicted_connections), (2, 1));
+    assert_eq!(st.budget_connections, 0, "room was made");
+    // 1 is still tracked: its next exchange pairs.
+    t.segment(seg(50, 1, false, GET));
+    assert_eq!(t.segment(seg(60, 1, true, OK5)).len(), 1);
+}
+
+#[test]
+fn a_budget_smaller_than_one_connection_tracks_nothing_and_says_so() {
+    let mut t =
+        HttpTracker::new(16, Duration::from_secs(30)).with_memory_budget(CONNECTION_BYTES - 1);
+    assert!(t.segment(seg(10, 1, false, GET)).is_empty());
+    assert_eq!(
+        (t.stats().connections, t.stats().budget_connections),
+        (0, 1)
+    );
+    assert_eq!(t.memory_used(), 0);
+}
+
+#[test]
+fn waiting_requests_past_the_budget_are_counted_not_kept() {
+    // Room for the connection and one waiting request: a client pipelining three has
+    // two counted under the budget, and the one kept pairs with the first response.
+    let mut probe = HttpTracker::new(16, Duration::from_secs(30));
+    probe.segment(seg(10, 1, false, GET));
+    let one = probe.memory_used() - CONNECTION_BYTES;
+    let mut t =
+        HttpTracker::new(16, Duration::from_secs(30)).with_memory_budget(CONNECTION_BYTES + one);
+    let three = [GET, GET, GET].concat();
+    t.segment(seg(10, 1, false, &three));
+    let st = t.stats();
+    assert_eq!(
+        (st.requests, st.pending_requests, st.budget_requests),
+        (3, 1, 2)
+    );
+    assert_eq!(t.segment(seg(20, 1, true, OK5)).len(), 1);
+    assert_eq!(t.memory_used(), CONNECTION_BYTES);
+}
+
+#[test]
+fn a_tracked_connection_costs_what_the_documentation_says() {
+    // config/sonde.yaml (pipeline.memory_limit) quotes it.
+    assert_eq!(CONNECTION_BYTES, 392);
 }
