@@ -3,7 +3,9 @@
 # (kernel.bpf_stats_enabled: run count and time per program), while bench/echo.py moves
 # non-HTTP traffic over loopback: the price every TCP send and receive on a host pays.
 # The agent runs with `http.enabled: true` (its data-path programs see every operation);
-# the sysctl is restored afterwards.
+# the sysctl is restored afterwards. Then as many UDP datagrams go to a loopback port
+# nothing listens on: each is a drop (no_socket), what `sonde_kfree_skb` costs per dropped
+# packet (delivered packets do not run it: they are consumed, not freed as drops).
 #
 # usage: sudo bench/bpf-cost.sh [ROUND_TRIPS]   (default 100000)
 set -euo pipefail
@@ -19,6 +21,12 @@ trap 'sysctl -qw kernel.bpf_stats_enabled="$was"; rm -f "$conf"' EXIT
 bench_start --config "$conf"
 trap 'bench_stop; sysctl -qw kernel.bpf_stats_enabled="$was"; rm -f "$conf"' EXIT
 python3 bench/echo.py "$trips"
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(int(sys.argv[1])):
+    s.sendto(b"x", ("127.0.0.1", 9))
+print("dropped_datagrams=" + sys.argv[1])' "$trips"
 bpftool prog show -j | python3 -c '
 import json, sys
 for p in json.load(sys.stdin):

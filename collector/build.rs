@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use libbpf_cargo::SkeletonBuilder;
 
-const PROGRAMS: &[&str] = &["conn", "dns", "data"];
+const PROGRAMS: &[&str] = &["conn", "dns", "data", "drops"];
 
 fn main() {
     let manifest =

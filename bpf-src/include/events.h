@@ -49,6 +49,21 @@ enum sonde_drop {
 	SONDE_DROP_MAX = 3,
 };
 
+/*
+ * Packet drops (drops.bpf.c): a per-CPU array of counters indexed by
+ * `reason * SONDE_SKB_TRANSPORTS + transport`. Reasons at or past SONDE_SKB_REASONS (and
+ * the subsystems' reasons, which carry a subsystem id in their high bits) share the last
+ * reason slot; user space names every slot from the running kernel's BTF.
+ */
+enum sonde_skb_drop {
+	SONDE_SKB_REASONS = 256,
+	SONDE_SKB_TRANSPORT_OTHER = 0,
+	SONDE_SKB_TRANSPORT_TCP = 1,
+	SONDE_SKB_TRANSPORT_UDP = 2,
+	SONDE_SKB_TRANSPORT_ICMP = 3,
+	SONDE_SKB_TRANSPORTS = 4,
+};
+
 /* What a `sonde_walk_rec` is. */
 enum sonde_walk_kind {
 	SONDE_WALK_LISTENER = 0,

@@ -17,6 +17,7 @@ use sonde::kernel::handoff::EventSender;
 use sonde::kernel::{preflight, privileges, RingReader};
 use sonde::pipeline::{KernelCounters, Pipeline, PipelineSettings};
 use sonde::protocols::dns::{DnsPath, DnsProbeOptions, DnsProbes};
+use sonde::protocols::drops::{DropProbes, DropReasons};
 use sonde::protocols::http::route::{RouteRules, Template};
 use sonde::protocols::http::{DataProbeOptions, DataProbes, Sweep};
 use sonde::protocols::tcp::{Preexisting, ProbeOptions, Probes};
@@ -359,6 +360,8 @@ struct Loaded {
     probes: Probes,
     dns: Option<DnsProbes>,
     data: Option<DataProbes>,
+    /// Packet drops, with the running kernel's names of their reasons.
+    drops: Option<(DropProbes, DropReasons)>,
     /// Kernel time → wall time, measured once: the decoder's and the pipeline's.
     clock: Clock,
     /// Connections open before start, now tracked (taken by the pipeline).
@@ -430,6 +433,7 @@ impl Loaded {
             probes,
             dns,
             data,
+            drops: load_drops(cfg),
             preexisting,
             clock: Clock::measure(),
         })
@@ -494,6 +498,11 @@ impl Loaded {
             conn: Some(self.probes.drop_counters()?),
             dns: self.dns.as_ref().map(DnsProbes::counters).transpose()?,
             data: self.data.as_ref().map(DataProbes::counters).transpose()?,
+            skb_drops: self
+                .drops
+                .as_ref()
+                .map(|(probes, reasons)| probes.counts(reasons.clone()))
+                .transpose()?,
             http_series: match &self.data {
                 Some(d) if parse_per_second(&cfg.http) > 0 => Some(d.http_series()?),
                 _ => None,
@@ -505,6 +514,32 @@ impl Loaded {
 /// A ring's wake-up threshold: a sixteenth of it, at most [`WAKEUP_BYTES_MAX`].
 fn wakeup_bytes(ring_buffer_bytes: u32) -> u64 {
     u64::from(ring_buffer_bytes / 16).min(WAKEUP_BYTES_MAX)
+}
+
+/// Drop counting, like DNS capture, is worth having but not worth refusing to start over:
+/// without it every other signal still flows, and the reason is said once.
+fn load_drops(cfg: &Config) -> Option<(DropProbes, DropReasons)> {
+    if !cfg.drops.enabled {
+        return None;
+    }
+    let loaded = DropReasons::from_running_kernel().and_then(|reasons| {
+        DropProbes::load()
+            .map(|probes| (probes, reasons))
+            .map_err(|e| format!("{e:#}"))
+    });
+    match loaded {
+        Ok((probes, reasons)) => {
+            eprintln!(
+                "sonde: packet drops counted by the kernel's reason ({} reasons named by its BTF)",
+                reasons.named()
+            );
+            Some((probes, reasons))
+        }
+        Err(e) => {
+            eprintln!("sonde: packet drops not counted: {e}");
+            None
+        }
+    }
 }
 
 /// DNS capture is worth having but not worth refusing to start over: without it the TCP

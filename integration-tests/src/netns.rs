@@ -237,8 +237,8 @@ pub fn nstat_retrans_segs(ns: &str) -> anyhow::Result<u64> {
 }
 
 /// Drop `percent`% of the TCP packets *arriving* in namespace `ns`, at random, with
-/// nftables (table `inet sonde_test`, chain `in` on the input hook). Replaces any rule a
-/// previous call installed.
+/// nftables (table `inet sonde_test`, chain `in` on the input hook), counting them
+/// ([`drop_rule_packets`]). Replaces any rule a previous call installed.
 ///
 /// The peer sending to `ns` sees real loss and retransmits, so its `TcpRetransSegs` (see
 /// [`nstat_retrans_segs`]) grows. The drop is deliberately not on the output hook: a local
@@ -252,7 +252,7 @@ pub fn add_drop_rule(ns: &str, percent: u8) -> anyhow::Result<()> {
     let _ = remove_drop_rule(ns);
     let ruleset = format!(
         "table inet sonde_test {{\n  chain in {{\n    type filter hook input priority 0;\n    \
-         meta l4proto tcp numgen random mod 100 < {percent} drop\n  }}\n}}\n"
+         meta l4proto tcp numgen random mod 100 < {percent} counter drop\n  }}\n}}\n"
     );
     let mut child = Command::new("ip")
         .args(["netns", "exec", ns, "nft", "-f", "-"])
@@ -276,6 +276,31 @@ pub fn add_drop_rule(ns: &str, percent: u8) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Packets the rule [`add_drop_rule`] installed in namespace `ns` has dropped: its
+/// nftables counter.
+pub fn drop_rule_packets(ns: &str) -> anyhow::Result<u64> {
+    let text = run(Command::new("ip").args([
+        "netns",
+        "exec",
+        ns,
+        "nft",
+        "list",
+        "chain",
+        "inet",
+        "sonde_test",
+        "in",
+    ]))?;
+    let after = text
+        .split("counter packets ")
+        .nth(1)
+        .with_context(|| format!("no counter in {text:?}"))?;
+    after
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("no packet count in {text:?}"))
 }
 
 /// Remove the table [`add_drop_rule`] installed in namespace `ns`.

@@ -73,6 +73,14 @@ pub const DIRECTION_SERVER: &str = "server";
 
 /// How a connection ended; values from [`close_reason`].
 pub const TCP_CLOSE_REASON: &str = "sonde.tcp.close_reason";
+/// Why the kernel dropped a packet: its `enum skb_drop_reason` name without the
+/// `SKB_DROP_REASON_` prefix, lower-case (`netfilter_drop`, `no_socket`,
+/// `tcp_listen_overflow`, …), read from the running kernel's BTF at start; a value the
+/// kernel's BTF does not name is `reason_<number>`, and every value past Sonde's 255 slots
+/// (the subsystems' reasons among them) is [`DROP_REASON_OTHER`].
+pub const DROP_REASON: &str = "sonde.drop.reason";
+/// The drop reason of the values past Sonde's table.
+pub const DROP_REASON_OTHER: &str = "other";
 /// Bytes of payload sent (retransmissions not counted twice).
 pub const TCP_BYTES_SENT: &str = "sonde.tcp.bytes_sent";
 /// Bytes of payload received.

@@ -260,6 +260,25 @@ pub const DNS_RESPONSES: MetricDef = MetricDef {
     buckets: &[],
 };
 
+/// Reasons × transports, and room for the services that own dropped packets' sockets.
+pub const DROP_MAX_SERIES: usize = 2000;
+
+/// Packets the kernel dropped, by its reason (`tp_btf/kfree_skb`); those no process owns
+/// are on the host's `kernel` service.
+pub const NETWORK_DROPS: MetricDef = MetricDef {
+    name: "sonde.network.drops",
+    unit: "{packet}",
+    description:
+        "IPv4 and IPv6 packets the kernel dropped, by the kernel's drop reason and transport.",
+    instrument: Instrument::Counter,
+    attributes: &[attr::DROP_REASON, attr::NETWORK_TRANSPORT],
+    max_series: DROP_MAX_SERIES,
+    buckets: &[],
+};
+
+/// Every drop metric, in export order.
+pub const DROP_METRICS: &[&MetricDef] = &[&NETWORK_DROPS];
+
 /// Every DNS metric, in export order.
 pub const DNS_METRICS: &[&MetricDef] = &[&DNS_LOOKUP_DURATION, &DNS_RESPONSES];
 
@@ -581,7 +600,13 @@ mod tests {
 
     #[test]
     fn declarations_are_consistent() {
-        for m in TCP_METRICS.iter().chain(agent::AGENT_METRICS) {
+        for m in TCP_METRICS
+            .iter()
+            .chain(DNS_METRICS)
+            .chain(HTTP_METRICS)
+            .chain(DROP_METRICS)
+            .chain(agent::AGENT_METRICS)
+        {
             assert!(m.max_series > 0, "{}", m.name);
             let is_hist = m.instrument == Instrument::Histogram;
             assert_eq!(is_hist, !m.buckets.is_empty(), "{}", m.name);

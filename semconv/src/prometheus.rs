@@ -43,6 +43,7 @@ pub fn all_metrics() -> impl Iterator<Item = &'static crate::MetricDef> {
         .iter()
         .chain(m::DNS_METRICS)
         .chain(m::HTTP_METRICS)
+        .chain(m::DROP_METRICS)
         .chain(m::agent::AGENT_METRICS)
         .copied()
 }

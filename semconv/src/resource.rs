@@ -31,3 +31,6 @@ pub const SONDE_SERVICE_NAME_SOURCE: &str = "sonde.service.name.source";
 pub const AGENT_SERVICE_NAME: &str = "sonde";
 /// `service.name` when neither the environment nor the executable names the process.
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
+/// `service.name` (and `process.executable.name`) of what the kernel does for no process:
+/// packets dropped with no owning socket.
+pub const KERNEL_SERVICE: &str = "kernel";

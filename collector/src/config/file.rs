@@ -9,9 +9,9 @@ use serde::Deserialize;
 use super::error::ConfigError;
 use super::secure::{FileAuth, FileTls};
 use super::types::{
-    AgentResource, BatchConfig, Compression, ConsoleMode, DnsConfig, HealthConfig, HttpConfig,
-    MetricsConfig, PipelineConfig, ProcessConfig, PrometheusConfig, Protocol, RetryConfig,
-    TcpConfig,
+    AgentResource, BatchConfig, Compression, ConsoleMode, DnsConfig, DropsConfig, HealthConfig,
+    HttpConfig, MetricsConfig, PipelineConfig, ProcessConfig, PrometheusConfig, Protocol,
+    RetryConfig, TcpConfig,
 };
 use super::units::{duration, nonzero, opt_duration, size};
 use crate::redact::{MaskedHeaders, RedactedUrl};
@@ -32,6 +32,7 @@ pub(crate) struct FileConfig {
     pub resource: AgentResource,
     pub prometheus: PrometheusConfig,
     pub health: HealthConfig,
+    pub drops: DropsConfig,
 }
 
 /// `exporter:` as written (`Debug` shows no header value and no URL password).

@@ -43,6 +43,21 @@ impl Default for HealthConfig {
     }
 }
 
+/// The `drops:` section: packets the kernel dropped, by its reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DropsConfig {
+    /// Count them (`tp_btf/kfree_skb`: a program that runs for every packet the host frees,
+    /// leaving at its first compare for those delivered).
+    pub enabled: bool,
+}
+
+impl Default for DropsConfig {
+    fn default() -> Self {
+        DropsConfig { enabled: true }
+    }
+}
+
 impl Config {
     /// Applies `--health-listen`, which wins over the file and the environment.
     pub fn set_health_listen(&mut self, value: &str) -> Result<(), ConfigError> {

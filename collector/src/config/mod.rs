@@ -23,7 +23,7 @@ use std::path::Path;
 
 pub use env::parse_headers;
 pub use error::ConfigError;
-pub use health::{HealthConfig, HEALTH_LISTEN_ENV, HEALTH_LISTEN_OPTION};
+pub use health::{DropsConfig, HealthConfig, HEALTH_LISTEN_ENV, HEALTH_LISTEN_OPTION};
 pub use prometheus::{parse_listen, PrometheusConfig, LISTEN_ENV, LISTEN_OPTION};
 pub use resolve::DEFAULT_GRPC_PORT;
 pub use secure::{basic_auth_value, load_certs, load_key, TlsSettings};

@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use super::secure::{FileTls, TlsSettings};
 use super::types::{
-    AgentResource, BatchConfig, Compression, Config, ConsoleMode, DnsConfig, HealthConfig,
-    HttpConfig, MetricsConfig, PipelineConfig, ProcessConfig, PrometheusConfig, Protocol,
-    RetryConfig, SignalEndpoint, TcpConfig,
+    AgentResource, BatchConfig, Compression, Config, ConsoleMode, DnsConfig, DropsConfig,
+    HealthConfig, HttpConfig, MetricsConfig, PipelineConfig, ProcessConfig, PrometheusConfig,
+    Protocol, RetryConfig, SignalEndpoint, TcpConfig,
 };
 use super::units::{duration, size};
 use crate::redact::is_secret_name;
@@ -34,6 +34,7 @@ struct Rendered<'a> {
     resource: &'a AgentResource,
     prometheus: &'a PrometheusConfig,
     health: &'a HealthConfig,
+    drops: &'a DropsConfig,
 }
 
 #[derive(Serialize)]
@@ -164,6 +165,7 @@ impl Config {
             resource: &self.resource,
             prometheus: &self.prometheus,
             health: &self.health,
+            drops: &self.drops,
         };
         let body = yaml_serde::to_string(&view)
             .unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"));

@@ -71,6 +71,7 @@ pub(crate) fn resolve(
         resource: agent_resource(cfg.resource, env),
         prometheus,
         health,
+        drops: cfg.drops,
     })
 }
 

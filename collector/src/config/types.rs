@@ -11,7 +11,7 @@ use super::units::{duration, nonzero, size};
 use crate::redact::{MaskedHeaders, RedactedUrl};
 
 pub use super::capture::{DnsCapture, DnsConfig, HttpConfig, RoutesConfig, TcpConfig, UrlPath};
-pub use super::health::HealthConfig;
+pub use super::health::{DropsConfig, HealthConfig};
 pub use super::prometheus::PrometheusConfig;
 
 /// Everything the agent is configured with.
@@ -41,6 +41,8 @@ pub struct Config {
     pub prometheus: PrometheusConfig,
     /// The health check.
     pub health: HealthConfig,
+    /// Packet drops by the kernel's reason.
+    pub drops: DropsConfig,
 }
 
 impl Config {

@@ -87,11 +87,6 @@ impl Reader {
         }
     }
 
-    /// Threads started so far.
-    pub fn threads(&self) -> usize {
-        self.threads
-    }
-
     fn spawn(&mut self) {
         let queue = Arc::clone(&self.queue);
         let replies = self.replies.clone();

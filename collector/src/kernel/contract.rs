@@ -32,10 +32,16 @@ pub mod data {
     include!(concat!(env!("OUT_DIR"), "/data.skel.rs"));
 }
 
+/// The skeleton of drops.bpf.c.
+pub mod drops {
+    include!(concat!(env!("OUT_DIR"), "/drops.skel.rs"));
+}
+
 pub use data::types::{sonde_data_event, sonde_http_event, sonde_http_hist, sonde_http_key};
 pub use data::{DataSkel, DataSkelBuilder};
 pub use dns::types::sonde_dns_event;
 pub use dns::{DnsSkel, DnsSkelBuilder};
+pub use drops::{DropsSkel, DropsSkelBuilder};
 
 // The kernel/user contract's values, from the skeletons' enum types (each object declares
 // a global of every enum it shares, so libbpf-cargo generates its constants from the
@@ -157,6 +163,19 @@ pub const DROP_CONN_MAP_FULL: u32 = sonde_drop::SONDE_DROP_CONN_MAP_FULL.0;
 pub const DROP_LISTEN_MAP_FULL: u32 = sonde_drop::SONDE_DROP_LISTEN_MAP_FULL.0;
 /// Number of drop counters.
 pub const DROP_MAX: u32 = sonde_drop::SONDE_DROP_MAX.0;
+
+/// Reason slots of drops.bpf.c's `skb_drops` (the last one shares every reason past it).
+pub const SKB_REASONS: u32 = drops::types::sonde_skb_drop::SONDE_SKB_REASONS.0;
+/// Transport slots per reason.
+pub const SKB_TRANSPORTS: u32 = drops::types::sonde_skb_drop::SONDE_SKB_TRANSPORTS.0;
+/// A drop's transport slot: TCP.
+pub const SKB_TRANSPORT_TCP: u32 = drops::types::sonde_skb_drop::SONDE_SKB_TRANSPORT_TCP.0;
+/// UDP.
+pub const SKB_TRANSPORT_UDP: u32 = drops::types::sonde_skb_drop::SONDE_SKB_TRANSPORT_UDP.0;
+/// ICMP or ICMPv6.
+pub const SKB_TRANSPORT_ICMP: u32 = drops::types::sonde_skb_drop::SONDE_SKB_TRANSPORT_ICMP.0;
+/// Another transport, or none known.
+pub const SKB_TRANSPORT_OTHER: u32 = drops::types::sonde_skb_drop::SONDE_SKB_TRANSPORT_OTHER.0;
 
 /// `enum sonde_conn_flags`: reached ESTABLISHED.
 pub const F_ESTABLISHED: u16 = sonde_conn_flags::SONDE_F_ESTABLISHED.0 as u16;

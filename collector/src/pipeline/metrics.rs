@@ -37,9 +37,11 @@ impl Pipeline {
             return;
         };
         let now = unix_nanos_now();
+        self.drops.pull(now);
         let mut resource_metrics = self.tcp.export(now, &self.host);
         resource_metrics.extend(self.dns.export(now, &self.host));
         resource_metrics.extend(self.http.export(now, &self.host));
+        resource_metrics.extend(self.drops.export(now, &self.host));
         resource_metrics.push(self.agent_metrics.export(
             &snap,
             self.start_unix_nanos,
@@ -63,9 +65,11 @@ impl Pipeline {
         }
         self.read_counters();
         let now = unix_nanos_now();
+        self.drops.pull(now);
         let mut resource_metrics = self.tcp.snapshot(now, &self.host);
         resource_metrics.extend(self.dns.snapshot(now, &self.host));
         resource_metrics.extend(self.http.snapshot(now, &self.host));
+        resource_metrics.extend(self.drops.snapshot(now, &self.host));
         resource_metrics.push(agent::cumulative(
             &self.telemetry.snapshot(),
             self.start_unix_nanos,

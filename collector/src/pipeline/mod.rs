@@ -25,6 +25,7 @@ use crate::export::prometheus::Publisher;
 use crate::export::Exporters;
 use crate::kernel::handoff::EventReceiver;
 use crate::protocols::dns::{DnsCounters, DnsHandler};
+use crate::protocols::drops::{DropsHandler, SkbDropCounts};
 use crate::protocols::http::route::RouteRules;
 use crate::protocols::http::{DataCounters, HttpHandler, HttpSeries, HttpSettings};
 use crate::protocols::tcp::{DropCounters, Preexisting, TcpHandler};
@@ -94,6 +95,8 @@ pub struct KernelCounters {
     /// Connections the walk at start found open, with their counters then (conn.bpf.c
     /// reports them from then on).
     pub preexisting: Vec<Preexisting>,
+    /// Packet drops by reason (drops.bpf.c).
+    pub skb_drops: Option<SkbDropCounts>,
 }
 
 /// The pipeline's state: the enrichment step, one handler per protocol, the outputs.
@@ -112,6 +115,7 @@ pub struct Pipeline {
     tcp: TcpHandler,
     dns: DnsHandler,
     http: HttpHandler,
+    drops: DropsHandler,
     last_loss: Snapshot,
     agent_metrics: agent::AgentMetrics,
     /// The Prometheus endpoint's feed, when it is on.
@@ -162,6 +166,7 @@ impl Pipeline {
         )
         .with_preexisting(kernel.preexisting);
         let dns = DnsHandler::new(s.dns_timeout, kernel.dns, retention);
+        let drops = DropsHandler::new(kernel.skb_drops, retention);
         let http = HttpHandler::new(
             HttpSettings {
                 max_connections: s.max_connections,
@@ -188,6 +193,7 @@ impl Pipeline {
             tcp,
             dns,
             http,
+            drops,
             last_loss: Snapshot::default(),
             agent_metrics: agent::AgentMetrics::default(),
             prometheus,

@@ -6,8 +6,10 @@
 //! - [`dns`]: DNS messages (dns.bpf.c): lookups, their spans and metrics, the names they
 //!   teach the enrichment step.
 //! - [`http`]: HTTP/1.x data capture (data.bpf.c): exchanges, their spans and metrics.
+//! - [`drops`]: packets the kernel dropped (drops.bpf.c), by its reason.
 
 pub mod dns;
+pub mod drops;
 pub mod http;
 pub mod tcp;
 
