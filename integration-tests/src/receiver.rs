@@ -360,6 +360,43 @@ impl Receiver {
         out
     }
 
+    /// The values of the histogram data point attribute `key` of metric `name` on the
+    /// resource whose `service.name` is `service`, in the latest export that carries any,
+    /// sorted: which series the agent sends now (an expired one is gone from it).
+    pub fn latest_histogram_attr(&self, name: &str, service: &str, key: &str) -> Vec<String> {
+        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+        let store = self.shared.lock();
+        for req in store.metrics.iter().rev() {
+            let mut values: Vec<String> = req
+                .resource_metrics
+                .iter()
+                .filter(|rm| {
+                    rm.resource
+                        .as_ref()
+                        .and_then(|res| {
+                            otlp::attr_str(&res.attributes, sonde_semconv::resource::SERVICE_NAME)
+                        })
+                        .as_deref()
+                        == Some(service)
+                })
+                .flat_map(|rm| &rm.scope_metrics)
+                .flat_map(|sm| &sm.metrics)
+                .filter(|metric| metric.name == name)
+                .filter_map(|metric| match &metric.data {
+                    Some(Data::Histogram(h)) => Some(&h.data_points),
+                    _ => None,
+                })
+                .flatten()
+                .filter_map(|p| otlp::attr_str(&p.attributes, key))
+                .collect();
+            if !values.is_empty() {
+                values.sort();
+                return values;
+            }
+        }
+        Vec::new()
+    }
+
     /// The names of every metric received so far, sorted and de-duplicated.
     pub fn metric_names(&self) -> Vec<String> {
         let store = self.shared.lock();

@@ -11,7 +11,6 @@ use std::collections::HashSet;
 use std::process::Stdio;
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use sonde_integration_tests::nginx::Nginx;
 use sonde_integration_tests::otlp::attr_str;
 use sonde_integration_tests::{
@@ -19,7 +18,6 @@ use sonde_integration_tests::{
 };
 use sonde_semconv::attr as a;
 use sonde_semconv::metric as m;
-use sonde_semconv::resource as r;
 
 /// Slow-header connections, in all.
 const CONNECTIONS: u32 = 65_536;
@@ -58,33 +56,7 @@ fn curl_ok(pair: &NetnsPair, url: &str) {
 /// The `http.route`s of `service`'s server duration series in the latest export that
 /// carries any, sorted.
 fn latest_server_routes(rx: &Receiver, service: &str) -> Vec<String> {
-    for req in rx.metrics().iter().rev() {
-        let mut routes: Vec<String> = req
-            .resource_metrics
-            .iter()
-            .filter(|rm| {
-                rm.resource
-                    .as_ref()
-                    .and_then(|res| attr_str(&res.attributes, r::SERVICE_NAME))
-                    .as_deref()
-                    == Some(service)
-            })
-            .flat_map(|rm| &rm.scope_metrics)
-            .flat_map(|sm| &sm.metrics)
-            .filter(|metric| metric.name == m::HTTP_SERVER_DURATION.name)
-            .filter_map(|metric| match &metric.data {
-                Some(Data::Histogram(h)) => Some(&h.data_points),
-                _ => None,
-            })
-            .flatten()
-            .filter_map(|p| attr_str(&p.attributes, a::HTTP_ROUTE))
-            .collect();
-        if !routes.is_empty() {
-            routes.sort();
-            return routes;
-        }
-    }
-    Vec::new()
+    rx.latest_histogram_attr(m::HTTP_SERVER_DURATION.name, service, a::HTTP_ROUTE)
 }
 
 /// `sonde.agent.events.lost` for `reason`, as the latest export has it.
