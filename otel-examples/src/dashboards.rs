@@ -235,6 +235,8 @@ pub fn tcp_throughput() -> Dashboard {
     let host_bin = [r::HOST_NAME, r::PROCESS_EXECUTABLE_NAME];
     let name = [a::SERVER_ADDRESS];
     let top = |keys: &[&str], s: &Sel| format!("topk(10, {})", rate_by(keys, s));
+    // Drops have no remote name (yet): every other filter applies.
+    let drops = Sel::new(&m::NETWORK_DROPS, "", None);
     Dashboard {
         uid: "sonde-tcp-throughput",
         title: "Sonde / TCP throughput",
@@ -291,6 +293,12 @@ pub fn tcp_throughput() -> Dashboard {
                 Panel::new("Flows with retransmits or errors (Loki)", "Flow records of connections that retransmitted or ended in error; each record carries the trace and span id of its tcp.connection span in Tempo.", "short",
                     vec![Target::new(logql(a::SERVER_ADDRESS, &format!(" | {} > 0 or {} != \"\"", label_name(a::TCP_RETRANSMITS), label_name(a::ERROR_TYPE))), "")])
                     .kind(Kind::Logs).source(Source::Loki).width(8),
+            ]),
+            Row::new("Drops (the kernel's reason)", vec![
+                Panel::new("Drops by reason", "Packets the kernel dropped per second, by its own reason (the running kernel's name: netfilter_drop, no_socket, tcp_invalid_sequence, …) and transport.", "pps",
+                    vec![Target::new(rate_by(&[a::DROP_REASON, a::NETWORK_TRANSPORT], &drops), "{{sonde_drop_reason}} · {{network_transport}}")]).width(12),
+                Panel::new("Drops by service and binary", "Dropped packets per second by the service that owned them; drops no process owns are on the host's kernel service.", "pps",
+                    vec![Target::new(top(&svc_bin, &drops), "{{job}} · {{process_executable_name}}")]).width(12),
             ]),
         ],
     }
