@@ -29,6 +29,7 @@
 #include "sock_lookup.h"
 #include "task.h"
 #include "owner.h"
+#include "conn_drops.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -202,11 +203,15 @@ static __always_inline void on_close(const struct sock *sk, int oldstate)
 	}
 }
 
-/* Fills a record from the socket's counters; shared by the close and the periodic report. */
-static __always_inline void fill_conn_event(struct sonde_conn_event *e, const struct sock *sk,
+/*
+ * Fills a record from the socket's counters; shared by the close and the periodic report.
+ * True if the connection has a `conn_drops` entry.
+ */
+static __always_inline bool fill_conn_event(struct sonde_conn_event *e, const struct sock *sk,
 					    const struct conn *c, __u64 cookie, __u8 kind, __u64 end_ns)
 {
 	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	struct sonde_conn_drops *d;
 	__u64 sent, retrans, received;
 	unsigned long sk_flags;
 
@@ -255,6 +260,14 @@ static __always_inline void fill_conn_event(struct sonde_conn_event *e, const st
 		bpf_core_read(e->raddr, 4, &sk->__sk_common.skc_daddr);
 	}
 	e->owner = c->owner;
+	/* The drops drops.bpf.c found on it, if any (an entry exists only after one). */
+	d = bpf_map_lookup_elem(&conn_drops, &cookie);
+	if (!d) {
+		__builtin_memset(&e->drops, 0, sizeof(e->drops));
+		return false;
+	}
+	e->drops = *d;
+	return true;
 }
 
 static __always_inline void on_destroy(const struct sock *sk)
@@ -269,11 +282,13 @@ static __always_inline void on_destroy(const struct sock *sk)
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_drop(SONDE_DROP_RINGBUF_FULL);
+		bpf_map_delete_elem(&conn_drops, &cookie);
 		bpf_map_delete_elem(&conns, &cookie);
 		return;
 	}
-	fill_conn_event(e, sk, c, cookie, SONDE_EV_CONN_CLOSE,
-			c->close_ns ? c->close_ns : bpf_ktime_get_ns());
+	if (fill_conn_event(e, sk, c, cookie, SONDE_EV_CONN_CLOSE,
+			    c->close_ns ? c->close_ns : bpf_ktime_get_ns()))
+		bpf_map_delete_elem(&conn_drops, &cookie);
 	bpf_ringbuf_submit(e, wakeup_flags());
 	bpf_map_delete_elem(&conns, &cookie);
 }

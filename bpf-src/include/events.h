@@ -62,6 +62,34 @@ enum sonde_skb_drop {
 	SONDE_SKB_TRANSPORT_UDP = 2,
 	SONDE_SKB_TRANSPORT_ICMP = 3,
 	SONDE_SKB_TRANSPORTS = 4,
+	/* The packet's direction: it arrived on an interface (skb_iif set: received, or
+	 * forwarded), else the host sent it. */
+	SONDE_SKB_DIR_TRANSMIT = 0,
+	SONDE_SKB_DIR_RECEIVE = 1,
+	SONDE_SKB_DIRECTIONS = 2,
+	/* Per-connection drop slots: distinct (reason, direction) pairs one connection keeps. */
+	SONDE_CONN_DROP_SLOTS = 4,
+};
+
+/* Where drops.bpf.c loses detail (never a count); indexes of its `skb_losses` array. */
+enum sonde_skb_loss {
+	/* A tracked connection's drop that found `conn_drops` full: counted for the host. */
+	SONDE_SKB_LOSS_CONN_DROPS_FULL = 0,
+	SONDE_SKB_LOSS_MAX = 1,
+};
+
+/*
+ * The drops of one tracked connection (drops.bpf.c writes `conn_drops`, conn.bpf.c copies
+ * them into the connection's records). A slot is claimed by the first drop of its
+ * (reason, direction) and keeps it; a drop of a fifth pair is counted in `unslotted` and,
+ * by its reason, for the host.
+ */
+struct sonde_conn_drops {
+	__u32 key[SONDE_CONN_DROP_SLOTS]; /* reason | direction << 16 (a reason is >= 2); 0: free */
+	__u32 count[SONDE_CONN_DROP_SLOTS];
+	__u64 first_ns[SONDE_CONN_DROP_SLOTS]; /* CLOCK_MONOTONIC of the slot's first drop */
+	__u32 unslotted;
+	__u32 _pad;
 };
 
 /* What a `sonde_walk_rec` is. */
@@ -137,6 +165,7 @@ struct sonde_conn_event {
 	__u8 laddr[16];	/* IPv4 in the first 4 bytes */
 	__u8 raddr[16];
 	struct sonde_owner owner;
+	struct sonde_conn_drops drops; /* all zero when it had none */
 };
 
 /* SONDE_EV_PROC_EXEC and SONDE_EV_PROC_EXIT. */

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0) */
 /*
  * Connection state and the owner of an accepted socket, shared by conn.bpf.c (which
- * tracks connections) and data.bpf.c (whose receive program takes an accepted socket's
- * owner when HTTP capture is on). Each object declares the two maps; user space makes
- * data.bpf.c's use conn.bpf.c's (reuse_fd), so there is one of each.
+ * tracks connections), data.bpf.c (whose receive program takes an accepted socket's
+ * owner when HTTP capture is on), dns.bpf.c (the same, for DNS seen on sockets) and
+ * drops.bpf.c (which finds the connection a drop belongs to). Each object declares the
+ * maps; user space makes the others use conn.bpf.c's (reuse_fd), so there is one of each.
  */
 #ifndef SONDE_OWNER_H
 #define SONDE_OWNER_H

@@ -95,6 +95,7 @@ fn flow(i: usize, peers: usize, procs: &[Arc<ProcessInfo>]) -> Flow {
             from_listener: !client,
         },
         preexisting: false,
+        drops: Default::default(),
     };
     let report = Report {
         delta: Counters::of(&conn),

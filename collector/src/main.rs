@@ -20,7 +20,7 @@ use sonde::protocols::dns::{DnsPath, DnsProbeOptions, DnsProbes};
 use sonde::protocols::drops::{DropProbes, DropReasons};
 use sonde::protocols::http::route::{RouteRules, Template};
 use sonde::protocols::http::{DataProbeOptions, DataProbes, Sweep};
-use sonde::protocols::tcp::{Preexisting, ProbeOptions, Probes};
+use sonde::protocols::tcp::{OwnerMaps, Preexisting, ProbeOptions, Probes};
 use sonde::protocols::KernelEvent;
 use sonde::redact::redact_urls;
 use sonde::signals::HostInfo;
@@ -429,11 +429,12 @@ impl Loaded {
                 Vec::new()
             }
         };
+        let drops = load_drops(cfg, &probes.owner_maps()?);
         Ok(Loaded {
             probes,
             dns,
             data,
-            drops: load_drops(cfg),
+            drops,
             preexisting,
             clock: Clock::measure(),
         })
@@ -518,12 +519,12 @@ fn wakeup_bytes(ring_buffer_bytes: u32) -> u64 {
 
 /// Drop counting, like DNS capture, is worth having but not worth refusing to start over:
 /// without it every other signal still flows, and the reason is said once.
-fn load_drops(cfg: &Config) -> Option<(DropProbes, DropReasons)> {
+fn load_drops(cfg: &Config, owners: &OwnerMaps) -> Option<(DropProbes, DropReasons)> {
     if !cfg.drops.enabled {
         return None;
     }
     let loaded = DropReasons::from_running_kernel().and_then(|reasons| {
-        DropProbes::load()
+        DropProbes::load(owners)
             .map(|probes| (probes, reasons))
             .map_err(|e| format!("{e:#}"))
     });

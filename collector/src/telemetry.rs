@@ -93,11 +93,14 @@ pub enum LostReason {
     /// A DNS message whose bytes could not be copied (from the packet or the caller's
     /// buffer).
     KernelDnsLoadFailed,
+    /// A packet drop of a tracked connection that found the kernel's table of
+    /// connections' drops full: counted for the host, not on its connection.
+    KernelConnDropsFull,
 }
 
 impl LostReason {
     /// Every reason, in index order.
-    pub const ALL: [LostReason; 27] = [
+    pub const ALL: [LostReason; 28] = [
         LostReason::KernelRingbufFull,
         LostReason::KernelConnMapFull,
         LostReason::KernelListenMapFull,
@@ -125,6 +128,7 @@ impl LostReason {
         LostReason::KernelHttpExemplarRingbufFull,
         LostReason::KernelDnsUnparsedL3,
         LostReason::KernelDnsLoadFailed,
+        LostReason::KernelConnDropsFull,
     ];
 
     /// The value of the `sonde.reason` attribute.
@@ -157,6 +161,7 @@ impl LostReason {
             LostReason::KernelHttpExemplarRingbufFull => "kernel_http_exemplar_ringbuf_full",
             LostReason::KernelDnsUnparsedL3 => "kernel_dns_unparsed_l3",
             LostReason::KernelDnsLoadFailed => "kernel_dns_load_failed",
+            LostReason::KernelConnDropsFull => "kernel_conn_drops_full",
         }
     }
 }

@@ -245,6 +245,12 @@ pub fn nstat_retrans_segs(ns: &str) -> anyhow::Result<u64> {
 /// output drop is reported to TCP synchronously as a failed send, which is retried as a
 /// first transmission and never counted as a retransmission.
 pub fn add_drop_rule(ns: &str, percent: u8) -> anyhow::Result<()> {
+    add_drop_rule_matching(ns, percent, "meta l4proto tcp")
+}
+
+/// [`add_drop_rule`] for the packets `matches` (an nftables match, e.g. `tcp dport 80`)
+/// selects.
+pub fn add_drop_rule_matching(ns: &str, percent: u8, matches: &str) -> anyhow::Result<()> {
     if percent > 100 {
         bail!("drop percentage {percent} > 100");
     }
@@ -252,7 +258,7 @@ pub fn add_drop_rule(ns: &str, percent: u8) -> anyhow::Result<()> {
     let _ = remove_drop_rule(ns);
     let ruleset = format!(
         "table inet sonde_test {{\n  chain in {{\n    type filter hook input priority 0;\n    \
-         meta l4proto tcp numgen random mod 100 < {percent} counter drop\n  }}\n}}\n"
+         {matches} numgen random mod 100 < {percent} counter drop\n  }}\n}}\n"
     );
     let mut child = Command::new("ip")
         .args(["netns", "exec", ns, "nft", "-f", "-"])

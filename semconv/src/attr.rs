@@ -91,6 +91,16 @@ pub const TCP_SEGMENTS_SENT: &str = "sonde.tcp.segments_sent";
 pub const TCP_SEGMENTS_RECEIVED: &str = "sonde.tcp.segments_received";
 /// Segments retransmitted (the kernel's `total_retrans`, which feeds `TcpRetransSegs`).
 pub const TCP_RETRANSMITS: &str = "sonde.tcp.retransmits";
+/// Packets of the connection the kernel dropped so far, both directions, every reason (on
+/// a flow record and span only when not zero).
+pub const TCP_DROPS: &str = "sonde.tcp.drops";
+/// A connection's drops by reason and direction, on its flow record and span:
+/// `reason/direction=count` pairs joined by `,` in the order of their first drop, e.g.
+/// `netfilter_drop/receive=3,tcp_old_data/receive=1`; the drops past the kernel's
+/// per-connection slots are `other=count`.
+pub const TCP_DROP_REASONS: &str = "sonde.tcp.drop_reasons";
+/// Packets dropped, on a [`crate::event::NETWORK_DROP`] span event.
+pub const DROP_COUNT: &str = "sonde.drop.count";
 /// Smoothed round-trip time at the time of the record, in microseconds.
 pub const TCP_SRTT_US: &str = "sonde.tcp.srtt_us";
 /// Lowest round-trip time the kernel saw on the connection, in microseconds.

@@ -25,7 +25,9 @@ pub mod dns {
     include!(concat!(env!("OUT_DIR"), "/dns.skel.rs"));
 }
 
-pub use conn::types::{sonde_conn_event, sonde_owner, sonde_proc_event, sonde_walk_rec};
+pub use conn::types::{
+    sonde_conn_drops, sonde_conn_event, sonde_owner, sonde_proc_event, sonde_walk_rec,
+};
 pub use conn::{ConnSkel, ConnSkelBuilder};
 /// The skeleton of data.bpf.c.
 pub mod data {
@@ -176,6 +178,19 @@ pub const SKB_TRANSPORT_UDP: u32 = drops::types::sonde_skb_drop::SONDE_SKB_TRANS
 pub const SKB_TRANSPORT_ICMP: u32 = drops::types::sonde_skb_drop::SONDE_SKB_TRANSPORT_ICMP.0;
 /// Another transport, or none known.
 pub const SKB_TRANSPORT_OTHER: u32 = drops::types::sonde_skb_drop::SONDE_SKB_TRANSPORT_OTHER.0;
+/// Direction slots per transport.
+pub const SKB_DIRECTIONS: u32 = drops::types::sonde_skb_drop::SONDE_SKB_DIRECTIONS.0;
+/// A drop's direction slot: the packet arrived on an interface.
+pub const SKB_DIR_RECEIVE: u32 = drops::types::sonde_skb_drop::SONDE_SKB_DIR_RECEIVE.0;
+/// The host sent it.
+pub const SKB_DIR_TRANSMIT: u32 = drops::types::sonde_skb_drop::SONDE_SKB_DIR_TRANSMIT.0;
+/// Drop slots per connection (`struct sonde_conn_drops`).
+pub const CONN_DROP_SLOTS: usize = drops::types::sonde_skb_drop::SONDE_CONN_DROP_SLOTS.0 as usize;
+/// drops.bpf.c's `skb_losses`: a connection's drop found `conn_drops` full.
+pub const SKB_LOSS_CONN_DROPS_FULL: u32 =
+    drops::types::sonde_skb_loss::SONDE_SKB_LOSS_CONN_DROPS_FULL.0;
+/// Number of those counters.
+pub const SKB_LOSS_MAX: u32 = drops::types::sonde_skb_loss::SONDE_SKB_LOSS_MAX.0;
 
 /// `enum sonde_conn_flags`: reached ESTABLISHED.
 pub const F_ESTABLISHED: u16 = sonde_conn_flags::SONDE_F_ESTABLISHED.0 as u16;
@@ -203,7 +218,8 @@ const _: () = {
 };
 
 // The layouts the C header declares; a change on one side without the other fails here.
-const _: () = assert!(std::mem::size_of::<sonde_conn_event>() == 152);
+const _: () = assert!(std::mem::size_of::<sonde_conn_event>() == 224);
+const _: () = assert!(std::mem::size_of::<sonde_conn_drops>() == 72);
 const _: () = assert!(std::mem::size_of::<sonde_proc_event>() == 40);
 const _: () = assert!(std::mem::size_of::<sonde_owner>() == 40);
 const _: () = assert!(std::mem::size_of::<sonde_walk_rec>() == 64);

@@ -14,6 +14,7 @@ impl Pipeline {
         self.tcp.read_counters(&self.telemetry);
         self.dns.read_counters(&self.telemetry);
         self.http.read_counters(&self.telemetry);
+        self.drops.read_counters(&self.telemetry);
     }
 
     /// Exports the metrics over OTLP (and refreshes the Prometheus endpoint first, so it
@@ -87,8 +88,10 @@ impl Pipeline {
 mod tests {
     use crate::kernel::contract::{
         DATA_DROP_MAX, DATA_HANDED_PIPELINED, DNS_DROP_MAX, DNS_DROP_SERVER_SIDE, DROP_MAX,
+        SKB_LOSS_MAX,
     };
     use crate::protocols::dns::handler::LOSSES as DNS_LOSSES;
+    use crate::protocols::drops::handler::LOSSES as SKB_LOSSES;
     use crate::protocols::http::handler::LOSSES as DATA_LOSSES;
     use crate::protocols::tcp::handler::LOSSES as CONN_LOSSES;
     use crate::telemetry::LostReason;
@@ -118,5 +121,6 @@ mod tests {
         every_counter_once(CONN_LOSSES, &[], DROP_MAX);
         every_counter_once(DNS_LOSSES, DNS_NOT_LOST, DNS_DROP_MAX);
         every_counter_once(DATA_LOSSES, DATA_NOT_LOST, DATA_DROP_MAX);
+        every_counter_once(SKB_LOSSES, &[], SKB_LOSS_MAX);
     }
 }

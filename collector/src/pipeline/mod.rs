@@ -351,9 +351,9 @@ impl Pipeline {
                 // the two come through different ring buffers.
                 self.http
                     .connection_closed(conn.cookie, conn.end_unix_nanos, Instant::now());
-                self.tcp.report(conn, false, en, out);
+                self.tcp.report(conn, false, en, out, &mut self.drops);
             }
-            KernelEvent::ConnUpdate(conn) => self.tcp.report(conn, true, en, out),
+            KernelEvent::ConnUpdate(conn) => self.tcp.report(conn, true, en, out, &mut self.drops),
             KernelEvent::ProcExec {
                 pid,
                 ppid,

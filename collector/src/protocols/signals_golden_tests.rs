@@ -22,7 +22,7 @@ use crate::protocols::dns::wire::{Rcode, RecordType};
 use crate::protocols::dns::{Lookup, Outcome};
 use crate::protocols::http::wire::{parse_request, parse_response, Parsed};
 use crate::protocols::http::{Exchange, Role};
-use crate::protocols::tcp::{CloseReason, ConnRecord, Direction};
+use crate::protocols::tcp::{CloseReason, ConnDrops, ConnRecord, Direction, DropSlot};
 use crate::protocols::tcp::{Counters, Report};
 use crate::signals::HostInfo;
 use crate::testing::golden;
@@ -54,7 +54,7 @@ fn attrs(kvs: &[KeyValue], indent: &str) -> String {
 }
 
 fn render_span(s: &Span) -> String {
-    format!(
+    let mut out = format!(
         "span {:?} kind={} trace={} span={} parent={:?}\nstart={} end={}\nstatus={:?}\n{}",
         s.name,
         s.kind,
@@ -65,7 +65,16 @@ fn render_span(s: &Span) -> String {
         s.end_time_unix_nano,
         s.status.as_ref().map(|st| (st.code, st.message.clone())),
         attrs(&s.attributes, "  "),
-    )
+    );
+    for e in &s.events {
+        out.push_str(&format!(
+            "event {:?} at={}\n{}",
+            e.name,
+            e.time_unix_nano,
+            attrs(&e.attributes, "  ")
+        ));
+    }
+    out
 }
 
 fn render_log(l: &LogRecord) -> String {
@@ -187,6 +196,7 @@ fn flow(reason: CloseReason, ongoing: bool) -> Flow {
         reason,
         owner: owner(),
         preexisting: false,
+        drops: ConnDrops::default(),
     };
     let report = Report {
         delta: Counters::of(&conn),
@@ -196,6 +206,25 @@ fn flow(reason: CloseReason, ongoing: bool) -> Flow {
     };
     let mut f = Flow::new(Box::new(conn), process(), &report, ongoing);
     f.server_name = Some("www.example.test".into());
+    f
+}
+
+/// A closed connection whose packets the kernel dropped: two (reason, direction) pairs,
+/// and two drops past the kernel's slots.
+fn flow_with_drops() -> Flow {
+    let mut f = flow(CloseReason::Fin, false);
+    let slot = |reason, receive, count, at| DropSlot {
+        reason,
+        receive,
+        count,
+        first_unix_nanos: T0 + at,
+    };
+    f.conn.drops.slots[0] = slot(12, true, 3, 1_000_000);
+    f.conn.drops.slots[1] = slot(73, false, 5, 4_000_000);
+    f.conn.drops.unslotted = 2;
+    f.drop_reasons = ["netfilter_drop", "tc_egress", "", ""]
+        .map(String::from)
+        .to_vec();
     f
 }
 
@@ -265,6 +294,12 @@ fn otlp_mapping_matches_golden_files() {
         "tcp_ongoing_log",
         render_log(&flow(CloseReason::Fin, true).log_record(T0)),
     );
+    let dropped = flow_with_drops();
+    check(
+        "tcp_drops_log",
+        render_log(&dropped.log_record(T0 + 13_000_000)),
+    );
+    check("tcp_drops_span", render_span(&dropped.span()));
     let mut tcp = TcpMetrics::default();
     tcp.record(&closed, &Counters::of(&closed.conn), true, true);
     check(
@@ -375,7 +410,7 @@ fn written_and_decoded(
 
 /// The flow log record written straight into bytes (signals::proto) decodes, as a backend
 /// decodes it, to the very record the golden files show, for every close reason, ongoing
-/// or not, client (named peer or not) or server.
+/// or not, client (named peer or not) or server, and with drops.
 #[test]
 fn flow_log_records_written_as_bytes_decode_to_the_prost_built_ones() {
     let reasons = [
@@ -400,6 +435,7 @@ fn flow_log_records_written_as_bytes_decode_to_the_prost_built_ones() {
             flows.push(server);
         }
     }
+    flows.push(flow_with_drops());
     let got = written_and_decoded(flows.len(), |i, w| {
         flows[i].write_log_record(T0 + i as u64, w)
     });

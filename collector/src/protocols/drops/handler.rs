@@ -1,4 +1,7 @@
-//! The drop counters' state in the pipeline: what was read last, and the metric.
+//! The drop counters' state in the pipeline: what was read last, the connections' drops,
+//! and the metric.
+
+use std::sync::OnceLock;
 
 use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use sonde_semconv::attr as a;
@@ -8,11 +11,19 @@ use sonde_semconv::resource::KERNEL_SERVICE;
 use super::probes::SkbDropCounts;
 use super::reasons::DropReasons;
 use crate::kernel::contract::{
-    SKB_TRANSPORTS, SKB_TRANSPORT_ICMP, SKB_TRANSPORT_TCP, SKB_TRANSPORT_UDP,
+    CONN_DROP_SLOTS, SKB_DIRECTIONS, SKB_DIR_RECEIVE, SKB_LOSS_CONN_DROPS_FULL, SKB_TRANSPORTS,
+    SKB_TRANSPORT_ICMP, SKB_TRANSPORT_TCP, SKB_TRANSPORT_UDP,
 };
-use crate::signals::metric_set::{AttrValue, MetricSet, Retention};
+use crate::protocols::tcp::flow::io_name;
+use crate::protocols::tcp::{Direction, Flow};
+use crate::signals::metric_set::{sorted, AttrValue, MetricSet, Retention};
 use crate::signals::resource::ServiceRef;
 use crate::signals::HostInfo;
+use crate::telemetry::{LostReason, Telemetry};
+
+/// drops.bpf.c's `skb_losses`: the loss each counter is.
+pub const LOSSES: &[(LostReason, u32)] =
+    &[(LostReason::KernelConnDropsFull, SKB_LOSS_CONN_DROPS_FULL)];
 
 /// The service drops no process owns are counted on.
 const KERNEL: ServiceRef<'static> = ServiceRef {
@@ -31,7 +42,8 @@ fn transport_name(slot: u32) -> Option<&'static str> {
     }
 }
 
-/// Packet drops: the kernel's counters, read before every export, as a metric.
+/// Packet drops: the kernel's counters, read before every export, and the drops of
+/// connections, as a metric.
 #[derive(Debug)]
 pub struct DropsHandler {
     counts: Option<SkbDropCounts>,
@@ -50,6 +62,65 @@ impl DropsHandler {
             counts,
             last: Vec::new(),
             metrics,
+        }
+    }
+
+    /// The running kernel's names of the drop reasons (none known without the program:
+    /// every reason is then `reason_<n>`).
+    pub fn reasons(&self) -> &DropReasons {
+        static NONE: OnceLock<DropReasons> = OnceLock::new();
+        match &self.counts {
+            Some(c) => &c.reasons,
+            None => NONE.get_or_init(|| DropReasons::from_members([])),
+        }
+    }
+
+    /// Counts what one report of a connection adds to its drops (`delta`: per slot of
+    /// `flow.conn.drops`), on its process's service.
+    pub fn connection(&mut self, flow: &Flow, delta: &[u64; CONN_DROP_SLOTS]) {
+        if delta.iter().all(|&d| d == 0) {
+            return;
+        }
+        let c = &flow.conn;
+        let svc = ServiceRef::of(&flow.process);
+        let now = c.end_unix_nanos;
+        for (slot, &n) in c.drops.slots.iter().zip(delta) {
+            if n == 0 {
+                continue;
+            }
+            let reason = self.reasons().name(usize::from(slot.reason)).to_owned();
+            let mut attrs = vec![
+                (a::DROP_REASON, AttrValue::Str(reason.into())),
+                (a::NETWORK_TRANSPORT, AttrValue::Str("tcp".into())),
+                (
+                    a::NETWORK_IO_DIRECTION,
+                    AttrValue::Str(io_name(slot.receive).into()),
+                ),
+                (
+                    a::CONNECTION_DIRECTION,
+                    AttrValue::Str(c.direction.as_str().into()),
+                ),
+                (
+                    a::NETWORK_PEER_ADDRESS,
+                    AttrValue::Str(c.remote.ip().to_string().into()),
+                ),
+                (a::SERVER_PORT, AttrValue::Int(i64::from(c.server_port()))),
+            ];
+            if c.direction == Direction::Client {
+                attrs.push((
+                    a::SERVER_ADDRESS,
+                    AttrValue::Str(flow.server_address().into()),
+                ));
+            }
+            self.metrics
+                .add_sorted(&m::NETWORK_DROPS, svc, &sorted(attrs), n, now);
+        }
+    }
+
+    /// Reads drops.bpf.c's loss counters into the agent's telemetry.
+    pub fn read_counters(&self, t: &Telemetry) {
+        if let Some(c) = &self.counts {
+            t.set_losses(&c.losses(), LOSSES);
         }
     }
 
@@ -94,10 +165,18 @@ fn add_totals(
         if gained == 0 {
             continue;
         }
-        let per = SKB_TRANSPORTS as usize;
-        let reason = reasons.name(slot / per).to_owned();
-        let mut attrs = vec![(a::DROP_REASON, AttrValue::Str(reason.into()))];
-        if let Some(t) = u32::try_from(slot % per).ok().and_then(transport_name) {
+        let (dirs, per) = (SKB_DIRECTIONS as usize, SKB_TRANSPORTS as usize);
+        let (rest, dir) = (slot / dirs, slot % dirs);
+        let reason = reasons.name(rest / per).to_owned();
+        let receive = u32::try_from(dir).is_ok_and(|d| d == SKB_DIR_RECEIVE);
+        let mut attrs = vec![
+            (a::DROP_REASON, AttrValue::Str(reason.into())),
+            (
+                a::NETWORK_IO_DIRECTION,
+                AttrValue::Str(io_name(receive).into()),
+            ),
+        ];
+        if let Some(t) = u32::try_from(rest % per).ok().and_then(transport_name) {
             attrs.push((a::NETWORK_TRANSPORT, AttrValue::Str(t.into())));
         }
         metrics.add(&m::NETWORK_DROPS, KERNEL, attrs, gained, now);
@@ -105,6 +184,7 @@ fn add_totals(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::kernel::contract::SKB_TRANSPORT_OTHER;
@@ -117,7 +197,8 @@ mod tests {
     }
 
     fn slot(reason: usize, transport: u32) -> usize {
-        reason * SKB_TRANSPORTS as usize + transport as usize
+        (reason * SKB_TRANSPORTS as usize + transport as usize) * SKB_DIRECTIONS as usize
+            + SKB_DIR_RECEIVE as usize
     }
 
     /// (reason, transport, value) of every point of the export.
@@ -157,11 +238,69 @@ mod tests {
         out
     }
 
+    /// A connection's drops go on its service, by reason and direction, with its peer;
+    /// a report that adds none records nothing.
+    #[test]
+    fn a_connections_drops_are_on_its_service() {
+        use std::sync::Arc;
+
+        use crate::decode::Owner;
+        use crate::enrich::process::ProcessInfo;
+        use crate::protocols::tcp::connections::tests::rec;
+        use crate::protocols::tcp::{Connections, DropSlot};
+
+        let mut h = DropsHandler::new(None, Retention::default());
+        let mut conn = rec(1, 0, 0);
+        conn.drops.slots[0] = DropSlot {
+            reason: 12,
+            receive: true,
+            count: 4,
+            first_unix_nanos: 1,
+        };
+        let report = Connections::new(1).close(&conn);
+        let owner = Owner {
+            pid: 9,
+            comm: "sink".into(),
+            ..Owner::default()
+        };
+        let flow = Flow::new(
+            Box::new(conn),
+            Arc::new(ProcessInfo::from_owner(&owner)),
+            &report,
+            false,
+        );
+        h.connection(&flow, &[0; CONN_DROP_SLOTS]);
+        assert_eq!(h.metrics.series(), 0);
+        h.connection(&flow, &report.delta.drops);
+        let rms = h.export(10, &HostInfo::named("h"));
+        assert_eq!(rms.len(), 1);
+        let service = (rms[0].resource.as_ref().unwrap().attributes.iter())
+            .find(|kv| kv.key == sonde_semconv::resource::SERVICE_NAME)
+            .and_then(|kv| kv.value.clone());
+        assert_ne!(
+            format!("{service:?}"),
+            format!("{:?}", Some(KERNEL_SERVICE))
+        );
+        let m = &rms[0].scope_metrics[0].metrics[0];
+        let Some(opentelemetry_proto::tonic::metrics::v1::metric::Data::Sum(sum)) = &m.data else {
+            panic!("not a sum: {m:?}");
+        };
+        let p = &sum.data_points[0];
+        let text = format!("{:?}", p.attributes);
+        for want in ["reason_12", "receive", "10.0.0.2", "server.port", "client"] {
+            assert!(text.contains(want), "{want} not in {text}");
+        }
+        assert_eq!(
+            p.value,
+            Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(4))
+        );
+    }
+
     #[test]
     fn each_pull_adds_what_each_slot_gained() {
         let mut set = MetricSet::new(m::DROP_METRICS);
         let mut last = Vec::new();
-        let mut totals = vec![0u64; 1024];
+        let mut totals = vec![0u64; 2048];
         totals[slot(12, SKB_TRANSPORT_TCP)] = 5;
         totals[slot(3, SKB_TRANSPORT_UDP)] = 2;
         totals[slot(200, SKB_TRANSPORT_OTHER)] = 1;

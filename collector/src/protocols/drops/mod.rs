@@ -1,9 +1,8 @@
 //! Packets the kernel dropped (drops.bpf.c): counted in the kernel by the kernel's own
-//! reason and the packet's transport, named from the running kernel's BTF, exported as
-//! `sonde.network.drops`.
-//!
-//! This step counts them for the host; which process and connection a drop hit is the
-//! next one (the socket the kernel names, else the packet's own addresses).
+//! reason, the packet's transport and direction, named from the running kernel's BTF,
+//! exported as `sonde.network.drops`. A tracked TCP connection's drops come with its
+//! records (conn.bpf.c) and are counted on its process's service here; the rest on the
+//! host's `kernel` service.
 
 pub mod handler;
 pub mod probes;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
+use crate::kernel::contract::CONN_DROP_SLOTS;
 use crate::signals::new_ids;
 
 use crate::protocols::tcp::ConnRecord;
@@ -26,6 +27,9 @@ pub struct Counters {
     pub segs_in: u64,
     /// Segments retransmitted.
     pub retransmits: u64,
+    /// Packets dropped, per slot of [`ConnDrops`](super::ConnDrops) (a slot keeps its
+    /// reason and direction for the connection's life).
+    pub drops: [u64; CONN_DROP_SLOTS],
 }
 
 impl Counters {
@@ -37,6 +41,7 @@ impl Counters {
             segs_out: u64::from(rec.segs_out),
             segs_in: u64::from(rec.segs_in),
             retransmits: u64::from(rec.retransmits),
+            drops: rec.drops.slots.map(|s| u64::from(s.count)),
         }
     }
 
@@ -49,6 +54,7 @@ impl Counters {
             segs_out: self.segs_out.saturating_sub(earlier.segs_out),
             segs_in: self.segs_in.saturating_sub(earlier.segs_in),
             retransmits: self.retransmits.saturating_sub(earlier.retransmits),
+            drops: std::array::from_fn(|i| self.drops[i].saturating_sub(earlier.drops[i])),
         }
     }
 
@@ -60,6 +66,7 @@ impl Counters {
             segs_out: self.segs_out.max(other.segs_out),
             segs_in: self.segs_in.max(other.segs_in),
             retransmits: self.retransmits.max(other.retransmits),
+            drops: std::array::from_fn(|i| self.drops[i].max(other.drops[i])),
         }
     }
 }
@@ -203,6 +210,7 @@ pub(crate) mod tests {
             reason: CloseReason::Fin,
             owner: Owner::default(),
             preexisting: false,
+            drops: Default::default(),
         }
     }
 
@@ -220,6 +228,19 @@ pub(crate) mod tests {
         assert_eq!((z.delta.bytes_sent, z.delta.bytes_received), (50, 30));
         assert_eq!((a.trace_id, a.span_id), (z.trace_id, z.span_id));
         assert!(c.is_empty());
+    }
+
+    /// A slot's drops count once across reports; a slot first used at close counts whole.
+    #[test]
+    fn drops_count_per_slot_once_across_reports() {
+        let mut c = Connections::new(10);
+        let t = Instant::now();
+        let mut r = rec(7, 0, 0);
+        r.drops.slots[0].count = 3;
+        assert_eq!(c.update(&r, t).delta.drops, [3, 0, 0, 0]);
+        r.drops.slots[0].count = 5;
+        r.drops.slots[1].count = 2;
+        assert_eq!(c.close(&r).delta.drops, [2, 2, 0, 0]);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, SeverityNumber};
+use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{Span, Status};
@@ -15,7 +16,7 @@ use crate::console::{clock_time, human_bytes, human_micros, truncate};
 use crate::enrich::process::ProcessInfo;
 use crate::protocols::tcp::Report;
 use crate::protocols::tcp::{ConnRecord, Direction};
-use crate::signals::kv::Attributes;
+use crate::signals::kv::{self, Attributes};
 use crate::signals::proto::LogRecordWriter;
 
 /// One connection report, correlated with its owning process, with the ids of the span
@@ -34,6 +35,9 @@ pub struct Flow {
     pub ongoing: bool,
     /// The name the process resolved for the remote address, when DNS told us.
     pub server_name: Option<String>,
+    /// The kernel's names of the reasons of `conn.drops`, slot by slot (empty when it had
+    /// none).
+    pub drop_reasons: Vec<String>,
 }
 
 impl Flow {
@@ -51,7 +55,43 @@ impl Flow {
             span_id: report.span_id,
             ongoing,
             server_name: None,
+            drop_reasons: Vec::new(),
         }
+    }
+
+    /// [`a::TCP_DROP_REASONS`]: `reason/direction=count,…`.
+    fn drop_reasons_text(&self) -> String {
+        let c = &self.conn;
+        let mut out = String::new();
+        for (i, slot) in c.drops.slots.iter().enumerate() {
+            if slot.count == 0 {
+                continue;
+            }
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(self.drop_reason(i));
+            out.push('/');
+            out.push_str(io_name(slot.receive));
+            out.push('=');
+            push_int(&mut out, slot.count);
+        }
+        if c.drops.unslotted > 0 {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(a::DROP_REASON_OTHER);
+            out.push('=');
+            push_int(&mut out, c.drops.unslotted);
+        }
+        out
+    }
+
+    /// The name of the reason of drop slot `i`.
+    fn drop_reason(&self, i: usize) -> &str {
+        self.drop_reasons
+            .get(i)
+            .map_or(a::DROP_REASON_OTHER, String::as_str)
     }
 
     /// `server.address`: the remote's DNS name for a client when known, else its IP; the
@@ -119,6 +159,23 @@ impl Flow {
         out.display(a::TCP_SOCKET_COOKIE, c.cookie);
         out.int(a::NETNS_INODE, i64::from(c.netns));
         out.display(a::CGROUP_ID, c.owner.cgroup_id);
+        let drops = c.drops.total();
+        if drops > 0 {
+            out.int(a::TCP_DROPS, saturating_i64(drops));
+            // The reason of most of them: a flow can be filtered by it.
+            let top = c
+                .drops
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.count > 0);
+            let top = top.max_by_key(|(i, s)| (s.count, std::cmp::Reverse(*i)));
+            out.str(
+                a::DROP_REASON,
+                top.map_or(a::DROP_REASON_OTHER, |(i, _)| self.drop_reason(i)),
+            );
+            out.str(a::TCP_DROP_REASONS, &self.drop_reasons_text());
+        }
         if c.preexisting {
             out.bool(a::TCP_PREEXISTING, true);
         }
@@ -167,6 +224,11 @@ impl Flow {
         for (label, v) in counters {
             out.push_str(label);
             push_int(out, v);
+        }
+        let drops = c.drops.total();
+        if drops > 0 {
+            out.push_str(" drops=");
+            push_int(out, drops);
         }
         out.push_str("us duration=");
         let micros = c.duration_nanos().saturating_add(500) / 1000;
@@ -258,9 +320,46 @@ impl Flow {
             start_time_unix_nano: c.start_unix_nanos,
             end_time_unix_nano: c.end_unix_nanos.max(c.start_unix_nanos),
             attributes: self.attributes(),
+            events: self.drop_events(),
             status: Some(status),
             ..Default::default()
         }
+    }
+
+    /// The span's drop events: one per (reason, direction) the kernel kept for the
+    /// connection, at its first drop, with the exact count; one more for the drops past
+    /// the kernel's slots (their reasons are counted for the host).
+    fn drop_events(&self) -> Vec<Event> {
+        let c = &self.conn;
+        let mut events = Vec::new();
+        for (i, slot) in c.drops.slots.iter().enumerate() {
+            if slot.count == 0 {
+                continue;
+            }
+            let direction = io_name(slot.receive);
+            events.push(Event {
+                time_unix_nano: slot.first_unix_nanos,
+                name: sonde_semconv::event::NETWORK_DROP.to_owned(),
+                attributes: vec![
+                    kv::str(a::DROP_REASON, self.drop_reason(i)),
+                    kv::str(a::NETWORK_IO_DIRECTION, direction),
+                    kv::int(a::DROP_COUNT, i64::from(slot.count)),
+                ],
+                dropped_attributes_count: 0,
+            });
+        }
+        if c.drops.unslotted > 0 {
+            events.push(Event {
+                time_unix_nano: c.end_unix_nanos,
+                name: sonde_semconv::event::NETWORK_DROP.to_owned(),
+                attributes: vec![
+                    kv::str(a::DROP_REASON, a::DROP_REASON_OTHER),
+                    kv::int(a::DROP_COUNT, i64::from(c.drops.unslotted)),
+                ],
+                dropped_attributes_count: 0,
+            });
+        }
+        events
     }
 }
 
@@ -276,6 +375,15 @@ impl std::fmt::Display for ServerAddress<'_> {
             ServerAddress::Name(n) => f.write_str(n),
             ServerAddress::Ip(ip) => ip.fmt(f),
         }
+    }
+}
+
+/// `network.io.direction` of a drop: the packet was arriving, or leaving.
+pub(crate) fn io_name(receive: bool) -> &'static str {
+    if receive {
+        a::io_direction::RECEIVE
+    } else {
+        a::io_direction::TRANSMIT
     }
 }
 

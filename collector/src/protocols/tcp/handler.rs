@@ -9,6 +9,7 @@ use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use super::{ConnRecord, Connections, Direction, DropCounters, Flow, Preexisting, TcpMetrics};
 use crate::enrich::Enricher;
 use crate::kernel::contract::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL};
+use crate::protocols::drops::DropsHandler;
 use crate::signals::metric_set::Retention;
 use crate::signals::sampling::SpanBudget;
 use crate::signals::{unix_nanos_now, HostInfo, Sink};
@@ -85,14 +86,16 @@ impl TcpHandler {
         }
     }
 
-    /// A connection report (`ongoing`: periodic, else its close): correlate, count, print,
-    /// and queue its log record (and its span, at close).
+    /// A connection report (`ongoing`: periodic, else its close): correlate, count (its
+    /// packet drops into `drops`), print, and queue its log record (and its span, at
+    /// close).
     pub fn report(
         &mut self,
         mut conn: Box<ConnRecord>,
         ongoing: bool,
         en: &mut Enricher,
         out: &mut Sink,
+        drops: &mut DropsHandler,
     ) {
         self.count_from_start(&mut conn, ongoing);
         let now = Instant::now();
@@ -121,6 +124,13 @@ impl TcpHandler {
                 )
                 .map(str::to_owned);
         }
+        if flow.conn.drops.total() > 0 {
+            let names = drops.reasons();
+            flow.drop_reasons = (flow.conn.drops.slots.iter())
+                .map(|s| names.name(usize::from(s.reason)).to_owned())
+                .collect();
+        }
+        drops.connection(&flow, &report.delta.drops);
         let tracing = !ongoing && out.traces;
         let kept = tracing && self.spans.take(now);
         let exemplar = self

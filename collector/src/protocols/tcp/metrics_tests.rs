@@ -38,6 +38,7 @@ fn flow(remote: &str, reason: CloseReason, sent: u64, srtt_us: u32) -> Flow {
         reason,
         owner: owner.clone(),
         preexisting: false,
+        drops: Default::default(),
     };
     let report = Connections::new(1).close(&conn);
     Flow::new(

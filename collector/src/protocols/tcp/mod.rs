@@ -22,5 +22,5 @@ pub use flow::Flow;
 pub use handler::TcpHandler;
 pub use metrics::TcpMetrics;
 pub use probes::{DropCounters, OwnerMaps, ProbeOptions, Probes, Reporter};
-pub use record::{classify, CloseReason, ConnRecord, Direction};
+pub use record::{classify, CloseReason, ConnDrops, ConnRecord, Direction, DropSlot};
 pub use walk::{Preexisting, Walked};

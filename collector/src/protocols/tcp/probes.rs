@@ -32,11 +32,12 @@ pub struct ProbeOptions {
 }
 
 /// conn.bpf.c's connection map and accepted-socket marks, shared with data.bpf.c and
-/// dns.bpf.c.
+/// dns.bpf.c, and its connections' drops, shared with drops.bpf.c.
 #[derive(Debug)]
 pub struct OwnerMaps {
     pub(crate) conns: MapHandle,
     pub(crate) pending: MapHandle,
+    pub(crate) conn_drops: MapHandle,
 }
 
 impl OwnerMaps {
@@ -50,6 +51,24 @@ impl OwnerMaps {
         for (map, fd, name) in [
             (conns, &self.conns, "conns"),
             (pending, &self.pending, "owner_pending"),
+        ] {
+            map.reuse_fd(fd.as_fd()).map_err(BpfError::libbpf(format!(
+                "sharing conn.bpf.c's map `{name}`"
+            )))?;
+        }
+        Ok(())
+    }
+
+    /// Makes drops.bpf.c's `conns` and `conn_drops` (conn_drops.h) these maps, before it
+    /// is loaded.
+    pub(crate) fn share_drops<'obj>(
+        &self,
+        conns: &mut OpenMapMut<'obj>,
+        conn_drops: &mut OpenMapMut<'obj>,
+    ) -> Result<(), BpfError> {
+        for (map, fd, name) in [
+            (conns, &self.conns, "conns"),
+            (conn_drops, &self.conn_drops, "conn_drops"),
         ] {
             map.reuse_fd(fd.as_fd()).map_err(BpfError::libbpf(format!(
                 "sharing conn.bpf.c's map `{name}`"
@@ -169,6 +188,10 @@ impl Probes {
             pending: handle(
                 &self.skel.maps.owner_pending,
                 "duplicating the owner_pending map handle",
+            )?,
+            conn_drops: handle(
+                &self.skel.maps.conn_drops,
+                "duplicating the conn_drops map handle",
             )?,
         })
     }

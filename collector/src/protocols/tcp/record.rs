@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use sonde_semconv::attr::close_reason;
 
 use crate::decode::{comm_to_string, ip4, ip6, Clock, DecodeError, Owner, AF_INET, AF_INET6};
-use crate::kernel::contract::{sonde_conn_event, sonde_owner};
+use crate::kernel::contract::{
+    sonde_conn_drops, sonde_conn_event, sonde_owner, CONN_DROP_SLOTS, SKB_DIR_RECEIVE,
+};
 
 pub(crate) const ECONNREFUSED: u32 = 111;
 pub(crate) const ETIMEDOUT: u32 = 110;
@@ -122,6 +124,73 @@ pub struct ConnRecord {
     pub owner: Owner,
     /// Open before the agent started: found by the walk at start, counted from then.
     pub preexisting: bool,
+    /// The packets of it the kernel dropped, so far.
+    pub drops: ConnDrops,
+}
+
+/// The packets of one connection the kernel dropped (drops.bpf.c), by reason and
+/// direction: up to [`CONN_DROP_SLOTS`] pairs, each kept from its first drop; the drops of
+/// any further pair are counted in `unslotted` here and by their reason for the host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnDrops {
+    /// The pairs in the order of their first drop; unused ones have a count of 0.
+    pub slots: [DropSlot; CONN_DROP_SLOTS],
+    /// Drops of a pair past the slots.
+    pub unslotted: u32,
+}
+
+/// One (reason, direction) of a connection's drops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DropSlot {
+    /// The kernel's `enum skb_drop_reason` value (255: every value past Sonde's table).
+    pub reason: u16,
+    /// The packets were arriving (else leaving).
+    pub receive: bool,
+    /// Packets dropped.
+    pub count: u32,
+    /// When the first was, nanoseconds since the Unix epoch.
+    pub first_unix_nanos: u64,
+}
+
+impl ConnDrops {
+    /// Every packet dropped.
+    pub fn total(&self) -> u64 {
+        self.slots.iter().map(|s| u64::from(s.count)).sum::<u64>() + u64::from(self.unslotted)
+    }
+
+    /// The slots in use.
+    pub fn used(&self) -> impl Iterator<Item = &DropSlot> {
+        self.slots.iter().filter(|s| s.count > 0)
+    }
+
+    /// The slot with the most drops (the first of equals).
+    pub fn top(&self) -> Option<&DropSlot> {
+        self.used()
+            .fold(None, |best: Option<&DropSlot>, s| match best {
+                Some(b) if b.count >= s.count => Some(b),
+                _ => Some(s),
+            })
+    }
+
+    fn decode(raw: &sonde_conn_drops, clock: &Clock) -> ConnDrops {
+        let mut out = ConnDrops {
+            unslotted: raw.unslotted,
+            ..ConnDrops::default()
+        };
+        for (i, slot) in out.slots.iter_mut().enumerate() {
+            let key = raw.key[i];
+            if key == 0 {
+                continue;
+            }
+            *slot = DropSlot {
+                reason: (key & 0xffff) as u16,
+                receive: key >> 16 == SKB_DIR_RECEIVE,
+                count: raw.count[i],
+                first_unix_nanos: clock.to_unix_nanos(raw.first_ns[i]),
+            };
+        }
+        out
+    }
 }
 
 impl ConnRecord {
@@ -177,6 +246,7 @@ pub(crate) fn decode(raw: &sonde_conn_event, clock: &Clock) -> Result<ConnRecord
         reason: classify(raw.flags, raw.sk_err, direction),
         owner: owner(&raw.owner, raw.flags & F_OWNER_LISTENER != 0),
         preexisting: raw.flags & F_PREEXISTING != 0,
+        drops: ConnDrops::decode(&raw.drops, clock),
     })
 }
 
