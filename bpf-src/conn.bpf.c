@@ -60,6 +60,27 @@ struct {
 	__type(value, struct sonde_owner);
 } listeners SEC(".maps");
 
+/*
+ * Every listening socket, by cookie (one per socket: SO_REUSEPORT groups share a port):
+ * what the inventory needs and the periodic pass reports (SONDE_EV_LISTEN*).
+ */
+struct listen_sock {
+	__u64 sk; /* the struct sock, valid until it leaves TCP_LISTEN (the entry goes then) */
+	__u64 start_ns;
+	struct sonde_owner owner;
+	__u32 drops; /* sk_drops when last reported */
+	__u8 announced; /* SONDE_EV_LISTEN sent */
+	__u8 flags;	/* enum sonde_listen_flags */
+	__u16 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct listen_sock);
+} listen_socks SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20); /* resized by user space before load */
@@ -87,6 +108,8 @@ struct {
 struct sonde_conn_event _conn_event = {};
 struct sonde_proc_event _proc_event = {};
 struct sonde_walk_rec _walk_rec = {};
+struct sonde_listen_event _listen_event = {};
+enum sonde_listen_flags _listen_flags = 0;
 enum sonde_walk_kind _walk_kind = 0;
 /* And the values of the enums it shares with user space (events.h). */
 enum sonde_event_kind _event_kind = 0;
@@ -164,6 +187,57 @@ static __always_inline void track(const struct sock *sk, __u8 direction)
 				   BPF_SK_STORAGE_GET_F_CREATE);
 }
 
+/*
+ * A listener's record, from its socket (read with bpf_probe_read_kernel: the periodic pass
+ * holds only the stored pointer, see report_one).
+ */
+static __always_inline void fill_listen_event(struct sonde_listen_event *e, __u8 kind,
+					      const struct sock *sk, const struct listen_sock *l,
+					      __u64 cookie, __u32 drops)
+{
+	e->kind = kind;
+	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e->flags = l->flags;
+	e->_pad = 0;
+	e->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->_pad2 = 0;
+	e->netns = sk_netns(sk);
+	e->backlog = BPF_CORE_READ(sk, sk_max_ack_backlog);
+	e->drops = drops;
+	e->_pad3 = 0;
+	e->cookie = cookie;
+	e->start_ns = l->start_ns;
+	e->ts_ns = bpf_ktime_get_ns();
+	if (e->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&e->addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+	} else {
+		__builtin_memset(e->addr, 0, sizeof(e->addr));
+		bpf_core_read(e->addr, 4, &sk->__sk_common.skc_rcv_saddr);
+	}
+	e->owner = l->owner;
+}
+
+/* The listener's drop count (tcp_listendrop and the receive path's discards on it). */
+static __always_inline __u32 listen_drops(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, sk_drops.counter);
+}
+
+/* Sends one listener record; false if the ring is full (counted). */
+static __always_inline bool send_listen(__u8 kind, const struct sock *sk,
+					const struct listen_sock *l, __u64 cookie, __u32 drops)
+{
+	struct sonde_listen_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count_drop(SONDE_DROP_RINGBUF_FULL);
+		return false;
+	}
+	fill_listen_event(e, kind, sk, l, cookie, drops);
+	bpf_ringbuf_submit(e, wakeup_flags());
+	return true;
+}
+
 static __always_inline void on_listen(const struct sock *sk)
 {
 	struct listen_key lk = {
@@ -171,9 +245,19 @@ static __always_inline void on_listen(const struct sock *sk)
 		.port = sk_lport(sk),
 	};
 	struct sonde_owner o = {};
+	struct listen_sock l = {
+		.sk = (__u64)sk,
+		.start_ns = bpf_ktime_get_ns(),
+	};
+	__u64 cookie = bpf_get_socket_cookie((void *)sk);
 
 	fill_owner(&o);
 	if (bpf_map_update_elem(&listeners, &lk, &o, BPF_ANY) == -E2BIG)
+		count_drop(SONDE_DROP_LISTEN_MAP_FULL);
+	/* Announced by the periodic pass, once listen() has set the backlog. */
+	l.owner = o;
+	l.drops = listen_drops(sk);
+	if (bpf_map_update_elem(&listen_socks, &cookie, &l, BPF_ANY) == -E2BIG)
 		count_drop(SONDE_DROP_LISTEN_MAP_FULL);
 }
 
@@ -183,8 +267,16 @@ static __always_inline void on_unlisten(const struct sock *sk)
 		.netns = sk_netns(sk),
 		.port = sk_lport(sk),
 	};
+	__u64 cookie = bpf_get_socket_cookie((void *)sk);
+	struct listen_sock *l = bpf_map_lookup_elem(&listen_socks, &cookie);
 
 	bpf_map_delete_elem(&listeners, &lk);
+	if (!l)
+		return;
+	if (!l->announced)
+		l->flags |= SONDE_LISTEN_F_UNANNOUNCED;
+	send_listen(SONDE_EV_UNLISTEN, sk, l, cookie, listen_drops(sk));
+	bpf_map_delete_elem(&listen_socks, &cookie);
 }
 
 /*
@@ -322,6 +414,33 @@ static long report_one(struct bpf_map *map, __u64 *cookie, struct conn *c, __u64
 	return 0;
 }
 
+/*
+ * The periodic pass over the listeners: announces a new one (its backlog is set by now),
+ * reports one whose drop count grew. The stored pointer is valid: the entry is deleted
+ * when the socket leaves TCP_LISTEN, before it can be freed (and TCP socks are
+ * SLAB_TYPESAFE_BY_RCU, read with bpf_probe_read_kernel: a race is a stale read at worst).
+ */
+static long poll_listener(struct bpf_map *map, __u64 *cookie, struct listen_sock *l, void *ctx)
+{
+	const struct sock *sk = (const struct sock *)l->sk;
+	__u32 drops;
+
+	if (!sk)
+		return 0;
+	drops = listen_drops(sk);
+	if (!l->announced) {
+		if (!send_listen(SONDE_EV_LISTEN, sk, l, *cookie, drops))
+			return 1;
+		l->announced = 1;
+		l->drops = drops;
+	} else if (drops != l->drops) {
+		if (!send_listen(SONDE_EV_LISTEN_UPDATE, sk, l, *cookie, drops))
+			return 1;
+		l->drops = drops;
+	}
+	return 0;
+}
+
 SEC("syscall")
 int sonde_report(void *ctx)
 {
@@ -329,6 +448,7 @@ int sonde_report(void *ctx)
 
 	if (report_interval_ns)
 		bpf_for_each_map_elem(&conns, report_one, &now, 0);
+	bpf_for_each_map_elem(&listen_socks, poll_listener, 0, 0);
 	return 0;
 }
 
@@ -582,8 +702,19 @@ int sonde_walk(struct bpf_iter__tcp *ctx)
 		return walk_connection(ctx, sk, tp, &r);
 	{
 		struct listen_key lk = { .netns = r.netns, .port = r.port };
+		struct listen_sock l = {
+			.sk = (__u64)sk,
+			.start_ns = bpf_ktime_get_ns(),
+			.flags = SONDE_LISTEN_F_PREEXISTING,
+		};
 
 		bpf_map_update_elem(&walk_ports, &lk, &one, BPF_ANY);
+		/* Announced by the next periodic pass; its owner is user space's to name (by
+		 * the socket's inode, from this record). NOEXIST: one seen by on_listen keeps its
+		 * entry. */
+		r.cookie = bpf_get_socket_cookie(sk);
+		if (bpf_map_update_elem(&listen_socks, &r.cookie, &l, BPF_NOEXIST) == -E2BIG)
+			count_drop(SONDE_DROP_LISTEN_MAP_FULL);
 	}
 	r.kind = SONDE_WALK_LISTENER;
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));

@@ -21,6 +21,9 @@ enum sonde_event_kind {
 	SONDE_EV_DNS_PACKET = 5,  /* a DNS message on a watched port (dns.bpf.c) */
 	SONDE_EV_DATA = 6,	  /* bytes a data syscall moved on an HTTP connection (data.bpf.c) */
 	SONDE_EV_HTTP = 7,	  /* an HTTP exchange the kernel timed, sent up as an exemplar (data.bpf.c) */
+	SONDE_EV_LISTEN = 8,	  /* a listening TCP socket, first seen by the periodic pass */
+	SONDE_EV_LISTEN_UPDATE = 9, /* a listener's drop count grew */
+	SONDE_EV_UNLISTEN = 10,	  /* a listener stopped listening (closed, or shut down) */
 };
 
 /* Who opened the connection, seen from the owning process. */
@@ -126,6 +129,12 @@ struct sonde_walk_rec {
 	__u32 _pad2;
 };
 
+/* enum sonde_listen_flags: facts about a listener record. */
+enum sonde_listen_flags {
+	SONDE_LISTEN_F_PREEXISTING = 1 << 0, /* listening before the probes attached (the walk) */
+	SONDE_LISTEN_F_UNANNOUNCED = 1 << 1, /* an UNLISTEN of one no LISTEN was sent for */
+};
+
 /* The process that owns a socket, taken in process context (syscall time). */
 struct sonde_owner {
 	__u64 cgroup_id; /* cgroup v2 id of the task at that moment */
@@ -135,6 +144,32 @@ struct sonde_owner {
 	__u32 start;	 /* the process's start, clock ticks since boot (task.h): with pid,
 			    the process's identity (a pid is reused, never with its start) */
 	char comm[SONDE_COMM_LEN];
+};
+
+/*
+ * SONDE_EV_LISTEN, SONDE_EV_LISTEN_UPDATE, SONDE_EV_UNLISTEN (conn.bpf.c): one listening
+ * TCP socket. LISTEN is sent by the periodic pass the first time it sees the socket (its
+ * backlog is set after the state change); UPDATE when its drop count grew; UNLISTEN when it
+ * leaves TCP_LISTEN. `drops` is the socket's sk_drops (tcp_listendrop: accept queue
+ * overflows and other refused handshakes) in total; user space counts the growth from the
+ * first record it got.
+ */
+struct sonde_listen_event {
+	__u8 kind;
+	__u8 family;
+	__u8 flags; /* enum sonde_listen_flags */
+	__u8 _pad;
+	__u16 port; /* host order */
+	__u16 _pad2;
+	__u32 netns;
+	__u32 backlog; /* sk_max_ack_backlog */
+	__u32 drops;
+	__u32 _pad3;
+	__u64 cookie;
+	__u64 start_ns; /* CLOCK_MONOTONIC: listen(), or the walk for one open before */
+	__u64 ts_ns;	/* CLOCK_MONOTONIC: this record */
+	__u8 addr[16];	/* IPv4 in the first 4 bytes */
+	struct sonde_owner owner;
 };
 
 /*

@@ -205,7 +205,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             let _guard = guard;
             pipeline.run(rx).await
         });
-        let periodic = start_periodic_reports(&loaded.probes, &cfg, &supervisor)?;
+        let periodic = start_periodic_reports(&loaded.probes, &supervisor)?;
         sonde::supervise::notify_systemd(Arc::clone(&telemetry), limits, &supervisor);
         let running = Running {
             reader,
@@ -366,6 +366,8 @@ struct Loaded {
     clock: Clock,
     /// Connections open before start, now tracked (taken by the pipeline).
     preexisting: Vec<Preexisting>,
+    /// The owners of the listeners open before start, by cookie (taken by the pipeline).
+    listener_owners: Vec<(u64, sonde::decode::Owner)>,
 }
 
 impl Loaded {
@@ -408,7 +410,7 @@ impl Loaded {
         };
         // With every program attached: a listener or connection opened from now on is
         // seen by the kernel, and the ones open before are found by the walk.
-        let preexisting = match probes.walk() {
+        let (preexisting, listener_owners) = match probes.walk() {
             Ok(w) => {
                 eprintln!(
                     "sonde: {} listening sockets ({} named) and {} connections were open \
@@ -418,7 +420,7 @@ impl Loaded {
                     w.connections.len(),
                     w.namespaces
                 );
-                w.connections
+                (w.connections, w.listener_owners)
             }
             Err(e) => {
                 eprintln!(
@@ -426,7 +428,7 @@ impl Loaded {
                      listeners accept are named at their first receive, and connections \
                      already open are not reported"
                 );
-                Vec::new()
+                (Vec::new(), Vec::new())
             }
         };
         let drops = load_drops(cfg, &probes.owner_maps()?);
@@ -436,6 +438,7 @@ impl Loaded {
             data,
             drops,
             preexisting,
+            listener_owners,
             clock: Clock::measure(),
         })
     }
@@ -496,6 +499,7 @@ impl Loaded {
     fn counters(&mut self, cfg: &Config) -> anyhow::Result<KernelCounters> {
         Ok(KernelCounters {
             preexisting: std::mem::take(&mut self.preexisting),
+            listener_owners: std::mem::take(&mut self.listener_owners),
             conn: Some(self.probes.drop_counters()?),
             dns: self.dns.as_ref().map(DnsProbes::counters).transpose()?,
             data: self.data.as_ref().map(DataProbes::counters).transpose()?,
@@ -590,16 +594,15 @@ fn pipeline_settings(cfg: &Config, clock: Clock) -> anyhow::Result<PipelineSetti
     })
 }
 
-/// Long-lived connections: one pass over the kernel's map a second; each connection is
-/// reported when its interval is due (none when `tcp.report_interval` is 0).
+/// Long-lived connections and listeners: one pass over the kernel's maps a second; each
+/// connection is reported when its interval is due (none when `tcp.report_interval` is
+/// 0), a listener when it is new or dropped handshakes.
 fn start_periodic_reports(
     probes: &Probes,
-    cfg: &Config,
     supervisor: &Supervisor,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    if cfg.tcp.report_interval.is_zero() {
-        return Ok(None);
-    }
+    // Also the listeners' pass (announced, their drops): run even without connection
+    // reports (the program skips those then).
     let reporter = probes.reporter()?;
     let guard = supervisor.guard("periodic connection reports");
     Ok(Some(tokio::spawn(async move {

@@ -174,13 +174,29 @@ fn traffic(pair: &NetnsPair, container: &FakeContainer) {
          try:\n    r = socket.create_connection(('{NAME}', 9301)); r.recv(10)\nexcept ConnectionResetError:\n    pass\n\
          try:\n    socket.create_connection(('{NAME}', 9399), timeout=5)\nexcept ConnectionRefusedError:\n    pass\n"
     );
+    // Both ends' inputs drop a fifth of the TCP packets: the sink's and the client's
+    // connections both have drops (the client's carry the remote's name).
     add_drop_rule(pair.ns(Side::B), 20).unwrap();
+    add_drop_rule(pair.ns(Side::A), 20).unwrap();
     let out = container
         .command(&a, &[PYTHON, "-c", &script])
         .output()
         .unwrap();
+    remove_drop_rule(pair.ns(Side::A)).unwrap();
     remove_drop_rule(pair.ns(Side::B)).unwrap();
     ok(out, "tcp client");
+
+    // A listener whose backlog of 1 is full: handshakes past it are dropped (and retried).
+    let fill = format!(
+        "import socket, time\nsocks = []\nfor i in range(5):\n    s = socket.socket()\n    \
+         s.setblocking(False)\n    s.connect_ex(('{}', 9302))\n    socks.append(s)\n\
+         time.sleep(1.5)\nfor s in socks:\n    s.close()\n",
+        pair.addr(Side::B)
+    );
+    ok(
+        pair.output(Side::A, PYTHON, &["-c", &fill]).unwrap(),
+        "listen overflow",
+    );
 }
 
 fn finite(samples: &[Sample]) -> bool {
@@ -300,6 +316,12 @@ fn root_every_dashboard_query_returns_data() {
         READY,
     )
     .unwrap();
+    let _full = spawn_ready(
+        pair.command(Side::B, PYTHON, &[&fixture("listener.py"), &b, "9302", "1"]),
+        "listening",
+        READY,
+    )
+    .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let container = FakeContainer::create();
 
@@ -326,7 +348,14 @@ fn root_every_dashboard_query_returns_data() {
     );
     let servfail = format!("{}=\"SERVFAIL\"", label_name(a::DNS_RESPONSE_CODE));
     let failed = format!("{}!=\"\"", label_name(a::ERROR_TYPE));
+    let overflow = format!(
+        "{}=\"{}\"",
+        label_name(a::DROP_REASON),
+        a::DROP_REASON_LISTEN_OVERFLOW
+    );
     for q in [
+        grown(&m::NETWORK_DROPS, "", &client),
+        grown(&m::NETWORK_DROPS, "", &overflow),
         grown(&m::TCP_RETRANSMITS, "", &client),
         grown(&m::TCP_RESETS, "", &client),
         grown(&m::TCP_CONNECTIONS_FAILED, "", ""),

@@ -1,6 +1,7 @@
 //! Packet drops by the kernel's reason, against ground truth no one here wrote: an
 //! nftables rule's own counter for `netfilter_drop`, the receiving namespace's `UdpNoPorts`
-//! for datagrams to a port nothing listens on (`no_socket`). A connection's drops are on
+//! for datagrams to a port nothing listens on and its `Tcp: OutRsts` for connections to
+//! one (`no_socket`). A connection's drops are on
 //! its process, its flow records and its span; the others on the host. Nothing else on
 //! the host drops such packets while a test runs. Root only.
 
@@ -85,7 +86,7 @@ fn sink_connection_drops(rx: &Receiver) -> (u64, u64, usize) {
 
 #[test]
 #[ignore = "needs root"]
-fn root_netfilter_drops_equal_the_rules_counter_and_no_socket_equals_udp_noports() {
+fn root_netfilter_drops_equal_the_rules_counter_and_no_socket_equals_noports_and_rsts() {
     require_root();
     let receiver = Receiver::start().unwrap();
     let pair = NetnsPair::create("drops", 99).unwrap();
@@ -132,11 +133,26 @@ fn root_netfilter_drops_equal_the_rules_counter_and_no_socket_equals_udp_noports
     assert!(out.status.success(), "udp sender: {out:?}");
     let no_ports = parse_snmp(&snmp(pair.ns(Side::B)), "Udp", "NoPorts").unwrap() - no_ports_before;
 
+    // Connections to a port nothing in B listens on: each SYN is answered with a RST (B's
+    // `Tcp: OutRsts`) and dropped for want of a socket.
+    let before_tcp = drops(&receiver, "no_socket", "tcp");
+    let rsts_before = parse_snmp(&snmp(pair.ns(Side::B)), "Tcp", "OutRsts").unwrap();
+    let refused = pair
+        .output(
+            Side::A,
+            PYTHON,
+            &[&fixture("tcp_client.py"), &b, "9533", "refused", "30"],
+        )
+        .unwrap();
+    assert!(refused.status.success(), "refused connects: {refused:?}");
+    let rsts = parse_snmp(&snmp(pair.ns(Side::B)), "Tcp", "OutRsts").unwrap() - rsts_before;
+
     // Every dropped segment belonged to an established connection of the sink: on its
     // service, its flow records and its spans, none on the host.
     let mut seen = (0, 0);
     let (mut on_sink, mut on_host) = (0, 0);
     let (mut flows, mut events, mut mislabelled) = (0, 0, 0);
+    let mut syn_drops = 0;
     let matched = receiver.wait_until(Duration::from_secs(20), |rx| {
         seen = (
             drops(rx, "netfilter_drop", "tcp"),
@@ -145,12 +161,22 @@ fn root_netfilter_drops_equal_the_rules_counter_and_no_socket_equals_udp_noports
         on_sink = drops_on(rx, Some(SINK), "netfilter_drop", "tcp");
         on_host = drops_on(rx, Some("kernel"), "netfilter_drop", "tcp");
         (flows, events, mislabelled) = sink_connection_drops(rx);
-        seen == (dropped, no_ports) && on_sink == dropped && flows == dropped && events == dropped
+        syn_drops = drops_on(rx, Some("kernel"), "no_socket", "tcp") - before_tcp;
+        seen == (dropped, no_ports)
+            && on_sink == dropped
+            && flows == dropped
+            && events == dropped
+            && syn_drops == rsts
     });
     agent.stop().unwrap();
     let _ = std::fs::remove_file(config);
     assert!(dropped > 0, "the rule dropped nothing");
     assert_eq!(no_ports, 40, "B's UdpNoPorts");
+    assert_eq!(rsts, 30, "B's Tcp OutRsts");
+    assert_eq!(
+        syn_drops, rsts,
+        "no_socket TCP drops on the host, and B's Tcp OutRsts"
+    );
     assert!(
         matched,
         "sonde (netfilter_drop, no_socket) = {seen:?}, nftables counter and UdpNoPorts = {:?}",

@@ -235,8 +235,9 @@ pub fn tcp_throughput() -> Dashboard {
     let host_bin = [r::HOST_NAME, r::PROCESS_EXECUTABLE_NAME];
     let name = [a::SERVER_ADDRESS];
     let top = |keys: &[&str], s: &Sel| format!("topk(10, {})", rate_by(keys, s));
-    // Drops have no remote name (yet): every other filter applies.
-    let drops = Sel::new(&m::NETWORK_DROPS, "", None);
+    // A connection's drops carry its remote name; the host's none (`$remote` = All still
+    // matches them: an absent label is empty).
+    let drops = Sel::new(&m::NETWORK_DROPS, "", remote);
     Dashboard {
         uid: "sonde-tcp-throughput",
         title: "Sonde / TCP throughput",
@@ -295,10 +296,12 @@ pub fn tcp_throughput() -> Dashboard {
                     .kind(Kind::Logs).source(Source::Loki).width(8),
             ]),
             Row::new("Drops (the kernel's reason)", vec![
-                Panel::new("Drops by reason", "Packets the kernel dropped per second, by its own reason (the running kernel's name: netfilter_drop, no_socket, tcp_invalid_sequence, …) and transport.", "pps",
-                    vec![Target::new(rate_by(&[a::DROP_REASON, a::NETWORK_TRANSPORT], &drops), "{{sonde_drop_reason}} · {{network_transport}}")]).width(12),
-                Panel::new("Drops by service and binary", "Dropped packets per second by the service that owned them; drops no process owns are on the host's kernel service.", "pps",
-                    vec![Target::new(top(&svc_bin, &drops), "{{job}} · {{process_executable_name}}")]).width(12),
+                Panel::new("Drops by reason", "Packets the kernel dropped per second, by its own reason (the running kernel's name: netfilter_drop, no_socket, tcp_old_data, tcp_listen_overflow, …), transport and direction.", "pps",
+                    vec![Target::new(rate_by(&[a::DROP_REASON, a::NETWORK_TRANSPORT, a::NETWORK_IO_DIRECTION], &drops), "{{sonde_drop_reason}} · {{network_transport}} {{network_io_direction}}")]).width(8),
+                Panel::new("Drops by service and binary", "Dropped packets per second by the service that owned them (a tracked connection's, a listener's); drops no process owns are on the host's kernel service.", "pps",
+                    vec![Target::new(top(&svc_bin, &drops), "{{job}} · {{process_executable_name}}")]).width(8),
+                Panel::new("Drops by remote DNS name", "Dropped packets per second of outgoing connections, by the name the process resolved for the peer, and reason: a lossy path or a firewall on the way to one service.", "pps",
+                    vec![Target::new(format!("topk(10, {})", rate_by(&[a::SERVER_ADDRESS, a::DROP_REASON], &client(&drops))), "{{server_address}} · {{sonde_drop_reason}}")]).width(8),
             ]),
         ],
     }
@@ -490,10 +493,14 @@ pub fn http() -> Dashboard {
 pub fn flows() -> Dashboard {
     let cookie = label_name(a::TCP_SOCKET_COOKIE);
     let flows = logql(a::SERVER_ADDRESS, &format!(" | {cookie} != \"\""));
+    let dropped = logql(
+        a::SERVER_ADDRESS,
+        &format!(" | {cookie} != \"\" | {} > 0", label_name(a::TCP_DROPS)),
+    );
     Dashboard {
         uid: "sonde-flows",
         title: "Sonde / Flows",
-        description: "The flow log: one record per closed connection (and per periodic report of a long one), with process, peer, bytes, segments, retransmits, SRTT and close reason.",
+        description: "The flow log: one record per closed connection (and per periodic report of a long one), with process, peer, bytes, segments, retransmits, drops, SRTT and close reason.",
         variables: variables(&m::TCP_BYTES, "", a::SERVER_ADDRESS, "Remote DNS name"),
         rows: vec![
             Row::new("Flows", vec![
@@ -502,6 +509,58 @@ pub fn flows() -> Dashboard {
                     .source(Source::Loki).width(24),
                 Panel::new("Flow records", "sonde.tcp.flow records; expand one for every attribute, and follow its trace id to the tcp.connection span in Tempo.", "short",
                     vec![Target::new(flows.clone(), "")]).kind(Kind::Logs).source(Source::Loki).width(24),
+                Panel::new("Flows that had drops", "Flow records of connections some of whose packets the kernel dropped: sonde.tcp.drops counts them, sonde.tcp.drop_reasons says why (netfilter_drop/receive=3,…); the span has one sonde.network.drop event per reason.", "short",
+                    vec![Target::new(dropped, "")]).kind(Kind::Logs).source(Source::Loki).width(24),
+            ]),
+        ],
+    }
+}
+
+/// Listening ports: which processes on each host accept connections, on which ports,
+/// since when, and which drop handshakes.
+pub fn listeners() -> Dashboard {
+    let port = Some(a::NETWORK_LOCAL_PORT);
+    let listening = Sel::new(&m::LISTENERS, "", port);
+    let overflows = Sel::new(&m::NETWORK_DROPS, "", None).with(
+        a::DROP_REASON,
+        "=",
+        a::DROP_REASON_LISTEN_OVERFLOW,
+    );
+    let keys = [
+        r::HOST_NAME,
+        r::SERVICE_NAME,
+        r::PROCESS_EXECUTABLE_NAME,
+        a::NETWORK_LOCAL_ADDRESS,
+        a::NETWORK_LOCAL_PORT,
+    ];
+    let listen_records = format!(
+        "{{{}=~\"$service\"}} | {}=~\"$host\" | {} != \"\" | {}=~\"${REMOTE}\"",
+        label_name(r::SERVICE_NAME),
+        label_name(r::HOST_NAME),
+        label_name(a::LISTEN_STATE),
+        label_name(a::NETWORK_LOCAL_PORT),
+    );
+    Dashboard {
+        uid: "sonde-listeners",
+        title: "Sonde / Listening ports",
+        description: "Which processes on each host accept connections, on which ports, since when, and which refuse handshakes because their accept queue is full.",
+        variables: variables(&m::LISTENERS, "", a::NETWORK_LOCAL_PORT, "Port"),
+        rows: vec![
+            Row::new("Listening now", vec![
+                Panel::new("Listening sockets by host, service and port", "Every listening TCP socket now (sonde.listeners: 1 per socket, so a port several workers listen on with SO_REUSEPORT counts each), with the service and executable that opened it.", "short",
+                    vec![Target::new(format!("sum by ({}) ({})", by(&keys), listening.selector()), "{{host_name}} · {{job}} · {{network_local_address}}:{{network_local_port}}")])
+                    .kind(Kind::Table).width(24),
+                Panel::new("New listeners in the last 24 h", "Sockets listening now that were not 24 hours ago: a new service, a debug port left open, a port that moved.", "short",
+                    vec![Target::new(format!("sum by ({}) ({} unless {} offset 24h)", by(&keys), listening.selector(), listening.selector()), "{{host_name}} · {{job}} · {{network_local_address}}:{{network_local_port}}")])
+                    .kind(Kind::Table).width(12),
+                Panel::new("Listening sockets by service", "How many sockets each service listens on, over time: a restart shows as a dip, a leak as a climb.", "short",
+                    vec![Target::new(format!("sum by ({}) ({})", by(&[r::SERVICE_NAME, r::PROCESS_EXECUTABLE_NAME]), listening.selector()), SERVICE_BINARY)]).width(12),
+            ]),
+            Row::new("Handshakes refused", vec![
+                Panel::new("Listen drops by service and port", "Handshakes a listener dropped per second (its accept queue was full, or the kernel refused it for another reason), as the kernel counts them for TcpExtListenDrops: the process does not accept() fast enough.", "pps",
+                    vec![Target::new(rate_by(&[r::SERVICE_NAME, a::SERVER_PORT], &overflows), "{{job}} :{{server_port}}")]).width(12),
+                Panel::new("Listeners started and stopped (Loki)", "sonde.tcp.listen records: one when a socket starts listening (or was found listening when the agent started: sonde.tcp.preexisting), one when it stops, with its process, address, port and backlog.", "short",
+                    vec![Target::new(listen_records, "")]).kind(Kind::Logs).source(Source::Loki).width(12),
             ]),
         ],
     }
@@ -509,5 +568,12 @@ pub fn flows() -> Dashboard {
 
 /// Every dashboard, in the order the README lists them.
 pub fn all() -> Vec<Dashboard> {
-    vec![tcp_throughput(), tcp_latency(), dns(), http(), flows()]
+    vec![
+        tcp_throughput(),
+        tcp_latency(),
+        dns(),
+        http(),
+        flows(),
+        listeners(),
+    ]
 }

@@ -276,6 +276,9 @@ fn logql_filters_on_semconv_keys() {
         a::ERROR_TYPE,
         a::DNS_QUESTION_NAME,
         a::DNS_RESPONSE_CODE,
+        a::TCP_DROPS,
+        a::LISTEN_STATE,
+        a::NETWORK_LOCAL_PORT,
     ]
     .iter()
     .map(|k| label_name(k))

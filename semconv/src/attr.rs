@@ -81,6 +81,14 @@ pub const TCP_CLOSE_REASON: &str = "sonde.tcp.close_reason";
 pub const DROP_REASON: &str = "sonde.drop.reason";
 /// The drop reason of the values past Sonde's table.
 pub const DROP_REASON_OTHER: &str = "other";
+/// The drop reason of a listener's drops (its `sk_drops`: the kernel's `tcp_listendrop`,
+/// counted for accept-queue overflows and other refused handshakes, as `nstat`'s
+/// `TcpExtListenDrops` is); the kernel's own name of its overflow reason.
+pub const DROP_REASON_LISTEN_OVERFLOW: &str = "tcp_listen_overflow";
+/// A listener's accept-queue bound (`listen()`'s backlog as the kernel keeps it).
+pub const LISTEN_BACKLOG: &str = "sonde.listen.backlog";
+/// What a `sonde.tcp.listen` record tells: [`listen_state::START`] or [`listen_state::STOP`].
+pub const LISTEN_STATE: &str = "sonde.listen.state";
 /// Bytes of payload sent (retransmissions not counted twice).
 pub const TCP_BYTES_SENT: &str = "sonde.tcp.bytes_sent";
 /// Bytes of payload received.
@@ -143,6 +151,14 @@ pub mod close_reason {
 
 /// `error.type` of a DNS lookup that got no answer in time; otherwise the rcode name.
 pub const DNS_ERROR_TIMEOUT: &str = "timeout";
+
+/// Values of [`LISTEN_STATE`].
+pub mod listen_state {
+    /// The socket listens (or did when the agent started: `sonde.tcp.preexisting`).
+    pub const START: &str = "start";
+    /// It stopped listening.
+    pub const STOP: &str = "stop";
+}
 
 /// Values of [`NETWORK_IO_DIRECTION`].
 pub mod io_direction {

@@ -25,6 +25,9 @@ pub mod event {
     pub const TCP_FLOW: &str = "sonde.tcp.flow";
     /// One record per DNS lookup a local process made.
     pub const DNS_LOOKUP: &str = "sonde.dns.lookup";
+    /// One record when a TCP socket starts listening (or is found listening at start),
+    /// one when it stops.
+    pub const TCP_LISTEN: &str = "sonde.tcp.listen";
     /// A span event on a `tcp.connection` span: packets of the connection the kernel
     /// dropped for one reason in one direction (at the first of them; the count is exact,
     /// the events are at most one per slot of the kernel's per-connection table, plus one

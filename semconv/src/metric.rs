@@ -263,21 +263,52 @@ pub const DNS_RESPONSES: MetricDef = MetricDef {
 /// Reasons × transports, and room for the services that own dropped packets' sockets.
 pub const DROP_MAX_SERIES: usize = 2000;
 
-/// Packets the kernel dropped, by its reason (`tp_btf/kfree_skb`); those no process owns
-/// are on the host's `kernel` service.
+/// Packets the kernel dropped, by its reason (`tp_btf/kfree_skb`): a tracked connection's
+/// and a listener's on the owning process's service, with the peer or the listening port;
+/// the others on the host's `kernel` service.
 pub const NETWORK_DROPS: MetricDef = MetricDef {
     name: "sonde.network.drops",
     unit: "{packet}",
-    description:
-        "IPv4 and IPv6 packets the kernel dropped, by the kernel's drop reason and transport.",
+    description: "IPv4 and IPv6 packets the kernel dropped, by the kernel's drop reason, \
+                  transport and direction.",
     instrument: Instrument::Counter,
-    attributes: &[attr::DROP_REASON, attr::NETWORK_TRANSPORT],
+    attributes: &[
+        attr::DROP_REASON,
+        attr::NETWORK_TRANSPORT,
+        attr::NETWORK_IO_DIRECTION,
+        attr::CONNECTION_DIRECTION,
+        attr::NETWORK_PEER_ADDRESS,
+        attr::SERVER_ADDRESS,
+        attr::SERVER_PORT,
+    ],
     max_series: DROP_MAX_SERIES,
     buckets: &[],
 };
 
 /// Every drop metric, in export order.
 pub const DROP_METRICS: &[&MetricDef] = &[&NETWORK_DROPS];
+
+/// Listening sockets kept in the inventory at once (the kernel's map holds as many).
+pub const LISTENERS_MAX_SERIES: usize = 4096;
+
+/// Listening sockets right now: 1 per socket, on the owning process's service.
+pub const LISTENERS: MetricDef = MetricDef {
+    name: "sonde.listeners",
+    unit: "{socket}",
+    description: "Listening sockets, by owning service, address, port and transport.",
+    instrument: Instrument::Gauge,
+    attributes: &[
+        attr::NETWORK_LOCAL_ADDRESS,
+        attr::NETWORK_LOCAL_PORT,
+        attr::NETWORK_TRANSPORT,
+        attr::NETWORK_TYPE,
+    ],
+    max_series: LISTENERS_MAX_SERIES,
+    buckets: &[],
+};
+
+/// Every listener metric, in export order.
+pub const LISTENER_METRICS: &[&MetricDef] = &[&LISTENERS];
 
 /// Every DNS metric, in export order.
 pub const DNS_METRICS: &[&MetricDef] = &[&DNS_LOOKUP_DURATION, &DNS_RESPONSES];
@@ -605,6 +636,7 @@ mod tests {
             .chain(DNS_METRICS)
             .chain(HTTP_METRICS)
             .chain(DROP_METRICS)
+            .chain(LISTENER_METRICS)
             .chain(agent::AGENT_METRICS)
         {
             assert!(m.max_series > 0, "{}", m.name);

@@ -44,6 +44,7 @@ pub fn all_metrics() -> impl Iterator<Item = &'static crate::MetricDef> {
         .chain(m::DNS_METRICS)
         .chain(m::HTTP_METRICS)
         .chain(m::DROP_METRICS)
+        .chain(m::LISTENER_METRICS)
         .chain(m::agent::AGENT_METRICS)
         .copied()
 }

@@ -26,7 +26,8 @@ pub mod dns {
 }
 
 pub use conn::types::{
-    sonde_conn_drops, sonde_conn_event, sonde_owner, sonde_proc_event, sonde_walk_rec,
+    sonde_conn_drops, sonde_conn_event, sonde_listen_event, sonde_owner, sonde_proc_event,
+    sonde_walk_rec,
 };
 pub use conn::{ConnSkel, ConnSkelBuilder};
 /// The skeleton of data.bpf.c.
@@ -50,7 +51,8 @@ pub use drops::{DropsSkel, DropsSkelBuilder};
 // object's BTF): events.h is their one source, and a value renumbered there is renumbered
 // here by the build.
 use conn::types::{
-    sonde_conn_flags, sonde_direction, sonde_drop, sonde_event_kind, sonde_walk_kind,
+    sonde_conn_flags, sonde_direction, sonde_drop, sonde_event_kind, sonde_listen_flags,
+    sonde_walk_kind,
 };
 use data::types::{sonde_data_drop, sonde_data_flags, sonde_http_method, sonde_http_role};
 use dns::types::{sonde_dns_drop, sonde_dns_flags};
@@ -63,6 +65,16 @@ pub const EV_PROC_EXEC: u8 = sonde_event_kind::SONDE_EV_PROC_EXEC.0 as u8;
 pub const EV_PROC_EXIT: u8 = sonde_event_kind::SONDE_EV_PROC_EXIT.0 as u8;
 /// A periodic report of a connection still open.
 pub const EV_CONN_UPDATE: u8 = sonde_event_kind::SONDE_EV_CONN_UPDATE.0 as u8;
+/// A listening socket, first seen.
+pub const EV_LISTEN: u8 = sonde_event_kind::SONDE_EV_LISTEN.0 as u8;
+/// A listener's drop count grew.
+pub const EV_LISTEN_UPDATE: u8 = sonde_event_kind::SONDE_EV_LISTEN_UPDATE.0 as u8;
+/// A listener stopped listening.
+pub const EV_UNLISTEN: u8 = sonde_event_kind::SONDE_EV_UNLISTEN.0 as u8;
+/// `enum sonde_listen_flags`: listening before the probes attached.
+pub const LISTEN_F_PREEXISTING: u8 = sonde_listen_flags::SONDE_LISTEN_F_PREEXISTING.0 as u8;
+/// An UNLISTEN of a listener no LISTEN was sent for.
+pub const LISTEN_F_UNANNOUNCED: u8 = sonde_listen_flags::SONDE_LISTEN_F_UNANNOUNCED.0 as u8;
 /// A DNS message.
 pub const EV_DNS_PACKET: u8 = sonde_event_kind::SONDE_EV_DNS_PACKET.0 as u8;
 /// Bytes a data syscall moved on an HTTP connection.
@@ -223,6 +235,7 @@ const _: () = assert!(std::mem::size_of::<sonde_conn_drops>() == 72);
 const _: () = assert!(std::mem::size_of::<sonde_proc_event>() == 40);
 const _: () = assert!(std::mem::size_of::<sonde_owner>() == 40);
 const _: () = assert!(std::mem::size_of::<sonde_walk_rec>() == 64);
+const _: () = assert!(std::mem::size_of::<sonde_listen_event>() == 104);
 const _: () = assert!(std::mem::size_of::<sonde_dns_event>() == 1584);
 const _: () = assert!(std::mem::size_of::<sonde_data_event>() == DATA_HEADER + DATA_MAX as usize);
 const _: () = assert!(std::mem::size_of::<sonde_http_key>() == 28);
@@ -249,3 +262,5 @@ unsafe impl plain::Plain for sonde_http_event {}
 unsafe impl plain::Plain for sonde_walk_rec {}
 // SAFETY: as above.
 unsafe impl plain::Plain for sonde_owner {}
+// SAFETY: as above.
+unsafe impl plain::Plain for sonde_listen_event {}

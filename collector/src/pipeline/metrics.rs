@@ -43,6 +43,7 @@ impl Pipeline {
         resource_metrics.extend(self.dns.export(now, &self.host));
         resource_metrics.extend(self.http.export(now, &self.host));
         resource_metrics.extend(self.drops.export(now, &self.host));
+        resource_metrics.extend(self.listeners.export(now, &self.host));
         resource_metrics.push(self.agent_metrics.export(
             &snap,
             self.start_unix_nanos,
@@ -71,6 +72,7 @@ impl Pipeline {
         resource_metrics.extend(self.dns.snapshot(now, &self.host));
         resource_metrics.extend(self.http.snapshot(now, &self.host));
         resource_metrics.extend(self.drops.snapshot(now, &self.host));
+        resource_metrics.extend(self.listeners.export(now, &self.host));
         resource_metrics.push(agent::cumulative(
             &self.telemetry.snapshot(),
             self.start_unix_nanos,

@@ -19,7 +19,7 @@ mod metrics;
 
 use crate::config::{CommandLine, UrlPath};
 use crate::console;
-use crate::decode::Clock;
+use crate::decode::{Clock, Owner};
 use crate::enrich::{Enricher, ReadReply};
 use crate::export::prometheus::Publisher;
 use crate::export::Exporters;
@@ -28,6 +28,7 @@ use crate::protocols::dns::{DnsCounters, DnsHandler};
 use crate::protocols::drops::{DropsHandler, SkbDropCounts};
 use crate::protocols::http::route::RouteRules;
 use crate::protocols::http::{DataCounters, HttpHandler, HttpSeries, HttpSettings};
+use crate::protocols::listeners::ListenersHandler;
 use crate::protocols::tcp::{DropCounters, Preexisting, TcpHandler};
 use crate::protocols::KernelEvent;
 use crate::signals::metric_set::Retention;
@@ -97,6 +98,8 @@ pub struct KernelCounters {
     pub preexisting: Vec<Preexisting>,
     /// Packet drops by reason (drops.bpf.c).
     pub skb_drops: Option<SkbDropCounts>,
+    /// The owners the walk at start named for the listeners it found, by cookie.
+    pub listener_owners: Vec<(u64, Owner)>,
 }
 
 /// The pipeline's state: the enrichment step, one handler per protocol, the outputs.
@@ -116,6 +119,7 @@ pub struct Pipeline {
     dns: DnsHandler,
     http: HttpHandler,
     drops: DropsHandler,
+    listeners: ListenersHandler,
     last_loss: Snapshot,
     agent_metrics: agent::AgentMetrics,
     /// The Prometheus endpoint's feed, when it is on.
@@ -167,6 +171,7 @@ impl Pipeline {
         .with_preexisting(kernel.preexisting);
         let dns = DnsHandler::new(s.dns_timeout, kernel.dns, retention);
         let drops = DropsHandler::new(kernel.skb_drops, retention);
+        let listeners = ListenersHandler::new(kernel.listener_owners);
         let http = HttpHandler::new(
             HttpSettings {
                 max_connections: s.max_connections,
@@ -194,6 +199,7 @@ impl Pipeline {
             dns,
             http,
             drops,
+            listeners,
             last_loss: Snapshot::default(),
             agent_metrics: agent::AgentMetrics::default(),
             prometheus,
@@ -273,7 +279,12 @@ impl Pipeline {
 
     /// Handles an event now, or holds it while its process is read (behind any of its
     /// process's events already held: one process's events keep their order).
-    fn admit(&mut self, ev: KernelEvent) {
+    fn admit(&mut self, mut ev: KernelEvent) {
+        if let KernelEvent::Listen(l) = &mut ev {
+            // A listener found at start is announced without an owner: the walk's, so
+            // that its process is read like any other's before the record goes out.
+            self.listeners.name(l);
+        }
         let pid = ev.pid();
         let wait = self.held.holds(pid)
             || ev
@@ -366,6 +377,7 @@ impl Pipeline {
             KernelEvent::DnsPacket(packet) => self.dns.packet(*packet, en, out),
             KernelEvent::Data(segment) => self.http.segment(segment, en, out),
             KernelEvent::HttpKernel(exchange) => self.http.kernel_exchange(*exchange, en, out),
+            KernelEvent::Listen(l) => self.listeners.record(*l, en, out, &mut self.drops),
         }
     }
 

@@ -7,17 +7,19 @@
 //!   teach the enrichment step.
 //! - [`http`]: HTTP/1.x data capture (data.bpf.c): exchanges, their spans and metrics.
 //! - [`drops`]: packets the kernel dropped (drops.bpf.c), by its reason.
+//! - [`listeners`]: listening sockets (conn.bpf.c's periodic pass): the inventory.
 
 pub mod dns;
 pub mod drops;
 pub mod http;
+pub mod listeners;
 pub mod tcp;
 
 use std::borrow::Cow;
 
 use crate::decode::{comm_to_string, from_bytes, Clock, DecodeError, Owner};
 use crate::kernel::contract::{
-    self, sonde_conn_event, sonde_dns_event, sonde_http_event, sonde_proc_event,
+    self, sonde_conn_event, sonde_dns_event, sonde_http_event, sonde_listen_event, sonde_proc_event,
 };
 
 use dns::DnsPacket;
@@ -59,6 +61,8 @@ pub enum KernelEvent {
     Data(DataSegment),
     /// An HTTP exchange the kernel timed and counted, to become an exemplar span.
     HttpKernel(Box<http::kernel::KernelExchange>),
+    /// A listening socket started, stopped, or dropped handshakes.
+    Listen(Box<listeners::ListenRecord>),
 }
 
 impl KernelEvent {
@@ -70,6 +74,7 @@ impl KernelEvent {
             KernelEvent::DnsPacket(p) => p.owner.pid,
             KernelEvent::Data(d) => d.pid,
             KernelEvent::HttpKernel(x) => x.key.pid,
+            KernelEvent::Listen(l) => l.owner.pid,
         }
     }
 
@@ -87,6 +92,7 @@ impl KernelEvent {
         let owner = match self {
             KernelEvent::ConnClose(c) | KernelEvent::ConnUpdate(c) => Cow::Borrowed(&c.owner),
             KernelEvent::DnsPacket(p) => Cow::Borrowed(&p.owner),
+            KernelEvent::Listen(l) => Cow::Borrowed(&l.owner),
             KernelEvent::Data(d) => by_ids(d.pid, d.tid),
             KernelEvent::HttpKernel(x) => by_ids(x.key.pid, x.tid),
             KernelEvent::ProcExec { .. } | KernelEvent::ProcExit { .. } => return None,
@@ -132,6 +138,10 @@ pub fn decode(data: &[u8], clock: &Clock) -> Result<KernelEvent, DecodeError> {
         contract::EV_DNS_PACKET => {
             let raw: &sonde_dns_event = from_bytes(kind, data)?;
             dns::decode::decode_dns(raw, clock).map(|p| KernelEvent::DnsPacket(Box::new(p)))
+        }
+        contract::EV_LISTEN | contract::EV_LISTEN_UPDATE | contract::EV_UNLISTEN => {
+            let raw: &sonde_listen_event = from_bytes(kind, data)?;
+            listeners::record::decode(raw, clock).map(|l| KernelEvent::Listen(Box::new(l)))
         }
         other => Err(DecodeError::UnknownKind(other)),
     }

@@ -10,10 +10,12 @@ use sonde_semconv::resource::KERNEL_SERVICE;
 
 use super::probes::SkbDropCounts;
 use super::reasons::DropReasons;
+use crate::enrich::process::ProcessInfo;
 use crate::kernel::contract::{
     CONN_DROP_SLOTS, SKB_DIRECTIONS, SKB_DIR_RECEIVE, SKB_LOSS_CONN_DROPS_FULL, SKB_TRANSPORTS,
     SKB_TRANSPORT_ICMP, SKB_TRANSPORT_TCP, SKB_TRANSPORT_UDP,
 };
+use crate::protocols::listeners::ListenRecord;
 use crate::protocols::tcp::flow::io_name;
 use crate::protocols::tcp::{Direction, Flow};
 use crate::signals::metric_set::{sorted, AttrValue, MetricSet, Retention};
@@ -115,6 +117,32 @@ impl DropsHandler {
             self.metrics
                 .add_sorted(&m::NETWORK_DROPS, svc, &sorted(attrs), n, now);
         }
+    }
+
+    /// Counts `n` drops of a listener (its `sk_drops` grew) on its owner's service.
+    pub fn listener(&mut self, process: &ProcessInfo, rec: &ListenRecord, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let attrs = vec![
+            (
+                a::DROP_REASON,
+                AttrValue::Str(a::DROP_REASON_LISTEN_OVERFLOW.into()),
+            ),
+            (a::NETWORK_TRANSPORT, AttrValue::Str("tcp".into())),
+            (
+                a::NETWORK_IO_DIRECTION,
+                AttrValue::Str(io_name(true).into()),
+            ),
+            (
+                a::CONNECTION_DIRECTION,
+                AttrValue::Str(Direction::Server.as_str().into()),
+            ),
+            (a::SERVER_PORT, AttrValue::Int(i64::from(rec.local.port()))),
+        ];
+        let svc = ServiceRef::of(process);
+        let now = rec.time_unix_nanos;
+        self.metrics.add(&m::NETWORK_DROPS, svc, attrs, n, now);
     }
 
     /// Reads drops.bpf.c's loss counters into the agent's telemetry.

@@ -43,6 +43,9 @@ pub struct Walked {
     pub named: usize,
     /// Connections open before the probes attached, now tracked by the kernel.
     pub connections: Vec<Preexisting>,
+    /// The listeners' owners found, by socket cookie (for the inventory: the kernel
+    /// announces these listeners without one).
+    pub listener_owners: Vec<(u64, Owner)>,
 }
 
 /// A connection open before the probes attached.
@@ -70,6 +73,7 @@ struct Found {
     ino: u64,
     netns: u32,
     port: u16,
+    cookie: u64,
     /// A connection's record; `None`: a listener.
     connection: Option<sonde_walk_rec>,
 }
@@ -143,6 +147,11 @@ pub(super) fn walk<M: MapCore>(iter: &Link, listeners: &M) -> Result<Walked, Bpf
         let Some(owner) = owner_of(f.ino) else {
             continue;
         };
+        if f.cookie != 0 {
+            walked
+                .listener_owners
+                .push((f.cookie, super::record::owner(&owner, false)));
+        }
         let mut key = [0u8; 8];
         key[..4].copy_from_slice(&f.netns.to_ne_bytes());
         key[4..6].copy_from_slice(&f.port.to_ne_bytes());
@@ -177,6 +186,7 @@ fn decode(raw: &[u8]) -> Vec<Found> {
                 ino: r.ino,
                 netns: r.netns,
                 port: r.port,
+                cookie: r.cookie,
                 connection: (r.kind == WALK_CONNECTION).then_some(r),
             })
         })
