@@ -15,9 +15,9 @@ use crate::kernel::contract::{
     CONN_DROP_SLOTS, SKB_DIRECTIONS, SKB_DIR_RECEIVE, SKB_LOSS_CONN_DROPS_FULL, SKB_TRANSPORTS,
     SKB_TRANSPORT_ICMP, SKB_TRANSPORT_TCP, SKB_TRANSPORT_UDP,
 };
-use crate::protocols::listeners::ListenRecord;
+use crate::protocols::listeners::{ListenRecord, ListenerDropSink};
 use crate::protocols::tcp::flow::io_name;
-use crate::protocols::tcp::{Direction, Flow};
+use crate::protocols::tcp::{ConnDropSink, Direction, Flow};
 use crate::signals::metric_set::{sorted, AttrValue, MetricSet, Retention};
 use crate::signals::resource::ServiceRef;
 use crate::signals::HostInfo;
@@ -79,7 +79,7 @@ impl DropsHandler {
 
     /// Counts what one report of a connection adds to its drops (`delta`: per slot of
     /// `flow.conn.drops`), on its process's service.
-    pub fn connection(&mut self, flow: &Flow, delta: &[u64; CONN_DROP_SLOTS]) {
+    fn count_connection(&mut self, flow: &Flow, delta: &[u64; CONN_DROP_SLOTS]) {
         if delta.iter().all(|&d| d == 0) {
             return;
         }
@@ -120,7 +120,7 @@ impl DropsHandler {
     }
 
     /// Counts `n` drops of a listener (its `sk_drops` grew) on its owner's service.
-    pub fn listener(&mut self, process: &ProcessInfo, rec: &ListenRecord, n: u64) {
+    fn count_listener(&mut self, process: &ProcessInfo, rec: &ListenRecord, n: u64) {
         if n == 0 {
             return;
         }
@@ -175,6 +175,22 @@ impl DropsHandler {
     /// The drop metrics, cumulative, without side effects.
     pub fn snapshot(&self, now_unix_nanos: u64, host: &HostInfo) -> Vec<ResourceMetrics> {
         self.metrics.snapshot(now_unix_nanos, host)
+    }
+}
+
+impl ConnDropSink for DropsHandler {
+    fn reason_name(&self, reason: u16) -> String {
+        self.reasons().name(usize::from(reason)).to_owned()
+    }
+
+    fn connection(&mut self, flow: &Flow, delta: &[u64; CONN_DROP_SLOTS]) {
+        self.count_connection(flow, delta);
+    }
+}
+
+impl ListenerDropSink for DropsHandler {
+    fn listener(&mut self, process: &ProcessInfo, rec: &ListenRecord, n: u64) {
+        self.count_listener(process, rec, n);
     }
 }
 

@@ -14,12 +14,17 @@ use super::record::{ListenKind, ListenRecord};
 use crate::decode::Owner;
 use crate::enrich::process::ProcessInfo;
 use crate::enrich::Enricher;
-use crate::protocols::drops::DropsHandler;
 use crate::signals::kv::Attributes;
 use crate::signals::metric_set::{AttrValue, MetricSet};
 use crate::signals::proto::LogRecordWriter;
 use crate::signals::resource::ServiceRef;
 use crate::signals::{unix_nanos_now, HostInfo, Sink};
+
+/// Where a listener's drops go (the drops protocol implements it).
+pub trait ListenerDropSink {
+    /// Counts `n` drops of listener `rec` (its `sk_drops` grew), owned by `process`.
+    fn listener(&mut self, process: &ProcessInfo, rec: &ListenRecord, n: u64);
+}
 
 /// One socket of the inventory.
 #[derive(Debug)]
@@ -76,7 +81,7 @@ impl ListenersHandler {
         mut rec: ListenRecord,
         en: &mut Enricher,
         out: &mut Sink,
-        drops: &mut DropsHandler,
+        drops: &mut impl ListenerDropSink,
     ) {
         self.name(&mut rec);
         let now = Instant::now();
@@ -210,7 +215,16 @@ fn write_log_record(rec: &ListenRecord, process: &ProcessInfo, w: &mut LogRecord
 mod tests {
     use super::*;
     use crate::enrich::ProcessCache;
-    use crate::signals::metric_set::Retention;
+
+    /// Counts every drop it is given.
+    #[derive(Default)]
+    struct Counted(u64);
+
+    impl ListenerDropSink for Counted {
+        fn listener(&mut self, _: &ProcessInfo, _: &ListenRecord, n: u64) {
+            self.0 += n;
+        }
+    }
 
     fn rec(kind: ListenKind, cookie: u64, drops: u32) -> ListenRecord {
         ListenRecord {
@@ -232,25 +246,6 @@ mod tests {
         }
     }
 
-    /// The drops counted so far (the set keeps running totals), summed over the points.
-    fn counted(drops: &mut DropsHandler) -> i64 {
-        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-        use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
-        (drops.export(3, &HostInfo::named("h")).iter())
-            .flat_map(|rm| &rm.scope_metrics)
-            .flat_map(|s| &s.metrics)
-            .filter_map(|m| match &m.data {
-                Some(Data::Sum(s)) => Some(s.data_points.iter()),
-                _ => None,
-            })
-            .flatten()
-            .map(|p| match p.value {
-                Some(Value::AsInt(v)) => v,
-                _ => 0,
-            })
-            .sum()
-    }
-
     /// A listener is in the inventory from its first record to its last; its drops count
     /// from the first record's total (the baseline), each growth once; one record each
     /// for its start and its stop. A listener open and closed between two passes is both,
@@ -261,17 +256,17 @@ mod tests {
         let mut en =
             Enricher::with_cache(ProcessCache::with_proc_root("/proc".into(), 16, 256), 16);
         let mut out = Sink::new(false, true, false, Arc::default());
-        let mut drops = DropsHandler::new(None, Retention::default());
+        let mut drops = Counted::default();
 
         h.record(rec(ListenKind::Listen, 1, 3), &mut en, &mut out, &mut drops);
-        assert_eq!((h.len(), out.logs.len(), counted(&mut drops)), (1, 1, 0));
+        assert_eq!((h.len(), out.logs.len(), drops.0), (1, 1, 0));
         h.record(
             rec(ListenKind::Update, 1, 10),
             &mut en,
             &mut out,
             &mut drops,
         );
-        assert_eq!((h.len(), out.logs.len(), counted(&mut drops)), (1, 1, 7));
+        assert_eq!((h.len(), out.logs.len(), drops.0), (1, 1, 7));
         assert_eq!(h.export(3, &HostInfo::named("h")).len(), 1, "the gauge");
         h.record(
             rec(ListenKind::Unlisten, 1, 12),
@@ -279,13 +274,13 @@ mod tests {
             &mut out,
             &mut drops,
         );
-        assert_eq!((h.len(), out.logs.len(), counted(&mut drops)), (0, 2, 9));
+        assert_eq!((h.len(), out.logs.len(), drops.0), (0, 2, 9));
         assert!(h.export(4, &HostInfo::named("h")).is_empty(), "gone");
 
         let mut brief = rec(ListenKind::Unlisten, 2, 4);
         brief.unannounced = true;
         h.record(brief, &mut en, &mut out, &mut drops);
-        assert_eq!((h.len(), out.logs.len(), counted(&mut drops)), (0, 4, 13));
+        assert_eq!((h.len(), out.logs.len(), drops.0), (0, 4, 13));
     }
 
     /// A listener found at start is announced without an owner: the walk's is used.

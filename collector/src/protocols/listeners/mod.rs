@@ -12,5 +12,5 @@
 pub mod handler;
 pub mod record;
 
-pub use handler::ListenersHandler;
+pub use handler::{ListenerDropSink, ListenersHandler};
 pub use record::{ListenKind, ListenRecord};

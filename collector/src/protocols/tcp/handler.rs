@@ -8,8 +8,9 @@ use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 
 use super::{ConnRecord, Connections, Direction, DropCounters, Flow, Preexisting, TcpMetrics};
 use crate::enrich::Enricher;
-use crate::kernel::contract::{DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL};
-use crate::protocols::drops::DropsHandler;
+use crate::kernel::contract::{
+    CONN_DROP_SLOTS, DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL,
+};
 use crate::signals::metric_set::Retention;
 use crate::signals::sampling::SpanBudget;
 use crate::signals::{unix_nanos_now, HostInfo, Sink};
@@ -21,6 +22,16 @@ pub const LOSSES: &[(LostReason, u32)] = &[
     (LostReason::KernelConnMapFull, DROP_CONN_MAP_FULL),
     (LostReason::KernelListenMapFull, DROP_LISTEN_MAP_FULL),
 ];
+
+/// Where a connection's packet drops go (the drops protocol implements it): the names of
+/// their reasons, and their counts.
+pub trait ConnDropSink {
+    /// The running kernel's name of drop reason `reason`.
+    fn reason_name(&self, reason: u16) -> String;
+    /// Counts what one report of `flow` adds to its drops (`delta`: per slot of
+    /// `flow.conn.drops`).
+    fn connection(&mut self, flow: &Flow, delta: &[u64; CONN_DROP_SLOTS]);
+}
 
 /// The TCP protocol's state in the pipeline.
 #[derive(Debug)]
@@ -95,7 +106,7 @@ impl TcpHandler {
         ongoing: bool,
         en: &mut Enricher,
         out: &mut Sink,
-        drops: &mut DropsHandler,
+        drops: &mut impl ConnDropSink,
     ) {
         self.count_from_start(&mut conn, ongoing);
         let now = Instant::now();
@@ -125,9 +136,8 @@ impl TcpHandler {
                 .map(str::to_owned);
         }
         if flow.conn.drops.total() > 0 {
-            let names = drops.reasons();
             flow.drop_reasons = (flow.conn.drops.slots.iter())
-                .map(|s| names.name(usize::from(s.reason)).to_owned())
+                .map(|s| drops.reason_name(s.reason))
                 .collect();
         }
         drops.connection(&flow, &report.delta.drops);

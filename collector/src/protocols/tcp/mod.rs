@@ -19,7 +19,7 @@ pub mod walk;
 
 pub use connections::{Connections, Counters, Report};
 pub use flow::Flow;
-pub use handler::TcpHandler;
+pub use handler::{ConnDropSink, TcpHandler};
 pub use metrics::TcpMetrics;
 pub use probes::{DropCounters, OwnerMaps, ProbeOptions, Probes, Reporter};
 pub use record::{classify, CloseReason, ConnDrops, ConnRecord, Direction, DropSlot};

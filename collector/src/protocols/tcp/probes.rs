@@ -48,15 +48,10 @@ impl OwnerMaps {
         conns: &mut OpenMapMut<'obj>,
         pending: &mut OpenMapMut<'obj>,
     ) -> Result<(), BpfError> {
-        for (map, fd, name) in [
+        reuse([
             (conns, &self.conns, "conns"),
             (pending, &self.pending, "owner_pending"),
-        ] {
-            map.reuse_fd(fd.as_fd()).map_err(BpfError::libbpf(format!(
-                "sharing conn.bpf.c's map `{name}`"
-            )))?;
-        }
-        Ok(())
+        ])
     }
 
     /// Makes drops.bpf.c's `conns` and `conn_drops` (conn_drops.h) these maps, before it
@@ -66,16 +61,21 @@ impl OwnerMaps {
         conns: &mut OpenMapMut<'obj>,
         conn_drops: &mut OpenMapMut<'obj>,
     ) -> Result<(), BpfError> {
-        for (map, fd, name) in [
+        reuse([
             (conns, &self.conns, "conns"),
             (conn_drops, &self.conn_drops, "conn_drops"),
-        ] {
-            map.reuse_fd(fd.as_fd()).map_err(BpfError::libbpf(format!(
-                "sharing conn.bpf.c's map `{name}`"
-            )))?;
-        }
-        Ok(())
+        ])
     }
+}
+
+/// Makes each open map the named map of conn.bpf.c's whose handle it is paired with.
+fn reuse(maps: [(&mut OpenMapMut<'_>, &MapHandle, &str); 2]) -> Result<(), BpfError> {
+    for (map, fd, name) in maps {
+        map.reuse_fd(fd.as_fd()).map_err(BpfError::libbpf(format!(
+            "sharing conn.bpf.c's map `{name}`"
+        )))?;
+    }
+    Ok(())
 }
 
 /// The loaded and attached programs. Dropping this detaches every one of them.
