@@ -251,13 +251,19 @@ pub fn add_drop_rule(ns: &str, percent: u8) -> anyhow::Result<()> {
 /// [`add_drop_rule`] for the packets `matches` (an nftables match, e.g. `tcp dport 80`)
 /// selects.
 pub fn add_drop_rule_matching(ns: &str, percent: u8, matches: &str) -> anyhow::Result<()> {
+    add_drop_rule_on(ns, "input", percent, matches)
+}
+
+/// [`add_drop_rule_matching`] on netfilter hook `hook` (`input`, or `output`: packets a
+/// local socket sends, which TCP sends again at once, without a retransmission timeout).
+pub fn add_drop_rule_on(ns: &str, hook: &str, percent: u8, matches: &str) -> anyhow::Result<()> {
     if percent > 100 {
         bail!("drop percentage {percent} > 100");
     }
     // Deleting first makes the call idempotent; a missing table is not an error here.
     let _ = remove_drop_rule(ns);
     let ruleset = format!(
-        "table inet sonde_test {{\n  chain in {{\n    type filter hook input priority 0;\n    \
+        "table inet sonde_test {{\n  chain in {{\n    type filter hook {hook} priority 0;\n    \
          {matches} numgen random mod 100 < {percent} counter drop\n  }}\n}}\n"
     );
     let mut child = Command::new("ip")

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use sonde_integration_tests::netns::{add_drop_rule, remove_drop_rule};
+use sonde_integration_tests::netns::{add_drop_rule, add_drop_rule_on, remove_drop_rule};
 use sonde_integration_tests::prometheus::{Prometheus, Sample};
 use sonde_integration_tests::{
     fixture, require_root, spawn_ready, Agent, NetnsPair, Running, Side,
@@ -174,10 +174,12 @@ fn traffic(pair: &NetnsPair, container: &FakeContainer) {
          try:\n    r = socket.create_connection(('{NAME}', 9301)); r.recv(10)\nexcept ConnectionResetError:\n    pass\n\
          try:\n    socket.create_connection(('{NAME}', 9399), timeout=5)\nexcept ConnectionRefusedError:\n    pass\n"
     );
-    // Both ends' inputs drop a fifth of the TCP packets: the sink's and the client's
-    // connections both have drops (the client's carry the remote's name).
+    // B's input drops a fifth of the TCP packets (the sink's connection has drops), A's
+    // output a fifth of what the client sends to the sink (the client's connection has
+    // drops, with the remote's name; a local output drop is sent again at once, so it
+    // does not slow the transfer as lost ACKs do).
     add_drop_rule(pair.ns(Side::B), 20).unwrap();
-    add_drop_rule(pair.ns(Side::A), 20).unwrap();
+    add_drop_rule_on(pair.ns(Side::A), "output", 20, "tcp dport 9300").unwrap();
     let out = container
         .command(&a, &[PYTHON, "-c", &script])
         .output()

@@ -168,8 +168,30 @@ fn root_netfilter_drops_equal_the_rules_counter_and_no_socket_equals_noports_and
             && events == dropped
             && syn_drops == rsts
     });
+    // The sink's drops link to its connections' spans.
+    let spans: std::collections::HashSet<Vec<u8>> = (receiver.spans().into_iter())
+        .filter(|(_, span)| span.name == sonde_semconv::span::TCP_CONNECTION)
+        .map(|(_, span)| span.span_id)
+        .collect();
+    let exemplars: Vec<Vec<u8>> = (receiver.metrics_named(m::NETWORK_DROPS.name).into_iter())
+        .filter(|(res, _)| attr_str(&res.attributes, r::SERVICE_NAME).as_deref() == Some(SINK))
+        .filter_map(|(_, metric)| match metric.data {
+            Some(opentelemetry_proto::tonic::metrics::v1::metric::Data::Sum(s)) => {
+                Some(s.data_points)
+            }
+            _ => None,
+        })
+        .flatten()
+        .flat_map(|p| p.exemplars)
+        .map(|e| e.span_id)
+        .collect();
     agent.stop().unwrap();
     let _ = std::fs::remove_file(config);
+    assert!(
+        !exemplars.is_empty() && exemplars.iter().all(|id| spans.contains(id)),
+        "{} exemplars on the sink's drops, every one an exported connection span's",
+        exemplars.len()
+    );
     assert!(dropped > 0, "the rule dropped nothing");
     assert_eq!(no_ports, 40, "B's UdpNoPorts");
     assert_eq!(rsts, 30, "B's Tcp OutRsts");

@@ -27,6 +27,8 @@ pub(crate) struct Point {
     /// Exports since a value was last recorded into it (see [`MetricSet::expire_after`](
     /// super::metric_set::MetricSet::expire_after)).
     pub(crate) idle: u32,
+    /// A sum's latest exemplar since the last export: (the value it added, link).
+    pub(crate) exemplar: Option<(f64, ExemplarRef)>,
 }
 
 impl Point {
@@ -51,6 +53,7 @@ impl Point {
             start_unix_nanos,
             value,
             idle: 0,
+            exemplar: None,
         }
     }
 
@@ -74,6 +77,9 @@ impl Point {
     /// exemplars replace older ones bucket by bucket.
     pub(crate) fn merge(&mut self, later: &Point) {
         self.start_unix_nanos = self.start_unix_nanos.min(later.start_unix_nanos);
+        if later.exemplar.is_some() {
+            self.exemplar = later.exemplar;
+        }
         match (&mut self.value, &later.value) {
             (Value::Sum(a), Value::Sum(b)) => *a = a.saturating_add(*b),
             (

@@ -269,6 +269,25 @@ impl MetricSet {
         }
     }
 
+    /// [`MetricSet::add_sorted`] with the (exported) span the added value came from: the
+    /// series' exemplar until a later one, or the next export.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_with_exemplar(
+        &mut self,
+        def: &MetricDef,
+        service: ServiceRef<'_>,
+        attrs: &Attrs,
+        n: u64,
+        exemplar: ExemplarRef,
+        now: u64,
+    ) {
+        if let Some(store) = self.store(def) {
+            let p = store.series.point(store.def, service, attrs, now);
+            p.add(n);
+            p.exemplar = Some((n as f64, exemplar));
+        }
+    }
+
     /// Records a histogram value, with the (exported) span it came from.
     pub fn observe(
         &mut self,
@@ -398,6 +417,7 @@ impl MetricSet {
                 if let Value::Hist { exemplars, .. } = &mut p.value {
                     exemplars.iter_mut().for_each(|e| *e = None);
                 }
+                p.exemplar = None;
             }
         }
         resources(by_service, host)
@@ -531,6 +551,7 @@ pub(crate) fn metric_with(
                 .into_iter()
                 .filter_map(|(attributes, p)| match p.value {
                     Value::Sum(v) => Some(NumberDataPoint {
+                        exemplars: p.exemplar.iter().map(to_exemplar).collect(),
                         attributes,
                         start_time_unix_nano: p.start_unix_nanos,
                         time_unix_nano: now,

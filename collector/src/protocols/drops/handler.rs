@@ -18,7 +18,7 @@ use crate::kernel::contract::{
 use crate::protocols::listeners::{ListenRecord, ListenerDropSink};
 use crate::protocols::tcp::flow::io_name;
 use crate::protocols::tcp::{ConnDropSink, Direction, Flow};
-use crate::signals::metric_set::{sorted, AttrValue, MetricSet, Retention};
+use crate::signals::metric_set::{sorted, AttrValue, ExemplarRef, MetricSet, Retention};
 use crate::signals::resource::ServiceRef;
 use crate::signals::HostInfo;
 use crate::telemetry::{LostReason, Telemetry};
@@ -79,7 +79,12 @@ impl DropsHandler {
 
     /// Counts what one report of a connection adds to its drops (`delta`: per slot of
     /// `flow.conn.drops`), on its process's service.
-    fn count_connection(&mut self, flow: &Flow, delta: &[u64; CONN_DROP_SLOTS]) {
+    fn count_connection(
+        &mut self,
+        flow: &Flow,
+        delta: &[u64; CONN_DROP_SLOTS],
+        exemplar: Option<ExemplarRef>,
+    ) {
         if delta.iter().all(|&d| d == 0) {
             return;
         }
@@ -114,8 +119,15 @@ impl DropsHandler {
                     AttrValue::Str(flow.server_address().into()),
                 ));
             }
-            self.metrics
-                .add_sorted(&m::NETWORK_DROPS, svc, &sorted(attrs), n, now);
+            let attrs = sorted(attrs);
+            match exemplar {
+                Some(e) => {
+                    (self.metrics).add_with_exemplar(&m::NETWORK_DROPS, svc, &attrs, n, e, now);
+                }
+                None => self
+                    .metrics
+                    .add_sorted(&m::NETWORK_DROPS, svc, &attrs, n, now),
+            }
         }
     }
 
@@ -183,8 +195,13 @@ impl ConnDropSink for DropsHandler {
         self.reasons().name(usize::from(reason)).to_owned()
     }
 
-    fn connection(&mut self, flow: &Flow, delta: &[u64; CONN_DROP_SLOTS]) {
-        self.count_connection(flow, delta);
+    fn connection(
+        &mut self,
+        flow: &Flow,
+        delta: &[u64; CONN_DROP_SLOTS],
+        exemplar: Option<ExemplarRef>,
+    ) {
+        self.count_connection(flow, delta, exemplar);
     }
 }
 
@@ -313,9 +330,14 @@ mod tests {
             &report,
             false,
         );
-        h.connection(&flow, &[0; CONN_DROP_SLOTS]);
+        h.connection(&flow, &[0; CONN_DROP_SLOTS], None);
         assert_eq!(h.metrics.series(), 0);
-        h.connection(&flow, &report.delta.drops);
+        let ex = ExemplarRef {
+            trace_id: [1; 16],
+            span_id: [2; 8],
+            time_unix_nanos: 5,
+        };
+        h.connection(&flow, &report.delta.drops, Some(ex));
         let rms = h.export(10, &HostInfo::named("h"));
         assert_eq!(rms.len(), 1);
         let service = (rms[0].resource.as_ref().unwrap().attributes.iter())
@@ -338,6 +360,8 @@ mod tests {
             p.value,
             Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(4))
         );
+        assert_eq!(p.exemplars.len(), 1, "the connection's span");
+        assert_eq!(p.exemplars[0].span_id, vec![2; 8]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::enrich::Enricher;
 use crate::kernel::contract::{
     CONN_DROP_SLOTS, DROP_CONN_MAP_FULL, DROP_LISTEN_MAP_FULL, DROP_RINGBUF_FULL,
 };
-use crate::signals::metric_set::Retention;
+use crate::signals::metric_set::{ExemplarRef, Retention};
 use crate::signals::sampling::SpanBudget;
 use crate::signals::{unix_nanos_now, HostInfo, Sink};
 use crate::telemetry::{LostReason, Telemetry};
@@ -29,8 +29,13 @@ pub trait ConnDropSink {
     /// The running kernel's name of drop reason `reason`.
     fn reason_name(&self, reason: u16) -> String;
     /// Counts what one report of `flow` adds to its drops (`delta`: per slot of
-    /// `flow.conn.drops`).
-    fn connection(&mut self, flow: &Flow, delta: &[u64; CONN_DROP_SLOTS]);
+    /// `flow.conn.drops`), with its span as the exemplar when that is exported.
+    fn connection(
+        &mut self,
+        flow: &Flow,
+        delta: &[u64; CONN_DROP_SLOTS],
+        exemplar: Option<ExemplarRef>,
+    );
 }
 
 /// The TCP protocol's state in the pipeline.
@@ -140,7 +145,6 @@ impl TcpHandler {
                 .map(|s| drops.reason_name(s.reason))
                 .collect();
         }
-        drops.connection(&flow, &report.delta.drops);
         let tracing = !ongoing && out.traces;
         let kept = tracing && self.spans.take(now);
         let exemplar = self
@@ -151,6 +155,13 @@ impl TcpHandler {
         if tracing && !span {
             out.telemetry.span_sampled_out();
         }
+        // The drops link to the connection's span when it is exported.
+        let exemplar = span.then_some(ExemplarRef {
+            trace_id: flow.trace_id,
+            span_id: flow.span_id,
+            time_unix_nanos: flow.conn.end_unix_nanos,
+        });
+        drops.connection(&flow, &report.delta.drops, exemplar);
         if span {
             out.span(&flow.process, flow.span(), now);
         }
