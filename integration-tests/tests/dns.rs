@@ -329,33 +329,39 @@ fn lookups_errors_latency_and_names_on_flows(capture: &str, http: bool, netns: &
     );
 
     // Metrics: latency histogram with exemplars that are exported DNS spans; rcodes counted.
-    let span_ids: HashSet<Vec<u8>> = receiver
-        .spans()
-        .iter()
-        .filter(|(_, s)| s.name.starts_with("DNS "))
-        .map(|(_, s)| s.trace_id.clone())
-        .collect();
+    // A span goes out in its batch, the exemplar with the next metric export: either may
+    // reach the receiver first, so both are read until every exemplar has its span.
+    let exemplars = |rx: &Receiver| -> Vec<Vec<u8>> {
+        (rx.metrics_named(m::DNS_LOOKUP_DURATION.name).into_iter())
+            .filter_map(|(_, metric)| match metric.data {
+                Some(Data::Histogram(h)) => Some(h.data_points),
+                _ => None,
+            })
+            .flatten()
+            .flat_map(|p| p.exemplars)
+            .map(|e| e.trace_id)
+            .collect()
+    };
+    let dns_traces = |rx: &Receiver| -> HashSet<Vec<u8>> {
+        (rx.spans().iter())
+            .filter(|(_, s)| s.name.starts_with("DNS "))
+            .map(|(_, s)| s.trace_id.clone())
+            .collect()
+    };
     let with_exemplars = receiver.wait_until(Duration::from_secs(10), |rx| {
-        rx.metrics_named(m::DNS_LOOKUP_DURATION.name).iter().any(|(_, metric)| {
-            matches!(&metric.data, Some(Data::Histogram(h)) if h.data_points.iter().any(|p| !p.exemplars.is_empty()))
-        })
+        let ex = exemplars(rx);
+        let traces = dns_traces(rx);
+        !ex.is_empty() && ex.iter().all(|t| traces.contains(t))
     });
-    assert!(with_exemplars, "no exemplars on dns.lookup.duration");
-    let mut exemplar_traces = 0;
-    for (_, metric) in receiver.metrics_named(m::DNS_LOOKUP_DURATION.name) {
-        let Some(Data::Histogram(h)) = &metric.data else {
-            panic!("not a histogram")
-        };
-        for p in &h.data_points {
-            for e in &p.exemplars {
-                assert!(
-                    span_ids.contains(&e.trace_id),
-                    "exemplar trace id is not an exported DNS span"
-                );
-                exemplar_traces += 1;
-            }
-        }
-    }
+    let (ex, traces) = (exemplars(&receiver), dns_traces(&receiver));
+    assert!(!ex.is_empty(), "no exemplars on dns.lookup.duration");
+    assert!(
+        with_exemplars,
+        "{} of {} exemplar trace ids are not exported DNS spans",
+        ex.iter().filter(|t| !traces.contains(*t)).count(),
+        ex.len()
+    );
+    let exemplar_traces = ex.len();
     assert!(exemplar_traces > 0);
     assert_eq!(
         receiver.latest_cumulative_sum(m::DNS_RESPONSES.name, |at| {
