@@ -76,7 +76,8 @@ struct listen_sock {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* a host with few listeners holds few entries */
+	__uint(max_entries, 65536);
 	__type(key, __u64);
 	__type(value, struct listen_sock);
 } listen_socks SEC(".maps");

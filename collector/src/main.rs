@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -410,15 +410,17 @@ impl Loaded {
         };
         // With every program attached: a listener or connection opened from now on is
         // seen by the kernel, and the ones open before are found by the walk.
+        let walk_started = Instant::now();
         let (preexisting, listener_owners) = match probes.walk() {
             Ok(w) => {
                 eprintln!(
                     "sonde: {} listening sockets ({} named) and {} connections were open \
-                     before start ({} network namespaces)",
+                     before start ({} network namespaces, found in {} ms)",
                     w.listeners,
                     w.named,
                     w.connections.len(),
-                    w.namespaces
+                    w.namespaces,
+                    walk_started.elapsed().as_millis()
                 );
                 (w.connections, w.listener_owners)
             }

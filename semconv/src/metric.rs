@@ -288,8 +288,9 @@ pub const NETWORK_DROPS: MetricDef = MetricDef {
 /// Every drop metric, in export order.
 pub const DROP_METRICS: &[&MetricDef] = &[&NETWORK_DROPS];
 
-/// Listening sockets kept in the inventory at once (the kernel's map holds as many).
-pub const LISTENERS_MAX_SERIES: usize = 4096;
+/// Series of the listener gauge (one per service, address and port; the kernel's map holds
+/// 65,536 sockets, several of which can share a series).
+pub const LISTENERS_MAX_SERIES: usize = 16384;
 
 /// Listening sockets right now: 1 per socket, on the owning process's service.
 pub const LISTENERS: MetricDef = MetricDef {
