@@ -204,11 +204,23 @@ fn root_tcp_flows_spans_and_metrics_over_grpc() {
 
     let n = v4_sizes.len() + v6_sizes.len();
     let all_sizes: Vec<u64> = v4_sizes.iter().chain(&v6_sizes).copied().collect();
+    // Spans and log records go out in batches of their own, each when its oldest item has
+    // waited `batch.timeout`: a log batch started earlier (a listener's record) can carry
+    // the flows before the spans' batch is due, so both are waited for.
+    let spans_on = |rx: &Receiver, svc: &str| {
+        (rx.spans().iter())
+            .filter(|(res, s)| {
+                service(res) == svc && attr_int(&s.attributes, a::SERVER_PORT) == Some(9000)
+            })
+            .count()
+    };
     let arrived = receiver.wait_until(Duration::from_secs(30), |rx| {
         flows(rx, CLIENT_SERVICE, 9000).len() >= n
             && flows(rx, SERVER_SERVICE, 9000).len() >= n
             && flows(rx, CLIENT_SERVICE, 9001).len() >= 3
             && flows(rx, SERVER_SERVICE, 9002).len() >= 2
+            && spans_on(rx, CLIENT_SERVICE) >= n
+            && spans_on(rx, SERVER_SERVICE) >= n
     });
     assert!(
         arrived,
