@@ -34,6 +34,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define IPPROTO_ICMPV6_ 58
+#define E2BIG 7
 
 /* The contract's enums and record, for the skeleton's constants and types. */
 enum sonde_skb_drop _skb_drop = 0;
@@ -130,7 +131,7 @@ static __always_inline bool conn_drop(struct sock *sk, __u32 key)
 		struct sonde_conn_drops zero = {};
 
 		/* NOEXIST: another CPU may have made it; E2BIG: full. */
-		if (bpf_map_update_elem(&conn_drops, &cookie, &zero, BPF_NOEXIST) == -7 /* E2BIG */) {
+		if (bpf_map_update_elem(&conn_drops, &cookie, &zero, BPF_NOEXIST) == -E2BIG) {
 			sonde_count(&skb_losses, SONDE_SKB_LOSS_CONN_DROPS_FULL);
 			return false;
 		}

@@ -163,16 +163,10 @@ impl Flow {
         if drops > 0 {
             out.int(a::TCP_DROPS, saturating_i64(drops));
             // The reason of most of them: a flow can be filtered by it.
-            let top = c
-                .drops
-                .slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.count > 0);
-            let top = top.max_by_key(|(i, s)| (s.count, std::cmp::Reverse(*i)));
+            let top = c.drops.top_slot();
             out.str(
                 a::DROP_REASON,
-                top.map_or(a::DROP_REASON_OTHER, |(i, _)| self.drop_reason(i)),
+                top.map_or(a::DROP_REASON_OTHER, |i| self.drop_reason(i)),
             );
             out.str(a::TCP_DROP_REASONS, &self.drop_reasons_text());
         }

@@ -158,18 +158,12 @@ impl ConnDrops {
         self.slots.iter().map(|s| u64::from(s.count)).sum::<u64>() + u64::from(self.unslotted)
     }
 
-    /// The slots in use.
-    pub fn used(&self) -> impl Iterator<Item = &DropSlot> {
-        self.slots.iter().filter(|s| s.count > 0)
-    }
-
-    /// The slot with the most drops (the first of equals).
-    pub fn top(&self) -> Option<&DropSlot> {
-        self.used()
-            .fold(None, |best: Option<&DropSlot>, s| match best {
-                Some(b) if b.count >= s.count => Some(b),
-                _ => Some(s),
-            })
+    /// The index of the slot with the most drops (the first of equals), if any is used.
+    pub fn top_slot(&self) -> Option<usize> {
+        (self.slots.iter().enumerate())
+            .filter(|(_, s)| s.count > 0)
+            .max_by_key(|(i, s)| (s.count, std::cmp::Reverse(*i)))
+            .map(|(i, _)| i)
     }
 
     fn decode(raw: &sonde_conn_drops, clock: &Clock) -> ConnDrops {
